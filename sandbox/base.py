@@ -1,0 +1,55 @@
+"""The one protocol every sandbox implements, and the result of one command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits and switches for every command of a run. Defaults are the documented ones."""
+
+    command_timeout: float = 120.0
+    test_timeout: float = 900.0
+    memory_bytes: int = 4 * 1024**3
+    max_processes: int = 512
+    output_head: int = 8_000  # characters of output kept from the start
+    output_tail: int = 8_000  # and from the end; the middle is cut with a note
+    network: bool = False
+    extra_ro_paths: tuple[str, ...] = ()  # toolchains outside the standard system dirs
+    extra_env: dict[str, str] = field(default_factory=dict)  # already filtered by the caller
+
+
+@dataclass
+class CommandResult:
+    exit_code: int | None  # None when the command was killed (timeout)
+    output: str  # stdout and stderr interleaved, bounded: head and tail kept, middle cut with a note
+    timed_out: bool = False
+    duration_s: float = 0.0
+    cut_bytes: int = 0  # bytes dropped from the middle of the output
+    cwd: str | None = None  # working directory at the end, as seen inside the sandbox
+
+
+class Sandbox(Protocol):
+    """Runs shell commands against one checkout.
+
+    `checkout` is the host path of the run's checkout. Inside the sandbox the checkout is seen at `workdir`
+    (for bubblewrap `/workspace`; for the unconfined mode the host path itself). `scratch` is a host directory
+    private to the run, seen inside as `scratch_inner`, for files the harness reads back (JUnit XML).
+    """
+
+    checkout: Path
+    workdir: str
+    scratch: Path
+    scratch_inner: str
+    config: SandboxConfig
+
+    def run(self, command: str, *, timeout: float | None = None, cwd: str | None = None) -> CommandResult:
+        """Run `command` with bash; `cwd` is a path inside the sandbox (default: the checkout root)."""
+        ...
+
+    def close(self) -> None:
+        """Kill anything still running that belongs to this sandbox."""
+        ...
