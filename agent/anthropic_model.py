@@ -1,0 +1,221 @@
+"""Claude through the official SDK: streamed requests, one retry policy, prompt-cache breakpoints.
+
+The SDK's own retries are off (`max_retries=0`) so that `agent.retry` is the only policy and attempts are not
+multiplied. Errors are mapped like this:
+
+- 408, 409, 429, 5xx (529 included), connection errors, timeouts, a stream that breaks or ends early, a
+  malformed SSE event, and an `error` event inside the stream of a retryable type: retried within the budget.
+  A malformed event is treated as a broken stream: the request is sent again, not salvaged.
+- 413, or a 400 saying the prompt is too long: `ContextOverflowError` at once (the loop compacts and retries).
+- Any other 4xx: `ModelAPIError` at once, quoting the status, error type and the API's message.
+
+No message built here ever contains the API key (it is scrubbed from anything the server echoes back).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anthropic
+import httpx2
+
+from agent.errors import ContextOverflowError, ModelAPIError, UsageError
+from agent.model import ModelTurn, Usage
+from agent.retry import RetryEvent, RetryPolicy, TransientFailure, call_with_retries, parse_retry_after
+
+EPHEMERAL = {"type": "ephemeral"}
+MAX_BREAKPOINTS = 4
+RETRYABLE_STATUSES = {408, 409, 429}
+RETRYABLE_STREAM_ERROR_TYPES = {"overloaded_error": 529, "api_error": 500, "rate_limit_error": 429,
+                                "timeout_error": 504}
+_TOO_LONG = re.compile(r"prompt is too long|exceeds? (the )?context (limit|window)|context window|"
+                       r"too many (input )?tokens|context length", re.IGNORECASE)
+_UNCACHEABLE_BLOCKS = {"thinking", "redacted_thinking"}
+
+
+# --- prompt caching -------------------------------------------------------------------------------
+
+
+def _marked(block: dict[str, Any]) -> dict[str, Any]:
+    return {**block, "cache_control": dict(EPHEMERAL)}
+
+
+def _unmarked(block: Any) -> Any:
+    if isinstance(block, dict) and "cache_control" in block:
+        return {k: v for k, v in block.items() if k != "cache_control"}
+    return block
+
+
+def _mark_last_cacheable(content: list[Any]) -> list[Any]:
+    content = list(content)
+    for i in range(len(content) - 1, -1, -1):
+        block = content[i]
+        if isinstance(block, dict) and block.get("type") not in _UNCACHEABLE_BLOCKS:
+            content[i] = _marked(block)
+            break
+    return content
+
+
+def _count_marks(blocks: list[dict[str, Any]]) -> int:
+    return sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
+
+
+def with_cache_breakpoints(system: list[dict[str, Any]], tools: list[dict[str, Any]],
+                           messages: list[dict[str, Any]]
+                           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Copies of the three request parts with `cache_control: ephemeral` on the last tool, the last system
+    block and the last content block of the latest message, so each step reads the conversation so far from
+    the cache. Breakpoints already in the messages are dropped (the latest turn's is the one that counts);
+    ones the caller put on tools or system are kept unless that would pass the API's limit of four. The
+    caller's lists and dicts are never modified."""
+    tools = [dict(t) for t in tools]
+    system = [dict(s) for s in system]
+    if tools:
+        tools[-1] = _marked(tools[-1])
+    if system:
+        system[-1] = _marked(system[-1])
+    new_messages: list[dict[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            message = {**message, "content": [_unmarked(b) for b in content]}
+        new_messages.append(message)
+    if new_messages:
+        last = new_messages[-1]
+        content = last.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) and content else content
+        if isinstance(blocks, list) and blocks:
+            new_messages[-1] = {**last, "content": _mark_last_cacheable(blocks)}
+    # Keep the newest breakpoints if the caller's own ones would push the total past the limit.
+    excess = _count_marks(tools) + _count_marks(system) + sum(
+        _count_marks(m["content"]) for m in new_messages[-1:] if isinstance(m.get("content"), list)
+    ) - MAX_BREAKPOINTS
+    for part in (tools, system):
+        for i, block in enumerate(part[:-1]):
+            if excess > 0 and "cache_control" in block:
+                part[i] = _unmarked(block)
+                excess -= 1
+    return system, tools, new_messages
+
+
+# --- turning SDK results and errors into ours -----------------------------------------------------
+
+
+def _block_dict(block: Any) -> dict[str, Any]:
+    kind = block.type
+    if kind == "text":
+        return {"type": "text", "text": block.text}
+    if kind == "tool_use":
+        return {"type": "tool_use", "id": block.id, "name": block.name, "input": dict(block.input or {})}
+    if kind == "thinking":
+        return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+    if kind == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.data}
+    result: dict[str, Any] = block.to_dict()
+    return result
+
+
+def _status_label(status: int) -> str:
+    if status == 529:
+        return "overloaded (529)"
+    if status == 429:
+        return "rate limited (429)"
+    if status == 408:
+        return "request timeout (408)"
+    if status == 409:
+        return "conflict (409)"
+    return f"server error ({status})"
+
+
+class AnthropicModel:
+    """`agent.model.Model` backed by the Messages API."""
+
+    def __init__(self, name: str, *, api_key: str | None = None, base_url: str | None = None,
+                 max_tokens: int = 8192, retry_budget: float = 120.0, request_timeout: float = 600,
+                 on_retry: Callable[[RetryEvent], None] | None = None,
+                 retry_policy: RetryPolicy | None = None):
+        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise UsageError("ANTHROPIC_API_KEY is not set; export your Anthropic API key "
+                             "(or use `be-agent replay`, which needs none)")
+        self.name = name
+        self.max_tokens = max_tokens
+        self.on_retry = on_retry
+        # `retry_policy` lets tests shrink the backoff; its budget wins over `retry_budget` when given.
+        self.retry_policy = retry_policy or RetryPolicy(budget=retry_budget)
+        self._key = key
+        self._client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0,
+                                           timeout=request_timeout)
+
+    def __repr__(self) -> str:
+        return f"AnthropicModel({self.name!r})"
+
+    def query(self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]],
+              messages: list[dict[str, Any]]) -> ModelTurn:
+        system, tools, messages = with_cache_breakpoints(system, tools, messages)
+        params: dict[str, Any] = {"model": self.name, "max_tokens": self.max_tokens, "messages": messages}
+        if system:
+            params["system"] = system
+        if tools:
+            params["tools"] = tools
+        started = time.monotonic()
+        message, attempts = call_with_retries(lambda: self._attempt(params), self.retry_policy,
+                                              on_retry=self.on_retry)
+        usage = message.usage
+        return ModelTurn(
+            content=[_block_dict(b) for b in message.content],
+            stop_reason=message.stop_reason,
+            usage=Usage(input=usage.input_tokens or 0, output=usage.output_tokens or 0,
+                        cache_read=usage.cache_read_input_tokens or 0,
+                        cache_write=usage.cache_creation_input_tokens or 0),
+            model=message.model or self.name,
+            attempts=attempts,
+            latency_s=time.monotonic() - started,
+        )
+
+    def _attempt(self, params: dict[str, Any]) -> Any:
+        try:
+            with self._client.messages.stream(**params) as stream:
+                finished = False
+                for event in stream:
+                    finished = finished or event.type == "message_stop"
+                message = stream.get_final_message()
+        except anthropic.APIStatusError as exc:
+            raise self._status_failure(exc) from None
+        except anthropic.APITimeoutError:
+            raise TransientFailure("timed out", "no response within the request timeout") from None
+        except anthropic.APIConnectionError as exc:
+            raise TransientFailure("connection error", self._scrub(str(exc.__cause__ or exc))) from None
+        except httpx2.TimeoutException:
+            raise TransientFailure("timed out", "the stream stalled past the request timeout") from None
+        except httpx2.TransportError as exc:
+            raise TransientFailure("stream broken", self._scrub(str(exc) or type(exc).__name__)) from None
+        except (anthropic.APIResponseValidationError, ValueError) as exc:
+            raise TransientFailure("sent a malformed stream", self._scrub(str(exc))[:200]) from None
+        if not finished:
+            raise TransientFailure("stream broken", "the stream ended before message_stop")
+        return message
+
+    def _status_failure(self, exc: anthropic.APIStatusError) -> Exception:
+        status = exc.status_code
+        error_type = exc.type or "error"
+        detail = self._scrub(exc.api_message or str(exc))
+        if status == 200:  # an `error` event inside a stream that had started fine
+            if error_type in RETRYABLE_STREAM_ERROR_TYPES:
+                return TransientFailure(_status_label(RETRYABLE_STREAM_ERROR_TYPES[error_type]), detail)
+            return ModelAPIError(f"model API failed mid-stream ({error_type}): {detail}")
+        if status in RETRYABLE_STATUSES or status >= 500:
+            retry_after = parse_retry_after(exc.response.headers)
+            return TransientFailure(_status_label(status), detail, retry_after=retry_after)
+        request_id = f" [request-id {exc.request_id}]" if exc.request_id else ""
+        if status == 413 or (status == 400 and _TOO_LONG.search(detail)):
+            return ContextOverflowError(
+                f"model API rejected the request as too large ({status} {error_type}): {detail}{request_id}")
+        return ModelAPIError(f"model API rejected the request ({status} {error_type}): {detail}{request_id}")
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key else text
