@@ -1,0 +1,182 @@
+"""The report handed back: the model's finish fields plus the harness's verification, as Markdown (commit
+body, pull-request body) and as a short plain-text terminal summary. Also the migrations rule of the gate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent.config import RunResult
+from agent.verdict import is_test_path
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("summary", "Summary"),
+    ("contract", "Contract"),
+    ("validation_and_authz", "Validation and authorization"),
+    ("error_handling", "Error and failure handling"),
+    ("migrations", "Migrations and rollback"),
+    ("risky_operations", "Risky operations"),
+    ("trade_offs", "Trade-offs"),
+    ("tests", "Tests added or changed"),
+)
+PHASE_ORDER = ("read", "contract", "implement", "verify")
+
+_MIGRATION_DIRS = {"migrations", "migration", "migrate"}
+_SCHEMA_FILES = {"schema.rb", "structure.sql", "schema.prisma", "schema.sql"}
+# what a model writes when it means "there is nothing here"
+_EMPTY_WORDS = re.compile(r"^\W*(none|n/?a|no|nothing|not applicable|no migrations?|-+)\W*$", re.IGNORECASE)
+_TERMINAL_SUMMARY_CHARS = 300
+
+
+def _fields(report: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
+    if report is None:
+        return {}
+    return report.model_dump() if isinstance(report, BaseModel) else dict(report)
+
+
+def _text(value: Any) -> str:
+    """A report field as Markdown text: strings as is, lists as bullets, mappings as `key: value` bullets."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, Mapping):
+        return "\n".join(f"- {k}: {_text(v)}" for k, v in value.items())
+    if isinstance(value, Iterable):
+        return "\n".join(f"- {_text(v)}" for v in value)
+    return str(value)
+
+
+def is_blank(value: Any) -> bool:
+    text = _text(value)
+    return not text or bool(_EMPTY_WORDS.match(text))
+
+
+def migration_files(diff_paths: Iterable[str]) -> list[str]:
+    """Paths of a diff that change a database schema: migration directories (alembic/versions, Django and
+    Rails migrations, Flyway db/migration), SQL files and schema dumps. Test files are not schema changes."""
+    found = []
+    for path in diff_paths:
+        p = PurePosixPath(path)
+        dirs = set(p.parts[:-1])
+        if is_test_path(path) or p.name == "__init__.py":
+            continue
+        in_alembic = "alembic" in dirs and "versions" in dirs
+        if in_alembic or dirs & _MIGRATION_DIRS or p.suffix == ".sql" or p.name in _SCHEMA_FILES:
+            found.append(path)
+    return sorted(found)
+
+
+def migrations_check(report: Mapping[str, Any] | BaseModel, diff_paths: Iterable[str]) -> str | None:
+    """An error text when the diff changes the schema but the report's migrations section is empty."""
+    files = migration_files(diff_paths)
+    if not files or not is_blank(_fields(report).get("migrations")):
+        return None
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    return (f"The diff changes the database schema ({shown}) but the report's `migrations` section is empty: "
+            "describe each migration, how to roll it back, and whether it locks or rewrites large tables.")
+
+
+def _counts(brief: Mapping[str, Any] | None) -> str:
+    if not brief:
+        return "not run"
+    text = (f"{brief.get('passed', 0)} passed, {brief.get('failed', 0)} failed, "
+            f"{brief.get('error', 0)} errors, {brief.get('skipped', 0)} skipped")
+    return text + (" (timed out)" if brief.get("timed_out") else "")
+
+
+def _added_line(verification: Mapping[str, Any]) -> str:
+    added = verification.get("added_tests") or []
+    fail_on_base = verification.get("added_tests_fail_on_base")
+    if fail_on_base is None:
+        return "no test added or changed"
+    if fail_on_base:
+        return f"{len(added)} added or changed; at least one fails on the original code (a real reproduction)"
+    note = verification.get("added_tests_note") or "they pass on the original code too"
+    return f"{len(added)} added or changed; none shown to fail on the original code ({note})"
+
+
+def _code_list(ids: Iterable[str]) -> str:
+    return ", ".join(f"`{t}`" for t in ids)
+
+
+def _phase_line(phases: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {phases.get(name, 0)}" for name in PHASE_ORDER)
+
+
+def render_markdown_report(report: Mapping[str, Any] | BaseModel | None, verification: Mapping[str, Any], *,
+                    status: str, reason: str = "", phases: Mapping[str, int] | None = None) -> str:
+    """The full report as Markdown: every finish section, then the harness's verification."""
+    fields = _fields(report)
+    out: list[str] = []
+    if fields.get("gave_up"):
+        out += ["## The agent gave up", "", _text(fields.get("reason")) or "(no reason given)", ""]
+    for key, title in SECTIONS:
+        out += [f"## {title}", "", _text(fields.get(key)) or "_None given._", ""]
+    out += ["## Verification by the harness", "", f"**Verdict: {status.replace('_', ' ')}**"
+            + (f" — {reason}" if reason else ""), ""]
+    out += ["| run | passed | failed | errors | skipped | timed out |", "|---|---|---|---|---|---|"]
+    for label in ("baseline", "final"):
+        b = verification.get(label)
+        if b:
+            out.append(f"| {label} | {b.get('passed', 0)} | {b.get('failed', 0)} | {b.get('error', 0)} | "
+                       f"{b.get('skipped', 0)} | {'yes' if b.get('timed_out') else 'no'} |")
+        else:
+            out.append(f"| {label} | – | – | – | – | not run |")
+    out.append("")
+    regressions = verification.get("regressions") or []
+    missing = set(verification.get("missing") or [])
+    out.append("- Regressions: " + (", ".join(f"`{t}`" + (" (missing)" if t in missing else "")
+                                              for t in regressions) or "none"))
+    if verification.get("still_failing"):
+        out.append(f"- Still failing: {_code_list(verification['still_failing'])}")
+    out.append(f"- Tests added or changed: {_added_line(verification)}")
+    if verification.get("added_tests"):
+        out.append(f"  {_code_list(verification['added_tests'])}")
+    if verification.get("flaky"):
+        out.append(f"- Flaky at baseline (not counted as regressions): {_code_list(verification['flaky'])}")
+    if verification.get("timed_out_tests"):
+        out.append(f"- Timed out at baseline: {_code_list(verification['timed_out_tests'])}")
+    if phases:
+        out.append(f"- Steps by phase: {_phase_line(phases)}")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_terminal(report: Mapping[str, Any] | BaseModel | None, verification: Mapping[str, Any], *,
+                    status: str, reason: str = "", phases: Mapping[str, int] | None = None) -> str:
+    """A few plain lines for the terminal: verdict, test counts, regressions, reproduction, summary."""
+    fields = _fields(report)
+    lines = [f"{status.replace('_', ' ').upper()}: {reason}".rstrip(": ")]
+    lines.append(f"tests: baseline {_counts(verification.get('baseline'))}")
+    lines.append(f"       final    {_counts(verification.get('final'))}")
+    regressions = verification.get("regressions") or []
+    lines.append("regressions: " + (", ".join(regressions) if regressions else "none"))
+    lines.append(f"added tests: {_added_line(verification)}")
+    if verification.get("flaky"):
+        lines.append("flaky at baseline: " + ", ".join(verification["flaky"]))
+    summary = " ".join(_text(fields.get("summary")).split())
+    if fields.get("gave_up"):
+        summary = "gave up: " + " ".join(_text(fields.get("reason")).split())
+    if summary:
+        if len(summary) > _TERMINAL_SUMMARY_CHARS:
+            summary = summary[:_TERMINAL_SUMMARY_CHARS - 1].rstrip() + "…"
+        lines.append(f"summary: {summary}")
+    if phases:
+        lines.append(f"steps: {_phase_line(phases)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_terminal_summary(result: RunResult) -> str:
+    """The terminal summary of a finished run: the verdict lines, then where the branch and the run are."""
+    text = render_terminal(result.report, result.verification, status=result.status, reason=result.reason,
+                           phases=result.phases)
+    if result.branch:
+        text += f"branch: {result.branch}" + (f" ({result.commit[:12]})" if result.commit else "") + "\n"
+    if result.run_dir:
+        text += f"run: {result.run_dir}\n"
+    return text

@@ -1,0 +1,390 @@
+"""The harness decides whether a change is fixed, and the gate the model's `finish` call must pass.
+
+Every decision here is made from the harness's own test runs (`TestReport`), never from what the model says.
+Test ids are compared exactly (for pytest, node ids); a named test may also be a file or a test's prefix
+(`tests/test_x.py`, `tests/test_x.py::test_a` for all of `test_a[...]`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from tools.test_report import TestReport
+
+VerdictStatus = Literal["fixed", "not_fixed"]
+TestRunner = Callable[[Path, list[str]], TestReport]
+
+_FAILING = ("failed", "error")
+_TIMEOUT_MESSAGE = re.compile(r"\btimeout\s*\(?>|\btimed out\b|pytest-timeout", re.IGNORECASE)
+_TEST_DIRS = {"test", "tests", "testing", "spec", "specs", "__tests__"}
+_TEST_NAME = re.compile(
+    r"^(test_.+\.py|.+_test\.(py|go|rb)|.+_spec\.rb|.+\.(test|spec)\.[cm]?[jt]sx?|.+Tests?\.(java|kt|cs))$"
+)
+_NAMES_SHOWN = 10
+
+
+def is_test_path(path: str) -> bool:
+    """A file that belongs to the tests: under a test directory, or named like a test module."""
+    parts = PurePosixPath(path).parts
+    return bool(parts) and (bool(_TEST_DIRS.intersection(parts[:-1])) or bool(_TEST_NAME.match(parts[-1])))
+
+
+def is_test_module(path: str) -> bool:
+    """A file a test runner collects tests from (not a conftest, fixture or helper)."""
+    return bool(_TEST_NAME.match(PurePosixPath(path).name))
+
+
+def name_ids(ids: Iterable[str], limit: int = _NAMES_SHOWN) -> str:
+    """`a, b, c and 4 more`: ids for a sentence, bounded."""
+    ids = list(ids)
+    shown = ", ".join(ids[:limit])
+    return f"{shown} and {len(ids) - limit} more" if len(ids) > limit else shown
+
+
+def flaky_tests(first: TestReport, second: TestReport) -> list[str]:
+    """Tests whose outcome differed between two baseline runs of the same code.
+
+    A test missing from one run counts only when neither run timed out (a timed-out run is simply cut short).
+    """
+    ids = set(first.outcomes) & set(second.outcomes)
+    differing = {t for t in ids if first.outcomes[t] != second.outcomes[t]}
+    if not first.timed_out and not second.timed_out:
+        differing |= set(first.outcomes) ^ set(second.outcomes)
+    return sorted(differing)
+
+
+def timed_out_tests(report: TestReport) -> list[str]:
+    """Failing tests whose message says the test itself hit a timeout (e.g. pytest-timeout)."""
+    return sorted(t for t in report.failing if _TIMEOUT_MESSAGE.search(report.messages.get(t, "")))
+
+
+def resolve_named(name: str, outcomes: Mapping[str, str]) -> list[str]:
+    """The ids a named test stands for: itself, or every id under it as a file, class or parametrisation."""
+    if name in outcomes:
+        return [name]
+    return sorted(t for t in outcomes if t.startswith((name + "::", name + "[")))
+
+
+def _regressions(baseline: TestReport, run: TestReport, flaky: set[str]) -> list[str]:
+    return sorted(t for t, o in baseline.outcomes.items()
+                  if o == "passed" and t not in flaky and run.outcomes.get(t) != "passed")
+
+
+def _new_failures(baseline: TestReport, run: TestReport, flaky: set[str]) -> list[str]:
+    """Failing now, and neither failing nor passing at baseline (new tests, or tests skipped before)."""
+    return sorted(t for t, o in run.outcomes.items()
+                  if o in _FAILING and t not in flaky and baseline.outcomes.get(t) not in (*_FAILING, "passed"))
+
+
+def _describe_regressions(regressions: list[str], run: TestReport) -> str:
+    return name_ids(f"{t} ({run.outcomes.get(t, 'missing')})" for t in regressions)
+
+
+@dataclass
+class Verdict:
+    status: VerdictStatus
+    reason: str  # one sentence
+    regressions: list[str] = field(default_factory=list)  # passed at baseline, not passing now
+    missing: list[str] = field(default_factory=list)  # the regressions absent from the final run
+    newly_passing: list[str] = field(default_factory=list)  # failed at baseline, pass now
+    still_failing: list[str] = field(default_factory=list)  # targets (named or baseline-failing) not passing
+    new_failing: list[str] = field(default_factory=list)  # not failing at baseline (or absent), failing now
+    added_passing: list[str] = field(default_factory=list)  # absent at baseline, passing now
+    flaky: list[str] = field(default_factory=list)  # differed between baseline runs; never regressions
+    timed_out_tests: list[str] = field(default_factory=list)  # timed out at baseline
+    baseline_timed_out: bool = False
+
+    @property
+    def fixed(self) -> bool:
+        return self.status == "fixed"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "reason": self.reason, "regressions": self.regressions,
+            "missing": self.missing, "newly_passing": self.newly_passing,
+            "still_failing": self.still_failing, "new_failing": self.new_failing,
+            "added_passing": self.added_passing, "flaky": self.flaky,
+            "timed_out_tests": self.timed_out_tests, "baseline_timed_out": self.baseline_timed_out,
+        }
+
+
+def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = (), *,
+          flaky: Iterable[str] = (), added_tests: Iterable[str] = ()) -> Verdict:
+    """The verdict on `final` (the harness's fresh full run of the change) against `baseline`.
+
+    `fixed` needs: the targets pass (the named tests, or when none are named the tests that failed at
+    baseline; a missing target is not passing), no baseline-passing test stops passing (missing ones
+    included), and no test that was not failing at baseline fails now. When nothing is named and the
+    baseline was green, this is a feature task: the final run must be green and the change must add at
+    least one passing test. Flaky tests are neither targets nor regressions unless named.
+    `added_tests` are ids the caller knows were added or changed (see `added_tests_check`).
+    """
+    flaky_set = set(flaky)
+    named = list(named_tests)
+    passed_now = {t for t, o in final.outcomes.items() if o == "passed"}
+    regressions = _regressions(baseline, final, flaky_set)
+    added_passing = sorted({t for t in passed_now if t not in baseline.outcomes}
+                           | ({t for t in added_tests if t in passed_now}))
+    if named:
+        still_failing: list[str] = []
+        for name in named:
+            ids = resolve_named(name, final.outcomes)
+            still_failing += [name] if not ids else [t for t in ids if t not in passed_now]
+    else:
+        still_failing = [t for t in baseline.failing if t not in flaky_set and t not in passed_now]
+    verdict = Verdict(
+        status="not_fixed", reason="",
+        regressions=regressions,
+        missing=[t for t in regressions if t not in final.outcomes],
+        newly_passing=sorted(t for t in baseline.failing if t in passed_now),
+        still_failing=sorted(set(still_failing)),
+        new_failing=_new_failures(baseline, final, flaky_set),
+        added_passing=added_passing,
+        flaky=sorted(flaky_set),
+        timed_out_tests=timed_out_tests(baseline),
+        baseline_timed_out=baseline.timed_out,
+    )
+    verdict.status, verdict.reason = _decide(verdict, baseline, final, named)
+    return verdict
+
+
+def _decide(v: Verdict, baseline: TestReport, final: TestReport,
+            named: list[str]) -> tuple[VerdictStatus, str]:
+    if final.timed_out:
+        return "not_fixed", "The final test run timed out, so the change could not be verified."
+    if v.regressions:
+        return "not_fixed", (f"{len(v.regressions)} test(s) that passed at baseline no longer pass: "
+                             f"{_describe_regressions(v.regressions, final)}.")
+    if v.still_failing:
+        what = "named" if named else "baseline-failing"
+        hint = "" if final.structured else " (the test runner's output could not be read per test)"
+        return "not_fixed", (f"{len(v.still_failing)} {what} test(s) still do not pass{hint}: "
+                             f"{name_ids(v.still_failing)}.")
+    if v.new_failing:
+        return "not_fixed", f"Tests that were not failing at baseline now fail: {name_ids(v.new_failing)}."
+    targets = named or [t for t in baseline.failing if t not in v.flaky]
+    if targets:
+        return "fixed", f"The {len(targets)} target test(s) now pass and no baseline-passing test broke."
+    if not final.green:
+        return "not_fixed", "The final test run is not green."
+    if baseline.green:
+        if not v.added_passing:
+            return "not_fixed", ("The suite was already green at baseline and the change adds no passing "
+                                 "test, so nothing shows the task was done.")
+        return "fixed", f"The suite is green and the change adds {len(v.added_passing)} passing test(s)."
+    why = "timed out" if baseline.timed_out else "failed"
+    return "fixed", f"The baseline run {why} without naming failing tests; the final run is green."
+
+
+class FinishGate:
+    """Decides whether the model's `finish` call is accepted.
+
+    It is refused (with an error text saying why and what to do) when: there was an edit and no full test
+    run after it; the last full run timed out or has failures the baseline did not have; a test that passed
+    at baseline no longer passes; migration files are in the diff and the report's migrations section is
+    empty. `gave_up: true` with a reason is always accepted (the run then ends not_fixed); refusal texts
+    suggest it once `max_refusals` refusals have happened. Without any edit the baseline stands as the
+    last full run.
+    """
+
+    def __init__(self, baseline: TestReport, *, flaky: Iterable[str] = (), max_refusals: int = 2,
+                 changed_paths: Callable[[], Iterable[str]] | None = None):
+        self.baseline = baseline
+        self.flaky = set(flaky)
+        self.max_refusals = max_refusals
+        self.changed_paths = changed_paths
+        self.last_edit_step: int | None = None
+        self.last_run: tuple[int, TestReport] | None = None  # the last FULL run
+        self.last_narrowed_step: int | None = None
+        self.refusals = 0
+
+    def note_edit(self, step: int) -> None:
+        self.last_edit_step = step
+
+    def note_tests(self, step: int, report: TestReport, *, full: bool = True) -> None:
+        """Record a run_tests call; a run narrowed to some tests (`full=False`) does not count as a full run."""
+        if full:
+            self.last_run = (step, report)
+        else:
+            self.last_narrowed_step = step
+
+    def problems(self) -> list[str]:
+        """Why finishing now would be refused; empty when it would be accepted."""
+        if self.last_edit_step is not None and (self.last_run is None or self.last_run[0] < self.last_edit_step):
+            narrowed = ""
+            if self.last_narrowed_step is not None and self.last_narrowed_step >= self.last_edit_step:
+                narrowed = (f" Your run at step {self.last_narrowed_step} was narrowed to some tests and counts "
+                            "only for those.")
+            return [f"No full test run since your last edit at step {self.last_edit_step}: call run_tests with "
+                    f"no `tests` argument after your last edit.{narrowed}"]
+        run = self.last_run[1] if self.last_run else self.baseline
+        found: list[str] = []
+        if run.timed_out:
+            found.append("The last full test run timed out; make the suite finish in time and run it again.")
+        if not run.structured:
+            if self.baseline.green and not run.green:
+                found.append(f"The suite passed at baseline and now fails (exit code {run.exit_code}).")
+        else:
+            regressions = _regressions(self.baseline, run, self.flaky)
+            if regressions:
+                found.append("Tests that passed at baseline no longer pass: "
+                             f"{_describe_regressions(regressions, run)}.")
+            new = _new_failures(self.baseline, run, self.flaky)
+            if new:
+                found.append(f"The last run has failures the baseline did not have: {name_ids(new)}.")
+        return found
+
+    def check(self, finish_input: Mapping[str, Any], step: int) -> str | None:
+        """None to accept `finish`; otherwise the error text for the model."""
+        if finish_input.get("gave_up"):
+            if not str(finish_input.get("reason") or "").strip():
+                return "finish with gave_up: true needs a `reason`: say what blocks you and what you tried."
+            return None
+        found = self.problems()
+        if self.changed_paths is not None:
+            from agent.report import migrations_check
+
+            migration_problem = migrations_check(finish_input, self.changed_paths())
+            if migration_problem:
+                found.append(migration_problem)
+        if not found:
+            return None
+        self.refusals += 1
+        text = f"finish refused at step {step}. " + " ".join(found)
+        if self.refusals >= self.max_refusals:
+            text += (" If you cannot resolve this, call finish with gave_up: true and a `reason`; the run "
+                     "will end as not fixed.")
+        else:
+            text += " Fix the cause, run the full suite with run_tests, then call finish again."
+        return text
+
+
+@dataclass
+class AddedTestsResult:
+    """Tests the change added or changed, run against the base code with the change's tests copied in."""
+
+    files: list[str] = field(default_factory=list)  # changed test modules that were run
+    added_tests: list[str] = field(default_factory=list)  # ids collected from them on the change
+    fail_on_base: bool | None = None
+    failing_on_base: list[str] = field(default_factory=list)
+    note: str = ""
+    on_base: TestReport | None = None
+    on_change: TestReport | None = None
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in {repo}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def changed_files(checkout: Path, base_commit: str) -> list[str]:
+    """Files of the working tree that differ from `base_commit` (untracked ones included, deleted ones not)."""
+    tracked = _git(checkout, "diff", "--name-only", "--no-renames", "--diff-filter=d", "-z", base_commit)
+    untracked = _git(checkout, "ls-files", "--others", "--exclude-standard", "-z")
+    return sorted({p for p in (tracked + untracked).split("\0") if p})
+
+
+def changed_test_files(checkout: Path, base_commit: str) -> list[str]:
+    return [p for p in changed_files(checkout, base_commit) if is_test_path(p)]
+
+
+def _is_bytecode(path: str) -> bool:
+    return path.endswith((".pyc", ".pyo")) or "__pycache__" in PurePosixPath(path).parts
+
+
+def _ids_in(report: TestReport, files: list[str]) -> list[str]:
+    return sorted(t for t in report.outcomes if t.split("::", 1)[0] in files)
+
+
+def _base_copy_with_tests(checkout: Path, base_commit: str, test_paths: list[str], scratch: Path) -> None:
+    """`scratch` becomes the base commit with the change's test files copied over it.
+
+    A plain clone on the host, never `git worktree`: the checkout's .git is read-only inside the sandbox and
+    must not gain worktree records.
+    """
+    subprocess.run(["git", "clone", "--no-hardlinks", "--no-checkout", "--quiet", str(checkout), str(scratch)],
+                   check=True, capture_output=True, timeout=600)
+    has_base = subprocess.run(["git", "-C", str(scratch), "cat-file", "-e", f"{base_commit}^{{commit}}"],
+                              capture_output=True).returncode == 0
+    if not has_base:
+        _git(scratch, "fetch", "--quiet", "--no-tags", str(checkout), base_commit)
+    _git(scratch, "checkout", "--quiet", "--detach", base_commit)
+    for rel in test_paths:
+        target = scratch / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(checkout / rel, target)
+
+
+def added_tests_check(checkout: Path, base_commit: str, changed: Iterable[str] | None, run: TestRunner, *,
+                      final: TestReport | None = None, scratch_root: Path | None = None,
+                      keep: bool = False) -> AddedTestsResult:
+    """Run the tests the change added or changed against the base code.
+
+    `changed` are the paths that differ from `base_commit` (None: ask git); the test files among them
+    (`is_test_path`) are copied over a scratch copy of the base commit, and the test modules among those
+    are run there with `run(path, files)`, which runs the given tests (file paths or ids) in the tree at
+    `path` and returns a report; the caller decides how (sandboxed or not). The ids on the change come from
+    `final` when it has them, else from a run in the checkout. `fail_on_base` is True when at least one of
+    those ids does not pass on base (failing, erroring or absent, e.g. an import of the new code fails) and
+    all pass on the change; False otherwise; None when the change touches no test module.
+    """
+    paths = changed_files(checkout, base_commit) if changed is None else changed
+    test_files = sorted(p for p in set(paths)
+                        if is_test_path(p) and not _is_bytecode(p) and (checkout / p).is_file())
+    modules = [p for p in test_files if is_test_module(p)]
+    if not modules:
+        return AddedTestsResult(note="the change adds or changes no test module")
+    on_change = final if final is not None and _ids_in(final, modules) else run(checkout, modules)
+    ids = _ids_in(on_change, modules)
+    result = AddedTestsResult(files=modules, added_tests=ids, on_change=on_change)
+    scratch = Path(tempfile.mkdtemp(prefix="be-agent-base-", dir=scratch_root))
+    try:
+        _base_copy_with_tests(checkout, base_commit, test_files, scratch / "tree")
+        on_base = run(scratch / "tree", modules)
+    finally:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    result.on_base = on_base
+    if ids:
+        result.failing_on_base = [t for t in ids if on_base.outcomes.get(t) != "passed"]
+        failing_on_base = bool(result.failing_on_base)
+        all_pass_on_change = all(on_change.outcomes[t] == "passed" for t in ids)
+    else:  # the runner gave no per-test ids: judge the files as a whole by exit status
+        failing_on_base = not on_base.green
+        all_pass_on_change = on_change.green
+    if on_base.timed_out:
+        result.note = "the run on the base code timed out"
+    if not all_pass_on_change:
+        result.fail_on_base = False
+        result.note = "some added or changed tests do not pass on the change, so they reproduce nothing"
+    else:
+        result.fail_on_base = failing_on_base
+    return result
+
+
+def verification_block(baseline: TestReport, final: TestReport | None, verdict: Verdict | None = None,
+                       added: AddedTestsResult | None = None, *, flaky: Iterable[str] = ()) -> dict[str, Any]:
+    """The `verification` object of the JSON result."""
+    block: dict[str, Any] = {
+        "baseline": baseline.brief(),
+        "final": final.brief() if final is not None else None,
+        "regressions": verdict.regressions if verdict else [],
+        "missing": verdict.missing if verdict else [],
+        "still_failing": verdict.still_failing if verdict else [],
+        "added_tests": added.added_tests if added else [],
+        "added_tests_fail_on_base": added.fail_on_base if added else None,
+        "flaky": verdict.flaky if verdict else sorted(set(flaky)),
+        "timed_out_tests": verdict.timed_out_tests if verdict else timed_out_tests(baseline),
+    }
+    if added is not None and added.note:
+        block["added_tests_note"] = added.note
+    return block
