@@ -26,6 +26,7 @@ class RunRequest(BaseModel):
     task_untrusted: bool = False  # text from an issue or a CI log: shown to the model as untrusted input
     base: str = "HEAD"
     branch: str | None = None  # default: be-agent/<slug>-<short id>
+    update_branch: bool = False  # the branch may exist when `base` is that branch; fast-forwarded, never forced
     test_cmd: str | None = None
     model: str = DEFAULT_MODEL
     max_steps: int = 50
@@ -38,6 +39,8 @@ class RunRequest(BaseModel):
     test_timeout: float = 900.0
     retry_budget: float = 120.0  # seconds one model call may spend retrying
     keep: bool = False
+    verbose: bool = False
+    quiet: bool = False
     state_dir: Path = Field(default_factory=default_state_dir)
     commit_trailers: dict[str, str] = Field(default_factory=dict)
     fetch_back: bool = True  # copy the branch into the user's repository when fixed

@@ -1,0 +1,3 @@
+from agent.demo import main
+
+raise SystemExit(main())

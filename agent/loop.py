@@ -1,0 +1,194 @@
+"""The agent loop: ask the model, run the tools it calls, append the results, repeat until it finishes.
+
+The message list *is* the trajectory of the conversation. The loop ends by exception: `RunStopped` (finish
+accepted, gave up, a limit, stuck) or an `AgentError` from below (model API, interruption).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.context import compact_harder, fit_to_window
+from agent.errors import ContextOverflowError, RunStopped
+from agent.logs import bind_step, get_logger
+from agent.model import Model, ModelTurn, Usage
+from agent.phases import PhaseTagger
+from agent.pricing import cost_usd
+from agent.trajectory import Trajectory
+from agent.verdict import FinishGate
+from tools.base import Tool, ToolResult
+
+FINISH = "finish"
+REPEAT_WARN = 3  # identical consecutive calls that earn a note
+REPEAT_STOP = 4  # and that end the run
+CONTEXT_BUDGET_TOKENS = 150_000
+log = get_logger("be-agent.loop")
+
+
+@dataclass
+class Limits:
+    max_steps: int = 50
+    max_cost: float | None = None
+    max_time: float | None = None
+
+
+@dataclass
+class LoopState:
+    steps: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = 0.0
+    model_latency: float = 0.0
+    report: dict[str, Any] = field(default_factory=dict)
+    gave_up: bool = False
+    phases: list[str] = field(default_factory=list)
+    last_tool: str = ""
+
+
+def _api_block(block: dict[str, Any]) -> dict[str, Any]:
+    """Only the fields the API accepts back in an assistant message."""
+    kind = block.get("type")
+    if kind == "text":
+        return {"type": "text", "text": block.get("text", "")}
+    if kind == "tool_use":
+        return {"type": "tool_use", "id": block["id"], "name": block["name"], "input": block.get("input", {})}
+    return {k: v for k, v in block.items() if k != "cache_control"}
+
+
+class AgentLoop:
+    def __init__(self, model: Model, tools: list[Tool], system: str, *, gate: FinishGate,
+                 finish_spec: dict[str, Any], limits: Limits, trajectory: Trajectory,
+                 worktree_fingerprint: Callable[[], str],
+                 on_step: Callable[[LoopState], None] | None = None):
+        self.model = model
+        self.tools = {t.name: t for t in tools}
+        self.tool_specs = [t.spec() for t in tools] + [finish_spec]
+        self.system = [{"type": "text", "text": system}]
+        self.gate = gate
+        self.limits = limits
+        self.trajectory = trajectory
+        self.fingerprint = worktree_fingerprint
+        self.on_step = on_step
+        self.state = LoopState()
+        self.messages: list[dict[str, Any]] = []
+        self._last_call: str | None = None
+        self._repeats = 0
+        self._started = time.monotonic()
+        self._phases = PhaseTagger()
+
+    def run(self, first_message: str) -> LoopState:
+        """Drive the conversation until the loop stops; returns the state with `.stop_reason` in RunStopped."""
+        self.messages = [{"role": "user", "content": [{"type": "text", "text": first_message}]}]
+        self._tree = self.fingerprint()
+        while True:
+            self._check_limits()
+            self.state.steps += 1
+            bind_step(self.state.steps)
+            turn = self._query()
+            self.messages.append({"role": "assistant", "content": [_api_block(b) for b in turn.content]})
+            calls = [b for b in turn.content if b.get("type") == "tool_use"]
+            phase = self._phases.tag(turn.content)
+            self.state.phases.append(phase)
+            self.trajectory.write("model", step=self.state.steps, phase=phase, content=turn.content,
+                                  stop_reason=turn.stop_reason, usage=turn.usage.as_dict(),
+                                  latency_s=round(turn.latency_s, 3), attempts=turn.attempts,
+                                  model=turn.model or self.model.name)
+            if not calls:
+                self._notify()
+                raise RunStopped("the model ended its turn without calling finish", finished=True)
+            results = [self._execute(call) for call in calls]
+            self.messages.append({"role": "user", "content": results})
+            self._notify()
+            if self.state.report:
+                if self.state.gave_up:
+                    raise RunStopped(f"the model gave up: {self.state.report.get('reason') or 'no reason given'}",
+                                     finished=True)
+                raise RunStopped("the model called finish", finished=True)
+
+    def _notify(self) -> None:
+        if self.on_step:
+            self.on_step(self.state)
+
+    def _check_limits(self) -> None:
+        s, lim = self.state, self.limits
+        if s.steps >= lim.max_steps:
+            raise RunStopped(f"max steps ({lim.max_steps}) reached")
+        if lim.max_cost is not None and s.cost is not None and s.cost >= lim.max_cost:
+            raise RunStopped(f"cost limit ${lim.max_cost:.2f} reached (${s.cost:.2f} spent)")
+        if lim.max_time is not None and time.monotonic() - self._started >= lim.max_time:
+            raise RunStopped(f"time limit {lim.max_time:.0f} s reached")
+
+    def _query(self) -> ModelTurn:
+        messages = fit_to_window(self.messages, budget_tokens=CONTEXT_BUDGET_TOKENS)
+        try:
+            turn = self.model.query(system=self.system, tools=self.tool_specs, messages=messages)
+        except ContextOverflowError as exc:
+            compacted = compact_harder(messages)
+            if compacted == messages:
+                raise
+            self.trajectory.write("note", step=self.state.steps, text=f"context overflow, compacting: {exc}")
+            turn = self.model.query(system=self.system, tools=self.tool_specs, messages=compacted)
+        self.state.usage.add(turn.usage)
+        self.state.model_latency += turn.latency_s
+        step_cost = cost_usd(self.model.name, turn.usage)
+        self.state.cost = None if step_cost is None or self.state.cost is None else self.state.cost + step_cost
+        return turn
+
+    def _execute(self, call: dict[str, Any]) -> dict[str, Any]:
+        name, params, call_id = call.get("name", ""), call.get("input") or {}, call["id"]
+        started = time.monotonic()
+        if not isinstance(params, dict):
+            result = ToolResult(f"tool input must be a JSON object, got {type(params).__name__}", is_error=True)
+        elif name == FINISH:
+            result = self._finish(params)
+        elif name in self.tools:
+            result = self._run_tool(self.tools[name], params)
+        else:
+            known = ", ".join([*self.tools, FINISH])
+            result = ToolResult(f"unknown tool {name!r}; the tools are: {known}", is_error=True)
+        self.state.last_tool = name
+        log.info("tool_call", tool=name, is_error=result.is_error, duration_s=round(time.monotonic() - started, 3))
+        result = self._watch_repeats(name, params, result)
+        self.trajectory.write("tool", step=self.state.steps, id=call_id, name=name, input=params,
+                              content=result.content, is_error=result.is_error,
+                              duration_s=round(time.monotonic() - started, 4),
+                              data={k: v for k, v in result.data.items() if k != "report"})
+        return {"type": "tool_result", "tool_use_id": call_id, "content": result.content,
+                "is_error": result.is_error}
+
+    def _run_tool(self, tool: Tool, params: dict[str, Any]) -> ToolResult:
+        result = tool(params)
+        tree = self.fingerprint()
+        if tree != self._tree:
+            self._tree = tree
+            self.gate.note_edit(self.state.steps)
+        report = result.data.get("report")
+        if report is not None and tool.name == "run_tests":
+            from tools.test_report import TestReport
+
+            self.gate.note_tests(self.state.steps, TestReport.model_validate(report),
+                                 full=not params.get("tests"))
+        return result
+
+    def _finish(self, params: dict[str, Any]) -> ToolResult:
+        refusal = self.gate.check(params, self.state.steps)
+        if refusal:
+            return ToolResult(refusal, is_error=True)
+        self.state.report = params
+        self.state.gave_up = bool(params.get("gave_up"))
+        return ToolResult("finish accepted; the harness will now run the tests itself and decide the verdict.")
+
+    def _watch_repeats(self, name: str, params: dict[str, Any], result: ToolResult) -> ToolResult:
+        key = name + json.dumps(params, sort_keys=True, default=str)
+        self._repeats = self._repeats + 1 if key == self._last_call else 1
+        self._last_call = key
+        if self._repeats >= REPEAT_STOP:
+            raise RunStopped(f"stuck repeating the same {name} call {self._repeats} times")
+        if self._repeats == REPEAT_WARN:
+            note = (f"\n\n[harness: this is the {REPEAT_WARN}rd identical {name} call in a row. Repeating it will"
+                    " not change the result; try a different approach. A 4th identical call ends the run.]")
+            return ToolResult(result.content + note, is_error=result.is_error, data=result.data)
+        return result

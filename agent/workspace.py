@@ -1,0 +1,149 @@
+"""Git effects: the user's repository is only read, plus one ref written at the end; all work happens in a
+private clone in the run directory.
+
+Every git command the harness runs disables hooks and fsmonitor, so nothing planted in a checkout can run
+code on the host. The user's working tree, index, stash and current branch are never touched: we read
+objects from the user's repository and, when a run succeeds, fetch one branch back into it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent.errors import AgentError, UsageError
+
+GIT_TIMEOUT = 300.0
+SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.file.allow=always")
+AUTHOR_NAME = "be-agent"
+AUTHOR_EMAIL = "be-agent@users.noreply.localhost"
+# Build artefacts the model's own test runs leave behind; never part of the change.
+LOCAL_EXCLUDES = ("__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "*.egg-info/")
+
+
+class GitError(AgentError):
+    """A git command failed; the message names the command and what git said."""
+
+
+def git(repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = GIT_TIMEOUT,
+        check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    full_env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    full_env.update(env or {})
+    try:
+        proc = subprocess.run(["git", *SAFE_GIT, "-C", str(repo), *args], capture_output=True, text=True,
+                              env=full_env, timeout=timeout, input=input_text, stdin=None if input_text
+                              else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"git {args[0]} timed out after {timeout:.0f} s in {repo}") from exc
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise GitError(f"git {' '.join(args[:2])} failed in {repo}: {detail[-1] if detail else 'no output'}")
+    return proc
+
+
+def open_user_repo(path: Path) -> Path:
+    """Return the top level of the user's repository, or raise a one-line UsageError."""
+    if not path.exists():
+        raise UsageError(f"repository path does not exist: {path}")
+    if not path.is_dir():
+        raise UsageError(f"repository path is not a directory: {path}")
+    proc = git(path, "rev-parse", "--show-toplevel", check=False)
+    if proc.returncode != 0:
+        raise UsageError(f"not a git repository: {path}")
+    top = Path(proc.stdout.strip())
+    if git(top, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False).returncode != 0:
+        raise UsageError(f"repository has no commits yet: {top} (commit something first)")
+    return top
+
+
+def resolve_commit(repo: Path, ref: str) -> str:
+    proc = git(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise UsageError(f"unknown base ref: {ref!r} is not a commit in {repo}")
+    return proc.stdout.strip()
+
+
+def branch_tip(repo: Path, branch: str) -> str | None:
+    proc = git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False)
+    return proc.stdout.strip() or None
+
+
+def check_branch_name(repo: Path, branch: str) -> None:
+    if git(repo, "check-ref-format", "--branch", branch, check=False).returncode != 0:
+        raise UsageError(f"invalid branch name: {branch!r}")
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    slug = words[:limit].rstrip("-")
+    return slug or "task"
+
+
+def clone_for_run(user_repo: Path, base_sha: str, branch: str, dest: Path) -> None:
+    """A private, independent copy: objects copied (no hardlinks, no alternates), no hooks, no remote."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["git", *SAFE_GIT, "clone", "--quiet", "--no-hardlinks", "--no-checkout",
+                           "--template=", str(user_repo), str(dest)],
+                          capture_output=True, text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    if proc.returncode != 0:
+        raise GitError(f"could not copy the repository into the run directory: {proc.stderr.strip()}")
+    git(dest, "remote", "remove", "origin")
+    git(dest, "checkout", "--quiet", "-b", branch, base_sha)
+    info = dest / ".git" / "info"
+    info.mkdir(exist_ok=True)
+    (info / "exclude").write_text("\n".join(LOCAL_EXCLUDES) + "\n")
+
+
+def changed_paths(checkout: Path, base_sha: str) -> list[str]:
+    """Files that differ from the base, untracked ones included (ignored ones excluded)."""
+    tracked = git(checkout, "diff", "--name-only", "-z", base_sha, "--").stdout.split("\0")
+    untracked = git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
+    return sorted({p for p in tracked + untracked if p})
+
+
+def diff_against(checkout: Path, base_sha: str) -> str:
+    """The whole change (untracked files included) as a patch, without touching the checkout's index."""
+    index = checkout / ".git" / "be-agent-diff-index"
+    env = {"GIT_INDEX_FILE": str(index)}
+    try:
+        git(checkout, "read-tree", base_sha, env=env)
+        git(checkout, "add", "-A", env=env)
+        return git(checkout, "diff", "--cached", "--binary", base_sha, env=env).stdout
+    finally:
+        index.unlink(missing_ok=True)
+
+
+def commit_all(checkout: Path, subject: str, body: str, trailers: dict[str, str]) -> str:
+    git(checkout, "add", "-A")
+    message = subject.strip() + "\n\n" + body.strip() + "\n"
+    if trailers:
+        message += "\n" + "".join(f"{k}: {v}\n" for k, v in trailers.items())
+    env = {"GIT_AUTHOR_NAME": AUTHOR_NAME, "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL,
+           "GIT_COMMITTER_NAME": AUTHOR_NAME, "GIT_COMMITTER_EMAIL": AUTHOR_EMAIL}
+    git(checkout, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", env=env, input_text=message)
+    return git(checkout, "rev-parse", "HEAD").stdout.strip()
+
+
+def fetch_back(user_repo: Path, checkout: Path, branch: str, *, expected_old: str | None) -> None:
+    """Write one ref in the user's repository. Refuses to move a branch that changed meanwhile, and never
+    forces: when `expected_old` is given the update must be a fast-forward from it."""
+    current = branch_tip(user_repo, branch)
+    if current != expected_old:
+        raise UsageError(f"branch {branch} changed in {user_repo} during the run; not overwriting it")
+    refspec = f"refs/heads/{branch}:refs/heads/{branch}"
+    git(user_repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(checkout), refspec)
+
+
+def subject_from_task(task: str, limit: int = 72) -> str:
+    first = next((line.strip() for line in task.splitlines() if line.strip()), "be-agent change")
+    first = re.sub(r"^#+\s*", "", first)
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
+def run_git_lines(repo: Path, args: Sequence[str]) -> list[str]:
+    return [line for line in git(repo, *args).stdout.splitlines() if line]

@@ -1,0 +1,104 @@
+"""Shared fixtures: real git repositories, a state directory per test, the stand-in model server, and a way
+to run the real `be-agent` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.demo import make_demo_repo
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_ENV = ("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN",
+              "ANTHROPIC_PROFILE", "ANTHROPIC_CONFIG_DIR")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def repo_snapshot(repo: Path) -> dict[str, str]:
+    """Everything a user could lose: current branch, HEAD, index, working tree status and content, stash."""
+    tracked_and_untracked = git(repo, "ls-files", "-c", "-o", "--exclude-standard").split()
+    contents = {p: (repo / p).read_bytes().hex() for p in sorted(tracked_and_untracked) if (repo / p).is_file()}
+    return {
+        "branch": git(repo, "symbolic-ref", "-q", "HEAD"),
+        "head": git(repo, "rev-parse", "HEAD"),
+        "index": git(repo, "ls-files", "-s"),
+        "status": git(repo, "status", "--porcelain=v1", "--untracked-files=all"),
+        "cached_diff": git(repo, "diff", "--cached"),
+        "stash": git(repo, "stash", "list"),
+        "files": json.dumps(contents, sort_keys=True),
+    }
+
+
+@pytest.fixture
+def demo_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "ledger"
+    make_demo_repo(repo)
+    return repo
+
+
+@pytest.fixture
+def busy_demo_repo(demo_repo: Path) -> Path:
+    """The demo repository as a user in the middle of their own work leaves it: a stash, a staged change,
+    an unstaged change and an untracked file, on a branch of their own."""
+    repo = demo_repo
+    (repo / "AGENTS.md").write_text((repo / "AGENTS.md").read_text() + "\n- stashed note\n")
+    git(repo, "stash", "push", "-q", "-m", "user stash")
+    git(repo, "checkout", "-q", "-b", "feature/mine")
+    (repo / "ledger" / "errors.py").write_text((repo / "ledger" / "errors.py").read_text() + "\n# staged\n")
+    git(repo, "add", "ledger/errors.py")
+    (repo / "ledger" / "accounts.py").write_text((repo / "ledger" / "accounts.py").read_text() + "\n# wip\n")
+    (repo / "scratch-notes.txt").write_text("untracked\n")
+    return repo
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real account: credentials and endpoints come only from the test itself."""
+    for name in SECRET_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@dataclass
+class CliRun:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        lines = self.stdout.strip().splitlines()
+        assert lines, f"no stdout; stderr was:\n{self.stderr}"
+        return dict(json.loads(lines[-1]))
+
+
+def agent_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a user who activated the project's virtualenv (the suite's own, which has pytest
+    and nothing else heavy), minus any real credentials."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    env["VIRTUAL_ENV"] = sys.prefix
+    env.update(extra or {})
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliRun:
+    """Run the real `be-agent` console entry point in a subprocess."""
+    full_env = agent_env(env)
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=ROOT)
+    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+

@@ -1,0 +1,119 @@
+"""`be-agent run` end to end: the real command, the real SDK over HTTP to the stand-in, real git, bwrap and
+pytest. A scripted model fixes the demo ledger; the branch comes back; the user's work is untouched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import git, repo_snapshot, run_cli
+from tests.scripts import REPORT, ledger_fix
+from tests.standin import StandinServer, reply, text, tool_use
+
+TASK = "Make a failed Ledger.transfer change nothing and reject non-positive amounts."
+
+
+def _env(srv: StandinServer) -> dict[str, str]:
+    return {"ANTHROPIC_API_KEY": "sk-ant-test-key-0123456789", "ANTHROPIC_BASE_URL": srv.base_url}
+
+
+def test_run_fixes_and_hands_back_a_tested_branch(busy_demo_repo: Path, state_dir: Path, tmp_path: Path):
+    repo = busy_demo_repo
+    before = repo_snapshot(repo)
+    with StandinServer(ledger_fix()) as srv:
+        run = run_cli("run", "--repo", str(repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--base", "main", "--sandbox", "bwrap", "--json", env=_env(srv))
+    assert run.code == 0, run.stderr
+    result = run.json
+    assert result["status"] == "fixed"
+    assert result["branch"].startswith("be-agent/make-a-failed-ledger-transfer")
+    assert result["tests_before"]["failed"] == 3 and result["tests_after"]["failed"] == 0
+    assert result["tests_after"]["failing"] == []
+    assert result["verification"]["added_tests_fail_on_base"] is True
+    assert result["steps"] == 7 and result["tokens"]["cache_read"] > 0 and result["tokens"]["output"] > 0
+    assert Path(result["trajectory"]).is_file()
+    assert result["report"]["summary"] == REPORT["summary"]
+
+    # the user's repository: same branch, index, working tree and stash; one new branch
+    assert repo_snapshot(repo) == before
+    assert git(repo, "rev-parse", result["branch"]).strip() == result["commit"]
+    log = git(repo, "log", "-1", "--format=%an%n%s%n%b", result["branch"])
+    assert log.startswith("be-agent\nMake a failed Ledger.transfer")
+    assert "Be-Agent-Run:" in log
+
+    # the branch's tests pass on a fresh clone
+    clone = tmp_path / "verify"
+    subprocess.run(["git", "clone", "-q", "-b", result["branch"], str(repo), str(clone)], check=True)
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=clone,
+                           capture_output=True, text=True)
+    assert tests.returncode == 0, tests.stdout
+    assert "5 passed" in tests.stdout
+
+
+def test_requests_use_prompt_caching_and_the_api_key_header(demo_repo: Path, state_dir: Path):
+    with StandinServer(ledger_fix()) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        requests = srv.requests
+    assert run.code == 0, run.stderr
+    assert len(requests) == 7
+    for req in requests:
+        body = req.body
+        assert body["tools"][-1].get("cache_control") == {"type": "ephemeral"}
+        assert body["system"][-1].get("cache_control") == {"type": "ephemeral"}
+        assert body["messages"][-1]["content"][-1].get("cache_control") == {"type": "ephemeral"}
+        assert req.api_key == "sk-ant-test-key-0123456789"
+        assert "sk-ant-test-key" not in req.raw.decode().replace(req.headers.get("x-api-key", ""), "")
+    tool_types = {t.get("type", "custom") for t in requests[0].body["tools"]}
+    assert {"text_editor_20250728", "bash_20250124"} <= tool_types
+    first = requests[0].body["messages"][0]["content"][0]["text"]
+    assert "Amounts are integer cents" in first  # AGENTS.md reached the model
+    assert "test_rejects_non_positive_amount[-5]" in first  # so did the baseline
+    assert requests[-1].usage.get("cache_read_input_tokens", 0) > 0
+
+
+def test_not_fixed_leaves_no_branch_but_keeps_diff_and_trajectory(busy_demo_repo: Path, state_dir: Path):
+    repo = busy_demo_repo
+    before = repo_snapshot(repo)
+    branches_before = git(repo, "branch", "--list")
+    give_up = {"summary": "could not do it", "gave_up": True, "reason": "the ledger is beyond me"}
+    script = [
+        reply(tool_use("str_replace_based_edit_tool", {"command": "create", "path": "ledger/extra.py",
+                                                       "file_text": "X = 1\n"})),
+        reply(tool_use("run_tests", {})),
+        reply(tool_use("finish", give_up)),
+    ]
+    with StandinServer(script) as srv:
+        run = run_cli("run", "--repo", str(repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--base", "main", "--sandbox", "bwrap", "--json", env=_env(srv))
+    assert run.code == 1, run.stderr
+    result = run.json
+    assert result["status"] == "not_fixed"
+    assert "gave up" in result["reason"]
+    assert result["branch"] is None and result["commit"] is None
+    assert git(repo, "branch", "--list") == branches_before
+    assert repo_snapshot(repo) == before
+    assert "ledger/extra.py" in Path(result["diff"]).read_text()
+    assert Path(result["trajectory"]).is_file()
+    assert not (Path(result["run_dir"]) / "checkout").exists()
+
+
+def test_model_that_stops_calling_tools_is_judged_by_the_harness(demo_repo: Path, state_dir: Path):
+    with StandinServer([reply(text("I think it is fine as it is."))]) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json", env=_env(srv))
+    assert run.code == 1
+    assert run.json["status"] == "not_fixed"
+    assert run.json["tests_after"]["failed"] == 3
+
+
+def test_max_steps_ends_the_run_as_not_fixed(demo_repo: Path, state_dir: Path):
+    view = tool_use("bash", {"command": "ls"})
+    script = [reply(view), reply(tool_use("bash", {"command": "pwd"}))]
+    with StandinServer(script) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--max-steps", "2", "--json", env=_env(srv))
+    assert run.code == 1
+    assert "max steps (2) reached" in run.json["reason"]
+    assert run.json["steps"] == 2
