@@ -1,0 +1,93 @@
+"""The `bash` tool: one command at a time in the sandbox, starting at the checkout root.
+
+Each command is a fresh `bash -c`; where one ends up (`cd`) the next one starts, as in the persistent shell
+the model expects. The tool keeps that directory itself and passes it on, so test runs the harness makes in
+between (always from the checkout root) do not move the model's shell. `restart` goes back to the root.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+from typing import Any
+
+from sandbox.base import CommandResult, Sandbox
+from tools.base import ToolResult
+
+
+class BashTool:
+    name = "bash"
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        self._cwd: str | None = None
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "bash_20250124", "name": self.name}
+
+    def __call__(self, params: dict[str, Any]) -> ToolResult:
+        if params.get("restart") is True:
+            return self._restart()
+        command = params.get("command")
+        if not isinstance(command, str) or not command.strip():
+            return ToolResult("`command` is required: the shell command to run (or pass restart: true)",
+                              is_error=True)
+        if "\x00" in command:
+            return ToolResult("the command contains a NUL character; remove it", is_error=True)
+        start, note = self._start_dir()
+        try:
+            result = self.sandbox.run(command, cwd=start)
+        except OSError as exc:
+            return ToolResult(f"the command could not be started: {exc}; try again or restart the shell",
+                              is_error=True)
+        self._follow_cwd(result)
+        return ToolResult(note + self._render(result), is_error=result.timed_out,
+                          data={"exit_code": result.exit_code, "timed_out": result.timed_out,
+                                "duration_s": round(result.duration_s, 3)})
+
+    def _restart(self) -> ToolResult:
+        reset = getattr(self.sandbox, "reset", None)
+        if callable(reset):
+            reset()
+        self._cwd = None
+        return ToolResult("shell restarted", data={"exit_code": 0, "timed_out": False, "duration_s": 0.0})
+
+    def _render(self, result: CommandResult) -> str:
+        parts = [result.output.rstrip("\n")] if result.output.strip() else []
+        if result.timed_out:
+            if "timed out after" not in result.output:
+                parts.append(f"[timed out after {self.sandbox.config.command_timeout:g} s and was killed]")
+            parts.append("[the shell is usable again; run long jobs on a smaller scope, or in the background "
+                         "with output to a file]")
+        elif result.exit_code:
+            parts.append(f"[exit code {result.exit_code}]")
+        if result.cwd and posixpath.normpath(result.cwd) != posixpath.normpath(self.sandbox.workdir):
+            parts.append(f"[cwd: {result.cwd}]")
+        return "\n".join(parts) if parts else "(no output)"
+
+    def _follow_cwd(self, result: CommandResult) -> None:
+        if result.cwd is not None:
+            self._cwd = posixpath.normpath(result.cwd)
+
+    def _start_dir(self) -> tuple[str | None, str]:
+        """Where the next command starts, and a note when the last directory is gone. None lets the sandbox
+        decide (for a directory outside the checkout and scratch, which cannot be checked from here)."""
+        if self._cwd is None:
+            return None, ""
+        exists = self._host_dir_exists(self._cwd)
+        if exists is None:
+            return None, ""
+        if exists:
+            return self._cwd, ""
+        gone, self._cwd = self._cwd, None
+        return self.sandbox.workdir, f"[{gone} no longer exists; starting in {self.sandbox.workdir}]\n"
+
+    def _host_dir_exists(self, inner: str) -> bool | None:
+        """Whether a directory seen inside the sandbox exists, or None when it is not one we can check."""
+        for inner_base, host_base in ((self.sandbox.workdir, self.sandbox.checkout),
+                                      (self.sandbox.scratch_inner, self.sandbox.scratch)):
+            base = posixpath.normpath(inner_base)
+            if inner == base or inner.startswith(base.rstrip("/") + "/"):
+                rel = inner[len(base):].lstrip("/")
+                return (Path(host_base) / rel).is_dir()
+        return None

@@ -1,0 +1,209 @@
+"""The `run_tests` tool, and the test runs the harness itself makes (baseline and final) through `run()`.
+
+For pytest the results come from a JUnit XML file written to the sandbox's scratch directory, unique per
+run and deleted once read; for other runners only the exit code and the end of the output are known.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shlex
+import shutil
+import stat
+import tempfile
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from sandbox.base import Sandbox, SandboxConfig
+from tools.base import ToolInputError, ToolResult
+from tools.detect import TestCommand
+from tools.junit import parse_junit
+from tools.test_report import TestReport
+
+RAW_TAIL_CHARS = 3000
+SUMMARY_CAP = 10_000
+_MAX_XML_BYTES = 64 * 1024 * 1024
+_JUNIT_OPTIONS = "-o junit_family=xunit1 -o junit_logging=no"
+NO_COMMAND = ("no test command is known for this repository (nothing detected, no test-cmd configured). "
+              "Run the tests with the bash tool; the user can pass --test-cmd to configure one.")
+
+
+class RunTestsTool:
+    name = "run_tests"
+
+    def __init__(self, sandbox: Sandbox, command: TestCommand | None, *, timeout: float):
+        self.sandbox = sandbox
+        self.command = command
+        self.timeout = timeout
+
+    def spec(self) -> dict[str, Any]:
+        known = f"`{self.command.command}`" if self.command else "none known: this tool will say so"
+        return {
+            "name": self.name,
+            "description": (
+                f"Run the project's tests in the sandbox (command: {known}) and get a compact summary: "
+                "counts of passed, failed, errors and skipped, then each failing test's exact id (for pytest, "
+                "its node id such as tests/test_x.py::test_name[param]) with a trimmed failure message. "
+                "Pass `tests` to run only some tests. The harness also runs the whole suite itself before it "
+                "accepts `finish`."),
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    "tests": {"type": "array", "items": {"type": "string"},
+                              "description": "Test ids to run, e.g. pytest node ids or file paths. "
+                                             "Omit to run the whole suite."},
+                    "extra_args": {"type": "string",
+                                   "description": "Extra arguments for the test runner, e.g. \"-x -k login\"."},
+                },
+            },
+        }
+
+    def __call__(self, params: dict[str, Any]) -> ToolResult:
+        tests = params.get("tests")
+        extra = params.get("extra_args")
+        if isinstance(tests, str):
+            tests = [tests]
+        try:
+            if tests is not None and not (isinstance(tests, list) and all(isinstance(t, str) for t in tests)):
+                raise ToolInputError("`tests` must be a list of test id strings, or omitted for the whole suite")
+            if extra is not None and not isinstance(extra, str):
+                raise ToolInputError("`extra_args` must be a string, e.g. \"-x -k login\"")
+            report = self.run(tests, extra_args=extra)
+        except ToolInputError as exc:
+            return ToolResult(str(exc), is_error=True)
+        except OSError as exc:
+            return ToolResult(f"the tests could not be started: {exc}; try again", is_error=True)
+        return ToolResult(self.summarise(report), data={"report": report.model_dump()})
+
+    def run(self, tests: Sequence[str] | None = None, *, extra_args: str | None = None) -> TestReport:
+        """Run the suite (or `tests`) in the sandbox and collect what happened."""
+        if self.command is None:
+            raise ToolInputError(NO_COMMAND)
+        ids = [t.strip() for t in tests or [] if t.strip()]
+        if ids and not self.command.narrowable:
+            raise ToolInputError(
+                f"`{self.command.command}` cannot be narrowed to single tests; call run_tests without `tests`, "
+                "or run a subset with the bash tool")
+        extra = _quoted_words(extra_args)
+        quoted_ids = [shlex.quote(t) for t in ids]
+        visible = " ".join([self.command.command, *extra, *quoted_ids])
+        if not self.command.pytest:
+            result = self.sandbox.run(visible, timeout=self.timeout, cwd=self.sandbox.workdir)
+            return TestReport(command=visible, exit_code=result.exit_code, timed_out=result.timed_out,
+                              duration_s=result.duration_s, structured=False,
+                              raw_tail=_tail(result.output))
+        xml_name = f"junit-{uuid.uuid4().hex}.xml"
+        inner = posixpath.join(self.sandbox.scratch_inner, xml_name)
+        full = " ".join([self.command.command, *extra, _JUNIT_OPTIONS, f"--junitxml={shlex.quote(inner)}",
+                         *quoted_ids])
+        result = self.sandbox.run(full, timeout=self.timeout, cwd=self.sandbox.workdir)
+        report = TestReport(command=visible, exit_code=result.exit_code, timed_out=result.timed_out,
+                            duration_s=result.duration_s, raw_tail=_tail(result.output))
+        xml = _take_file(self.sandbox.scratch / xml_name)
+        if xml is None:
+            report.structured = False
+            return report
+        try:
+            report.outcomes, report.messages = parse_junit(xml, root=self.sandbox.checkout)
+        except ET.ParseError as exc:
+            report.structured = False
+            report.raw_tail = _tail(f"[the JUnit report could not be parsed: {exc}]\n{result.output}")
+        return report
+
+    def run_in(self, tree: Path, tests: list[str]) -> TestReport:
+        """Run `tests` in another tree (e.g. a copy of the base commit) in a sandbox like this one's.
+
+        A runner that cannot be narrowed runs its whole suite there."""
+        if self.command is not None and not self.command.narrowable:
+            tests = []
+        if tree.resolve() == self.sandbox.checkout.resolve():
+            return self.run(tests)
+        scratch = Path(tempfile.mkdtemp(prefix="tests-", dir=self.sandbox.scratch))
+        make = cast(Callable[[Path, Path, SandboxConfig], Sandbox], type(self.sandbox))
+        other = make(tree, scratch, self.sandbox.config)
+        try:
+            return RunTestsTool(other, self.command, timeout=self.timeout).run(tests)
+        finally:
+            other.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def summarise(self, report: TestReport) -> str:
+        """The compact summary the model reads."""
+        if report.timed_out:
+            return (f"The tests timed out after {self.timeout:g} s and were killed; no results were collected. "
+                    "Run fewer tests with `tests`, or look for a test that hangs."
+                    + _with_tail(report.raw_tail))
+        if not report.structured:
+            why = ("it wrote no readable JUnit report, so there are no per-test results"
+                   if self.command is not None and self.command.pytest else "this runner gives no per-test results")
+            return (f"`{report.command}` exited with code {report.exit_code} in {report.duration_s:.1f} s; {why}."
+                    + _with_tail(report.raw_tail))
+        c = report.counts()
+        lines = [f"{c['passed']} passed, {c['failed']} failed, {c['error']} errors, {c['skipped']} skipped "
+                 f"in {report.duration_s:.1f} s"]
+        if not report.outcomes:
+            lines[0] = (f"No test results (exit code {report.exit_code}"
+                        + ("; no tests were collected)" if report.exit_code == 5 else ")"))
+        size = len(lines[0])
+        failing = report.failing
+        for shown, test_id in enumerate(failing):
+            label = "FAILED" if report.outcomes[test_id] == "failed" else "ERROR"
+            message = report.messages.get(test_id, "")
+            block = f"{label} {test_id}" + ("\n" + _indent(message) if message else "")
+            if size + len(block) > SUMMARY_CAP:
+                rest = failing[shown:]
+                names = ", ".join(rest[:50]) + (" ..." if len(rest) > 50 else "")
+                lines.append(f"[{len(rest)} more failing, messages omitted: {names}]")
+                break
+            lines.append(block)
+            size += len(block) + 1
+        text = "\n".join(lines)
+        if report.exit_code not in (0, 1) or not report.outcomes:
+            text += _with_tail(report.raw_tail)
+        return text
+
+
+def _quoted_words(extra_args: str | None) -> list[str]:
+    if not extra_args or not extra_args.strip():
+        return []
+    try:
+        return [shlex.quote(word) for word in shlex.split(extra_args)]
+    except ValueError as exc:
+        raise ToolInputError(f"extra_args is not valid shell syntax ({exc}); check its quotes") from None
+
+
+def _take_file(path: Path) -> bytes | None:
+    """Read and delete a file the sandbox wrote, without following a link planted in its place."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        if path.is_symlink():
+            path.unlink()
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_XML_BYTES:
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+
+
+def _tail(output: str) -> str:
+    return output[-RAW_TAIL_CHARS:]
+
+
+def _with_tail(tail: str) -> str:
+    return f"\nLast lines of output:\n{tail.strip()}" if tail.strip() else ""
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
