@@ -1,0 +1,307 @@
+"""A loopback stand-in for the GitHub REST endpoints `fix-issue` uses. It keeps state and records requests.
+
+    with GitHubStandin(token="t0ken", repository="acme/widgets") as gh:
+        gh.add_issue(6, title="Fix add()", body="...")
+        os.environ["GITHUB_API_URL"] = gh.base_url
+        ...
+        gh.requests     # [RecordedRequest(method, path, query, headers, body)]
+        gh.pulls        # pull requests created, as dicts
+        gh.comments[6]  # comments on issue 6
+
+Endpoints: GET /repos/O/N, GET /repos/O/N/issues/K, GET+POST /repos/O/N/issues/K/comments (paginated),
+GET+POST /repos/O/N/pulls, PATCH /repos/O/N/pulls/K. Any request without `Authorization: Bearer <token>` gets
+401. `fail_next(...)` queues canned error answers to exercise retries and failure paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class _Failure:
+    method: str
+    path_pattern: str
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class GitHubStandin:
+    token: str = "standin-token-0123456789"
+    repository: str = "acme/widgets"
+    default_branch: str = "main"
+    page_size_cap: int = 100
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: list[_Failure] = []
+        self._next_id = 1000
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- set-up ----------------------------------------------------------------------------------------
+
+    def add_issue(self, number: int, *, title: str, body: str = "", state: str = "open",
+                  labels: tuple[str, ...] = (), user: str = "reporter", is_pull: bool = False) -> dict[str, Any]:
+        issue: dict[str, Any] = {
+            "number": number, "title": title, "body": body, "state": state,
+            "labels": [{"name": n} for n in labels], "user": {"login": user},
+            "html_url": f"https://github.example/{self.repository}/issues/{number}",
+        }
+        if is_pull:
+            issue["pull_request"] = {"url": f"{self.base_url}/repos/{self.repository}/pulls/{number}"}
+        self.issues[number] = issue
+        self.comments.setdefault(number, [])
+        return issue
+
+    def add_comment(self, number: int, body: str, *, user: str = "commenter") -> None:
+        self.comments.setdefault(number, []).append(self._comment(number, body, user))
+
+    def fail_next(self, method: str, path_pattern: str, status: int, *, headers: dict[str, str] | None = None,
+                  message: str = "stand-in failure", times: int = 1) -> None:
+        """The next `times` requests matching method and the `path_pattern` regex get this error answer."""
+        for _ in range(times):
+            self._failures.append(_Failure(method, path_pattern, status, headers or {}, {"message": message}))
+
+    # --- queries for tests -----------------------------------------------------------------------------
+
+    def requests_to(self, method: str, path_pattern: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and re.fullmatch(path_pattern, r.path)]
+
+    def open_pulls(self) -> list[dict[str, Any]]:
+        return [p for p in self.pulls if p["state"] == "open"]
+
+    # --- server ----------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            return "http://127.0.0.1:0"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> GitHubStandin:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                standin._handle(self)
+
+            def do_POST(self) -> None:
+                standin._handle(self)
+
+            def do_PATCH(self) -> None:
+                standin._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # --- request handling ------------------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        split = urlsplit(h.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        with self._lock:
+            self.requests.append(RecordedRequest(h.command, split.path, query,
+                                                 {k.lower(): v for k, v in h.headers.items()}, body))
+            status, payload, headers = self._route(h.command, split.path, query, body,
+                                                   h.headers.get("Authorization", ""))
+        data = json.dumps(payload).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json; charset=utf-8")
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: Any,
+               auth: str) -> tuple[int, Any, dict[str, str]]:
+        if auth != f"Bearer {self.token}":
+            return 401, {"message": "Bad credentials"}, {}
+        for failure in self._failures:
+            if failure.method == method and re.fullmatch(failure.path_pattern, path):
+                self._failures.remove(failure)
+                return failure.status, failure.body, failure.headers
+        prefix = f"/repos/{self.repository}"
+        if not path.startswith(prefix):
+            return 404, {"message": "Not Found"}, {}
+        rest = path[len(prefix):]
+        if method == "GET" and rest == "":
+            return 200, {"full_name": self.repository, "default_branch": self.default_branch}, {}
+        m = re.fullmatch(r"/issues/(\d+)", rest)
+        if m and method == "GET":
+            issue = self.issues.get(int(m.group(1)))
+            return (200, issue, {}) if issue else (404, {"message": "Not Found"}, {})
+        m = re.fullmatch(r"/issues/(\d+)/comments", rest)
+        if m:
+            number = int(m.group(1))
+            if number not in self.issues:
+                return 404, {"message": "Not Found"}, {}
+            if method == "GET":
+                return self._page(path, query, self.comments.get(number, []))
+            if method == "POST":
+                comment = self._comment(number, body["body"], "be-agent-bot")
+                self.comments[number].append(comment)
+                return 201, comment, {}
+        if rest == "/pulls" and method == "GET":
+            matching = [p for p in self.pulls
+                        if query.get("state", "open") in ("all", p["state"])
+                        and ("head" not in query or query["head"] == p["head"]["label"])]
+            return self._page(path, query, matching)
+        if rest == "/pulls" and method == "POST":
+            return self._create_pull(body)
+        m = re.fullmatch(r"/pulls/(\d+)", rest)
+        if m and method == "PATCH":
+            for pull in self.pulls:
+                if pull["number"] == int(m.group(1)):
+                    pull.update({k: v for k, v in body.items() if k in ("title", "body", "state", "base")})
+                    return 200, pull, {}
+            return 404, {"message": "Not Found"}, {}
+        return 404, {"message": "Not Found"}, {}
+
+    def _create_pull(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        owner = self.repository.split("/")[0]
+        label = f"{owner}:{body['head']}"
+        if any(p["head"]["label"] == label and p["state"] == "open" for p in self.pulls):
+            return 422, {"message": "Validation Failed",
+                         "errors": [{"message": f"A pull request already exists for {label}."}]}, {}
+        number = max([*self.issues, *(p["number"] for p in self.pulls), 0]) + 1
+        pull = {"number": number, "state": "open", "title": body["title"], "body": body["body"],
+                "draft": bool(body.get("draft")), "head": {"ref": body["head"], "label": label},
+                "base": {"ref": body["base"]},
+                "html_url": f"https://github.example/{self.repository}/pull/{number}"}
+        self.pulls.append(pull)
+        return 201, pull, {}
+
+    def _page(self, path: str, query: dict[str, str], items: list[dict[str, Any]]) -> tuple[int, Any, dict[str, str]]:
+        size = min(int(query.get("per_page", 30)), self.page_size_cap)
+        page = int(query.get("page", 1))
+        chunk = items[(page - 1) * size: page * size]
+        headers: dict[str, str] = {}
+        if page * size < len(items):
+            rest = {k: v for k, v in query.items() if k != "page"}
+            qs = "&".join(f"{k}={v}" for k, v in {**rest, "page": str(page + 1)}.items())
+            headers["Link"] = f'<{self.base_url}{path}?{qs}>; rel="next"'
+        return 200, chunk, headers
+
+    def _comment(self, number: int, body: str, user: str) -> dict[str, Any]:
+        self._next_id += 1
+        return {"id": self._next_id, "body": body, "user": {"login": user},
+                "html_url": f"https://github.example/{self.repository}/issues/{number}#issuecomment-{self._next_id}"}
+
+
+class GitHttpServer:
+    """Git's smart HTTP protocol on loopback (`git http-backend` as CGI) for the bare repositories under
+    `root`, answering 401 unless the request carries exactly one `Authorization` header equal to
+    `authorization`. `seen` records every request's Authorization headers, to check what git sent."""
+
+    def __init__(self, root: Path, authorization: str):
+        self.root = root
+        self.authorization = authorization
+        self.seen: list[list[str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server._serve(self)
+
+            def do_POST(self) -> None:
+                server._serve(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+
+    def url(self, repo_name: str) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/{repo_name}"
+
+    def __enter__(self) -> GitHttpServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        auth = h.headers.get_all("Authorization") or []
+        self.seen.append(list(auth))
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        if auth != [self.authorization]:
+            h.send_response(401)
+            h.send_header("WWW-Authenticate", 'Basic realm="stand-in"')
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        split = urlsplit(h.path)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.root),
+               "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": "x-access-token", "REQUEST_METHOD": h.command,
+               "PATH_INFO": split.path, "QUERY_STRING": split.query,
+               "CONTENT_TYPE": h.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+               "HTTP_CONTENT_ENCODING": h.headers.get("Content-Encoding", ""),
+               "GIT_PROTOCOL": h.headers.get("Git-Protocol", "")}
+        proc = subprocess.run(["git", "http-backend"], input=body, capture_output=True, env=env, timeout=60)
+        head, _, payload = proc.stdout.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        h.send_response(status)
+        for name, value in headers:
+            h.send_header(name, value)
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        h.wfile.write(payload)
