@@ -1,0 +1,225 @@
+"""`be-agent bench TASKS.jsonl`: run the agent on SWE-bench-style tasks and judge each patch separately.
+
+Every task runs in a worker process: the agent works in its own checkout and hands back a diff; the judge
+(agent.judge.evaluate) applies that diff to a fresh checkout, adds the task's test_patch and runs the listed
+tests. One line per finished task is appended to OUT/results.jsonl as soon as it finishes, so an interrupted
+bench resumes where it stopped; OUT/report.md is rewritten from all results at the end.
+
+`--agent gold` and `--agent empty` replace the agent with the task's gold patch or an empty patch: they
+check the judge and the task set, and they measure the bench's own cost.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agent.bench_tasks import BenchTask, load_tasks, prepare_repo
+from agent.config import DEFAULT_MODEL, RunRequest, SandboxMode
+from agent.errors import AgentError, Interrupted, UsageError
+from agent.judge import evaluate
+
+AgentKind = Literal["be-agent", "gold", "empty"]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    out: Path
+    agent: AgentKind = "be-agent"
+    model: str = DEFAULT_MODEL
+    max_steps: int = 50
+    max_cost: float | None = None
+    sandbox: SandboxMode = "auto"
+    eval_timeout: float = 600.0
+
+
+def _run_agent(task: BenchTask, repo: Path, options: BenchOptions) -> tuple[str, dict[str, Any]]:
+    """The agent's patch for `task` and what it cost."""
+    if options.agent == "gold":
+        return task.patch, {"agent_status": "gold"}
+    if options.agent == "empty":
+        return "", {"agent_status": "empty"}
+    from agent.run import run_task  # the agent stack loads only when an agent really runs
+
+    request = RunRequest(repo=repo, task=task.problem_statement, base=task.base_commit, test_cmd=task.test_cmd,
+                         model=options.model, max_steps=options.max_steps, max_cost=options.max_cost,
+                         sandbox=options.sandbox, fetch_back=False, keep=True, quiet=True,
+                         state_dir=options.out / "state")
+    result = run_task(request)
+    patch = Path(result.diff).read_text(encoding="utf-8") if result.diff and Path(result.diff).is_file() else ""
+    return patch, {
+        "agent_status": result.status, "agent_reason": result.reason, "steps": result.steps,
+        "tokens": result.tokens, "cost_usd": result.cost_usd, "model_latency_s": round(result.model_latency_s, 3),
+        "harness_s": round(result.duration_s - result.model_latency_s, 3), "run_dir": result.run_dir,
+    }
+
+
+def bench_one(task_json: str, repo: str, options: BenchOptions) -> dict[str, Any]:
+    """Solve and judge one task; always returns a result row (agent failures become its failure reason)."""
+    task = BenchTask.model_validate_json(task_json)
+    started = time.monotonic()
+    row: dict[str, Any] = {"instance_id": task.instance_id, "resolved": False, "steps": 0, "tokens": {},
+                           "tokens_total": 0, "cost_usd": None, "wall_s": 0.0, "harness_s": None,
+                           "failure": ""}
+    try:
+        patch, stats = _run_agent(task, Path(repo), options)
+    except Interrupted:
+        raise
+    except AgentError as exc:
+        patch, stats = "", {"agent_status": "error", "agent_reason": exc.message}
+        row["failure"] = f"agent error: {exc.message}"
+    except Exception as exc:  # one broken task must not end the bench
+        patch, stats = "", {"agent_status": "error", "agent_reason": repr(exc)}
+        row["failure"] = f"agent crashed: {exc!r}"
+    row.update(stats)
+    row["tokens_total"] = sum(row["tokens"].values())
+    patches = options.out / "patches"
+    patches.mkdir(parents=True, exist_ok=True)
+    (patches / f"{task.instance_id}.diff").write_text(patch, encoding="utf-8")
+    if not row["failure"]:
+        verdict = evaluate(task, patch, repo=Path(repo), timeout=options.eval_timeout)
+        row["resolved"] = verdict.resolved
+        row["failure"] = "" if verdict.resolved else ("empty patch" if not patch.strip() else verdict.reason)
+        row["eval_s"] = round(verdict.duration_s, 3)
+        row["tests"] = verdict.outcomes
+    row["wall_s"] = round(time.monotonic() - started, 3)
+    return row
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Rows of a results.jsonl; a line cut short by an interruption is ignored (that task runs again)."""
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "instance_id" in row:
+                rows.append(row)
+    return rows
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def render_report(rows: list[dict[str, Any]], *, title: str) -> str:
+    total = len(rows)
+    resolved = sum(1 for r in rows if r.get("resolved"))
+    costs = [r["cost_usd"] for r in rows if r.get("cost_usd") is not None]
+    harness = [r["harness_s"] for r in rows if r.get("harness_s") is not None]
+    walls = [r["wall_s"] for r in rows]
+    lines = [
+        f"# {title}", "",
+        "| tasks | resolved | resolve rate | total cost | cost per task | tokens | median wall s | median harness s |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {total} | {resolved} | {100 * resolved / total if total else 0:.1f}% | "
+        f"{_money(sum(costs)) if costs else '-'} | {_money(sum(costs) / len(costs)) if costs else '-'} | "
+        f"{sum(r.get('tokens_total', 0) for r in rows)} | "
+        f"{_seconds(statistics.median(walls)) if walls else '-'} | "
+        f"{_seconds(statistics.median(harness)) if harness else '-'} |",
+        "", "Harness time is wall time minus model latency. A task is resolved only when every FAIL_TO_PASS and",
+        "every PASS_TO_PASS test passes on a fresh checkout with the patch and the task's test_patch applied.", "",
+        "| instance | resolved | steps | tokens | cost | wall s | harness s | failure |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda row: row["instance_id"]):
+        failure = str(r.get("failure", "")).replace("|", "\\|").replace("\n", " ")[:160]
+        lines.append(f"| {r['instance_id']} | {'yes' if r.get('resolved') else 'no'} | {r.get('steps', 0)} | "
+                     f"{r.get('tokens_total', 0)} | {_money(r.get('cost_usd'))} | {_seconds(r.get('wall_s'))} | "
+                     f"{_seconds(r.get('harness_s'))} | {failure} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_bench(tasks_file: Path, options: BenchOptions, *, workers: int = 1,
+              console: Console | None = None) -> list[dict[str, Any]]:
+    """Run every task not yet in OUT/results.jsonl; write report.md; return the rows of this task file."""
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    tasks = load_tasks(tasks_file)
+    options.out.mkdir(parents=True, exist_ok=True)
+    results_path = options.out / "results.jsonl"
+    done = {row["instance_id"] for row in read_results(results_path)}
+    if results_path.is_file() and results_path.stat().st_size and not results_path.read_bytes().endswith(b"\n"):
+        with results_path.open("a", encoding="utf-8") as results:
+            results.write("\n")  # end a line an interruption cut short, so the next row starts cleanly
+    todo = [t for t in tasks if t.instance_id not in done]
+    repos = {t.repo: prepare_repo(t.repo, options.out / "repos") for t in todo}
+    console = console or Console(stderr=True)
+    if done:
+        console.print(f"resuming: {len(done & {t.instance_id for t in tasks})} of {len(tasks)} tasks already done")
+    # Workers start before the progress bar's refresh thread does: forking beside a running thread is unsafe.
+    pool = ProcessPoolExecutor(max_workers=min(workers, max(len(todo), 1)))
+    futures: dict[Future[dict[str, Any]], BenchTask] = {
+        pool.submit(bench_one, t.model_dump_json(), str(repos[t.repo]), options): t for t in todo}
+    try:
+        with results_path.open("a", encoding="utf-8") as results, Progress(
+                TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.description}"), console=console, transient=False) as progress:
+            bar = progress.add_task("", total=len(todo))
+            resolved = 0
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    row = future.result()
+                    results.write(json.dumps(row) + "\n")
+                    results.flush()
+                    resolved += bool(row["resolved"])
+                    progress.update(bar, advance=1, description=f"resolved {resolved}  last {row['instance_id']}")
+    except KeyboardInterrupt:
+        raise Interrupted("bench interrupted; run the same command again to resume") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        wanted = {t.instance_id for t in tasks}
+        rows = [r for r in read_results(results_path) if r["instance_id"] in wanted]
+        title = f"be-agent bench: {tasks_file.name} ({options.agent}" + \
+            (f", {options.model})" if options.agent == "be-agent" else ")")
+        (options.out / "report.md").write_text(render_report(rows, title=title), encoding="utf-8")
+    return rows
+
+
+def bench_command(
+    tasks: Annotated[Path, typer.Argument(help="A JSONL file of SWE-bench-style tasks.")],
+    workers: Annotated[int, typer.Option(help="Tasks run at once, each in its own process.")] = 1,
+    model: Annotated[str, typer.Option(help="Model for the agent.")] = DEFAULT_MODEL,
+    out: Annotated[Path, typer.Option(help="Directory for results.jsonl, report.md, patches and runs.")] = Path(
+        "bench-out"),
+    agent: Annotated[str, typer.Option(help="be-agent, or gold / empty to check the task set.")] = "be-agent",
+    max_steps: Annotated[int, typer.Option(help="Step limit per task.")] = 50,
+    max_cost: Annotated[float | None, typer.Option(help="Cost limit per task in USD.")] = None,
+    sandbox: Annotated[str, typer.Option(help="auto, bwrap or none.")] = "auto",
+) -> None:
+    """Run the agent on every task, judge each patch like SWE-bench, and write results.jsonl and report.md."""
+    if agent not in ("be-agent", "gold", "empty"):
+        _fail(UsageError(f"--agent must be be-agent, gold or empty, not {agent!r}"))
+    if sandbox not in ("auto", "bwrap", "none"):
+        _fail(UsageError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}"))
+    options = BenchOptions(out=out, agent=agent, model=model, max_steps=max_steps,  # type: ignore[arg-type]
+                           max_cost=max_cost, sandbox=sandbox)  # type: ignore[arg-type]
+    try:
+        rows = run_bench(tasks, options, workers=workers)
+    except AgentError as exc:
+        _fail(exc)
+    resolved = sum(1 for r in rows if r["resolved"])
+    typer.echo(f"resolved {resolved}/{len(rows)}; report: {out / 'report.md'}")
+
+
+def _fail(exc: AgentError) -> NoReturn:
+    print(f"be-agent: error: {exc.message}", file=sys.stderr)
+    raise typer.Exit(exc.exit_code)

@@ -1,0 +1,177 @@
+"""Benchmark tasks in SWE-bench's shape, and the repositories they run against.
+
+A task's `repo` is a git URL, a local git repository, or a plain source tree (no `.git`). A plain tree is
+turned into a git repository with one commit whose author, committer, dates and message are fixed, so the
+commit's hash depends only on the files: `base_commit` in a task file stays valid wherever it is built.
+`base_commit` may also be any ref (`HEAD`, a branch, a tag); it is resolved to a commit before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from agent.errors import UsageError
+
+_IGNORED_NAMES = {".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+_FIXED_IDENTITY = {
+    "GIT_AUTHOR_NAME": "be-agent bench",
+    "GIT_AUTHOR_EMAIL": "bench@be-agent.invalid",
+    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00+0000",
+    "GIT_COMMITTER_NAME": "be-agent bench",
+    "GIT_COMMITTER_EMAIL": "bench@be-agent.invalid",
+    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00+0000",
+}
+
+
+class BenchTask(BaseModel):
+    """One task line of a TASKS.jsonl file. Unknown SWE-bench fields are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow")
+
+    instance_id: str
+    repo: str
+    base_commit: str
+    problem_statement: str
+    FAIL_TO_PASS: list[str]
+    PASS_TO_PASS: list[str] = []
+    patch: str = ""  # the gold patch, when known
+    test_patch: str = ""
+    test_cmd: str | None = None
+
+    @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
+    @classmethod
+    def _json_encoded_lists(cls, value: Any) -> Any:
+        # The published SWE-bench datasets store these lists as JSON text.
+        return json.loads(value) if isinstance(value, str) else value
+
+    @property
+    def listed_tests(self) -> list[str]:
+        return [*self.FAIL_TO_PASS, *self.PASS_TO_PASS]
+
+
+def is_git_url(repo: str) -> bool:
+    return "://" in repo or re.match(r"^[\w.-]+@[\w.-]+:", repo) is not None
+
+
+def load_tasks(path: Path) -> list[BenchTask]:
+    """Read a JSONL task file; relative local `repo` paths are taken relative to the file's directory."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read tasks file {path}: {exc.strerror}") from exc
+    tasks: list[BenchTask] = []
+    seen: set[str] = set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            task = BenchTask.model_validate_json(line)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "line"
+            raise UsageError(f"{path}:{number}: {where}: {first['msg']}") from exc
+        if task.instance_id in seen:
+            raise UsageError(f"{path}:{number}: duplicate instance_id {task.instance_id}")
+        seen.add(task.instance_id)
+        if not is_git_url(task.repo) and not Path(task.repo).is_absolute():
+            task.repo = str((path.parent / task.repo).resolve())
+        tasks.append(task)
+    if not tasks:
+        raise UsageError(f"{path}: no tasks")
+    return tasks
+
+
+def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """Run git with user and system configuration ignored; return stdout; raise UsageError on failure."""
+    full_env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UsageError(f"git {args[0]} failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
+    return proc.stdout
+
+
+def _tree_files(src: Path) -> list[Path]:
+    files: list[Path] = []
+    for root, dirs, names in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if d not in _IGNORED_NAMES)
+        files += [Path(root, n) for n in sorted(names) if not n.endswith((".pyc", ".pyo"))]
+    return files
+
+
+def tree_digest(src: Path) -> str:
+    """A short hash of a source tree's paths, contents and executable bits."""
+    digest = hashlib.sha256()
+    for file in _tree_files(src):
+        digest.update(str(file.relative_to(src)).encode() + b"\0")
+        digest.update(b"x" if os.access(file, os.X_OK) else b"-")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def materialize_tree(src: Path, dest: Path) -> str:
+    """Make `dest` a git repository holding `src`'s files in one deterministic commit; return its hash."""
+    dest.mkdir(parents=True)
+    for file in _tree_files(src):
+        target = dest / file.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target)
+        target.chmod(0o755 if os.access(file, os.X_OK) else 0o644)
+    git("init", "-q", "--template=", "-b", "main", str(dest))
+    git("add", "-A", cwd=dest)
+    git("-c", "core.autocrlf=false", "commit", "-q", "--no-verify", "--no-gpg-sign",
+        "-m", f"Import {src.name}", cwd=dest, env=_FIXED_IDENTITY)
+    return git("rev-parse", "HEAD", cwd=dest).strip()
+
+
+def prepare_repo(repo: str, cache_dir: Path) -> Path:
+    """A local git repository for `repo`: itself when it already is one, else a clone or a materialized tree.
+
+    Safe to call from several processes at once: each builds in a private directory and renames it into
+    place; whoever loses the race uses the winner's copy.
+    """
+    if is_git_url(repo):
+        name = re.sub(r"[^\w.-]+", "_", repo.rstrip("/").removesuffix(".git"))[-80:]
+        dest = cache_dir / f"url-{name}-{hashlib.sha256(repo.encode()).hexdigest()[:8]}"
+        build = lambda tmp: git("clone", "-q", "--no-checkout", repo, str(tmp))  # noqa: E731
+    else:
+        src = Path(repo)
+        if not src.is_dir():
+            raise UsageError(f"task repository {repo} does not exist")
+        if (src / ".git").exists() or (src / "HEAD").is_file() and (src / "objects").is_dir():
+            return src
+        dest = cache_dir / f"{src.name}-{tree_digest(src)}"
+        build = lambda tmp: materialize_tree(src, tmp)  # noqa: E731
+    if (dest / ".git").exists() or (dest / "HEAD").is_file():
+        return dest
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".building-{dest.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        build(tmp)
+        try:
+            tmp.rename(dest)
+        except OSError:
+            if not dest.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def resolve_base(repo: Path, base_commit: str) -> str:
+    """The full hash of `base_commit` (a hash or any ref) in `repo`."""
+    try:
+        return git("rev-parse", "--verify", "--quiet", f"{base_commit}^{{commit}}", cwd=repo).strip()
+    except UsageError:
+        raise UsageError(f"base_commit {base_commit} not found in {repo} (if the repository is a bundled "
+                         "source tree that changed, rebuild the task file with bench/build_tasks.py)") from None
