@@ -50,6 +50,10 @@ class Sandbox(Protocol):
         """Run `command` with bash; `cwd` is a path inside the sandbox (default: the checkout root)."""
         ...
 
+    def reset(self) -> None:
+        """Forget the shell state kept between commands (the working directory): a fresh shell."""
+        ...
+
     def close(self) -> None:
         """Kill anything still running that belongs to this sandbox."""
         ...

@@ -1,18 +1,26 @@
 """`--sandbox none`: commands run as plain subprocesses in the checkout. An explicit, warned opt-out.
 
-Still bounded: own process group killed on timeout, environment filtered, output capped.
-(First version; the sandbox work hardens output capture and limits.)
+No isolation at all: the command sees the user's files and the network. It is still bounded: the
+environment is filtered the same way, the output is capped, and on timeout or exit the command's process
+group is killed (a process that made its own session with `setsid` escapes that; only bwrap stops it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox.base import CommandResult, SandboxConfig
+from sandbox.env import sandbox_environment
+from sandbox.output import OutputCapture, append_note
+from sandbox.process import pump, timeout_note
 
 
 class UnconfinedSandbox:
@@ -23,30 +31,58 @@ class UnconfinedSandbox:
         self.workdir = str(self.checkout)
         self.scratch_inner = str(self.scratch)
         self.config = config or SandboxConfig()
+        home = self.scratch / "home"
+        home.mkdir(exist_ok=True)
+        self._env = sandbox_environment(self.config.extra_env, home=str(home), tmpdir=str(self.scratch))
+        self._cwd: str | None = None
+        self._lock = threading.Lock()
+        self._kill_active: Callable[[], None] | None = None
 
     def run(self, command: str, *, timeout: float | None = None, cwd: str | None = None) -> CommandResult:
-        limit = timeout or self.config.command_timeout
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.scratch), "LANG": "C.UTF-8",
-               "TMPDIR": str(self.scratch), **self.config.extra_env}
+        limit = self.config.command_timeout if timeout is None else timeout
+        with self._lock:
+            return self._run(command, limit, cwd)
+
+    def _run(self, command: str, limit: float, cwd: str | None) -> CommandResult:
         start = time.monotonic()
-        proc = subprocess.Popen(["bash", "-c", command], cwd=cwd or self.workdir, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        side_r, side_w = os.pipe()
+        begin_in = cwd or self._cwd or self.workdir
+        script = f"trap 'printf %s \"$PWD\" >&{side_w}' EXIT; cd -- {shlex.quote(begin_in)} || exit 1; {command}"
         try:
-            out, _ = proc.communicate(timeout=limit)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            timed_out = True
-        text = out.decode("utf-8", "replace")
-        keep = self.config.output_head + self.config.output_tail
-        cut = max(0, len(text) - keep)
-        if cut:
-            text = (text[: self.config.output_head] + f"\n[... {cut} characters cut ...]\n"
-                    + text[-self.config.output_tail:])
-        return CommandResult(exit_code=None if timed_out else proc.returncode, output=text,
-                             timed_out=timed_out, duration_s=time.monotonic() - start, cut_bytes=cut)
+            proc = subprocess.Popen(["bash", "-c", script], cwd=self.workdir, env=self._env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(side_w,))
+        except BaseException:
+            os.close(side_r)
+            raise
+        finally:
+            os.close(side_w)
+
+        def kill() -> None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        self._kill_active = kill
+        capture = OutputCapture(self.config.output_head, self.config.output_tail)
+        try:
+            pumped = pump(proc, deadline=start + limit, capture=capture, kill=kill, side_fd=side_r)
+        finally:
+            self._kill_active = None
+            kill()  # background jobs of the command's process group end with it
+        final_cwd = pumped.side.decode("utf-8", "replace") or None
+        if final_cwd:
+            self._cwd = final_cwd
+        text = capture.text()
+        if pumped.timed_out:
+            text = append_note(text, timeout_note(limit))
+        return CommandResult(exit_code=pumped.exit_code, output=text, timed_out=pumped.timed_out,
+                             duration_s=time.monotonic() - start, cut_bytes=capture.cut_bytes,
+                             cwd=final_cwd or self._cwd or self.workdir)
+
+    def reset(self) -> None:
+        self._cwd = None
 
     def close(self) -> None:
-        pass
+        kill = self._kill_active
+        if kill is not None:
+            kill()

@@ -1,0 +1,284 @@
+"""`--sandbox bwrap`: every command runs in its own bubblewrap container.
+
+What a command sees: the checkout read-write at /workspace (its `.git` re-mounted read-only on top, so hooks,
+config and refs cannot change and `.git` cannot be moved away), the system directories and the Python in use
+read-only (minus what only root may read in /etc, such as /etc/shadow and host keys), the run's scratch
+directory as /tmp, an empty tmpfs HOME, fresh /proc and /dev, and nothing else:
+no home directory, no other repository. The root itself is read-only. All namespaces are new (user, pid,
+ipc, uts, cgroup, and network unless `config.network`), every capability is dropped and further user
+namespaces are refused, so the mounts cannot be undone from inside.
+
+Lifetime: one bubblewrap per `run()`, running `bash -c`. bwrap's init is PID 1 of the command's PID
+namespace; when the shell exits (or on timeout, when we SIGKILL that init) the kernel kills everything left
+in the namespace, so `setsid`, double forks and background jobs cannot outlive the command. bwrap is held
+(`--block-fd`) until its init has been put under the command's limits (see sandbox.limits). The final
+working directory comes back on a separate pipe, so `cd sub` carries over to the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import select
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.errors import SandboxUnavailable
+from sandbox.base import CommandResult, SandboxConfig
+from sandbox.env import SANDBOX_HOME, SANDBOX_TMP, sandbox_environment
+from sandbox.limits import CommandLimits, remove_pending
+from sandbox.output import OutputCapture, append_note
+from sandbox.process import pump, timeout_note
+
+WORKDIR = "/workspace"
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+INSTALL_HINT = "install it with: apt-get install -y bubblewrap"
+
+
+def find_bwrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+@functools.cache
+def bwrap_help(bwrap: str) -> str:
+    try:
+        done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout + done.stderr
+
+
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def interpreter_dirs() -> list[str]:
+    """The installation prefixes of the running Python that the system mounts do not already cover.
+
+    Only these exact directories are mounted: a pyenv Python under /root brings its version directory,
+    never the rest of /root."""
+    home = str(Path.home().resolve())
+    found: list[str] = []
+    for prefix in {sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        real = str(Path(prefix).resolve())
+        system = any(_under(real, str(Path(d).resolve())) for d in SYSTEM_DIRS if os.path.exists(d))
+        too_wide = real == "/" or _under(home, real)  # a prefix that would expose the whole home
+        if not system and not too_wide and real not in found:
+            found.append(real)
+    return sorted(found)
+
+
+@functools.cache
+def unreadable_config(root: str = "/etc") -> tuple[str, ...]:
+    """Files and directories under `root` that other users may not read (shadow, host keys, TLS keys).
+
+    The sandbox runs as the host user, root more often than not, so it could read them; it sees them
+    empty instead: what an unprivileged user cannot read, neither can a command."""
+    found: list[str] = []
+    for top, dirs, files in os.walk(root):
+        for name in sorted(dirs):
+            with contextlib.suppress(OSError):
+                mode = os.lstat(os.path.join(top, name)).st_mode
+                if stat.S_ISDIR(mode) and not mode & stat.S_IROTH:
+                    found.append(os.path.join(top, name) + "/")
+                    dirs.remove(name)
+        for name in files:
+            with contextlib.suppress(OSError):
+                mode = os.lstat(os.path.join(top, name)).st_mode
+                if stat.S_ISREG(mode) and not mode & stat.S_IROTH:
+                    found.append(os.path.join(top, name))
+    return tuple(sorted(found))
+
+
+def system_mount_args() -> list[str]:
+    args: list[str] = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for hidden in unreadable_config():
+        args += ["--tmpfs", hidden.rstrip("/")] if hidden.endswith("/") else ["--ro-bind", "/dev/null", hidden]
+    return args + ["--proc", "/proc", "--dev", "/dev"]
+
+
+def toolchain_mount_args(extra_ro_paths: tuple[str, ...] = ()) -> list[str]:
+    """Read-only mounts of the Python in use and of `extra_ro_paths`, at their own paths. They go after the
+    /tmp mount so that one under /tmp is not hidden by it."""
+    args: list[str] = []
+    for path in [*interpreter_dirs(), *extra_ro_paths]:
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def isolation_args(bwrap: str, *, network: bool) -> list[str]:
+    args = ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--hostname", "sandbox"]
+    if network:
+        args.append("--share-net")
+    if "--disable-userns" in bwrap_help(bwrap):
+        args.append("--disable-userns")
+    return args
+
+
+def _cwd_script(command: str, start: str, report_fd: int, strict: bool) -> str:
+    """`command` preceded, on its first line so bash's line numbers stay the model's, by a trap that reports
+    the final directory and a `cd` to `start` (if `start` vanished and was not asked for explicitly, the
+    checkout root)."""
+    report = f"trap 'printf %s \"$PWD\" >&{report_fd}' EXIT; "
+    if strict:
+        enter = f"cd -- {shlex.quote(start)} || exit 1; "
+    else:
+        enter = (f"cd -- {shlex.quote(start)} 2>/dev/null || {{ cd {WORKDIR} && "
+                 f"echo {shlex.quote(f'[{start} no longer exists; starting in {WORKDIR}]')}; }}; ")
+    return report + enter + command
+
+
+class BwrapSandbox:
+    def __init__(self, checkout: Path, scratch: Path, config: SandboxConfig | None = None, *,
+                 use_cgroups: bool = True):
+        self.checkout = checkout.resolve()
+        if not self.checkout.is_dir():
+            raise FileNotFoundError(f"checkout {self.checkout} is not a directory")
+        self.scratch = scratch.resolve()
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.workdir = WORKDIR
+        self.scratch_inner = SANDBOX_TMP
+        self.config = config or SandboxConfig()
+        self.use_cgroups = use_cgroups
+        bwrap = find_bwrap()
+        if bwrap is None:
+            raise SandboxUnavailable(f"sandbox unavailable: bubblewrap (bwrap) is not installed; {INSTALL_HINT}")
+        self.bwrap = bwrap
+        self._env = sandbox_environment(self.config.extra_env, home=SANDBOX_HOME, tmpdir=SANDBOX_TMP)
+        self._cwd: str | None = None
+        self._lock = threading.Lock()
+        self._kill_active: Callable[[], None] | None = None
+
+    def _argv(self, script: str, *, info_fd: int, block_fd: int) -> list[str]:
+        args = [self.bwrap, *isolation_args(self.bwrap, network=self.config.network), *system_mount_args(),
+                "--bind", str(self.checkout), WORKDIR]
+        git = self.checkout / ".git"
+        if git.exists() and not git.is_symlink():
+            args += ["--ro-bind", str(git), f"{WORKDIR}/.git"]
+        args += ["--bind", str(self.scratch), SANDBOX_TMP, "--tmpfs", SANDBOX_HOME,
+                 *toolchain_mount_args(self.config.extra_ro_paths), "--remount-ro", "/", "--chdir", WORKDIR,
+                 "--info-fd", str(info_fd), "--block-fd", str(block_fd), "--", "bash", "-c", script]
+        return args
+
+    def run(self, command: str, *, timeout: float | None = None, cwd: str | None = None) -> CommandResult:
+        limit = self.config.command_timeout if timeout is None else timeout
+        with self._lock:
+            return self._run(command, limit, cwd)
+
+    def _run(self, command: str, limit: float, cwd: str | None) -> CommandResult:
+        start = time.monotonic()
+        deadline = start + limit
+        limits = CommandLimits(self.config.memory_bytes, self.config.max_processes, self.use_cgroups)
+        limits.prepare()
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe()
+        side_r, side_w = os.pipe()
+        script = _cwd_script(command, cwd or self._cwd or WORKDIR, side_w, strict=cwd is not None)
+        child_fd: int | None = None
+        limit_error: str | None = None
+        try:
+            proc = subprocess.Popen(self._argv(script, info_fd=info_w, block_fd=block_r), env=self._env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, pass_fds=(info_w, block_r, side_w))
+        except BaseException:
+            for fd in (info_r, info_w, block_r, block_w, side_r, side_w):
+                os.close(fd)
+            limits.remove()
+            raise
+        for fd in (info_w, block_r, side_w):
+            os.close(fd)
+        try:
+            child = _read_child_pid(info_r, deadline)
+            if child is None:  # bwrap failed (its error is in the output) or did not start in time
+                _kill_quietly(None, proc)
+            else:
+                with contextlib.suppress(OSError):
+                    child_fd = os.pidfd_open(child)
+                try:
+                    limits.enter(child)
+                except OSError as exc:  # never run a command without its limits
+                    limit_error = f"[sandbox error: could not apply the command's limits: {exc}]"
+                    _kill_quietly(child_fd, proc)
+                    proc.wait()  # bwrap's init is dead before closing the pipe could release it
+                else:
+                    with contextlib.suppress(OSError):  # bwrap already gone: its output says why
+                        os.write(block_w, b"x")
+        finally:
+            os.close(block_w)
+            os.close(info_r)
+
+        def kill() -> None:
+            _kill_quietly(child_fd, proc)
+
+        self._kill_active = kill
+        capture = OutputCapture(self.config.output_head, self.config.output_tail)
+        try:
+            pumped = pump(proc, deadline=deadline, capture=capture, kill=kill, side_fd=side_r)
+        finally:
+            self._kill_active = None
+            if child_fd is not None:
+                os.close(child_fd)
+            notes = limits.notes() + ([limit_error] if limit_error else [])
+            limits.remove()
+        final_cwd = pumped.side.decode("utf-8", "replace") or None
+        if final_cwd:
+            self._cwd = final_cwd
+        text = capture.text()
+        for note in ([timeout_note(limit)] if pumped.timed_out else []) + notes:
+            text = append_note(text, note)
+        return CommandResult(exit_code=pumped.exit_code, output=text, timed_out=pumped.timed_out,
+                             duration_s=time.monotonic() - start, cut_bytes=capture.cut_bytes,
+                             cwd=final_cwd or self._cwd or WORKDIR)
+
+    def reset(self) -> None:
+        """Forget the working directory: the next command starts at the checkout root (bash `restart`)."""
+        self._cwd = None
+
+    def close(self) -> None:
+        kill = self._kill_active
+        if kill is not None:
+            kill()
+        remove_pending(patience=1.0)
+
+
+def _kill_quietly(child_fd: int | None, proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the PID-namespace init (the kernel then kills the whole namespace) and bwrap itself."""
+    if child_fd is not None:
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(child_fd, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        proc.kill()
+
+
+def _read_child_pid(info_fd: int, deadline: float) -> int | None:
+    """bwrap's info JSON names its PID-namespace init; None if bwrap failed before starting it."""
+    data = b""
+    while b"}" not in data:
+        ready, _, _ = select.select([info_fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return None
+        chunk = os.read(info_fd, 4096)
+        if not chunk:
+            return None
+        data += chunk
+    try:
+        pid = json.loads(data).get("child-pid")
+    except ValueError:
+        return None
+    return pid if isinstance(pid, int) else None
