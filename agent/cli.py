@@ -105,12 +105,9 @@ def run_command(
     """Work on a task in a private copy of REPO and hand back a tested branch."""
     from agent.progress import Progress
     from agent.run import run_task
-    from sandbox.factory import UNCONFINED_WARNING
 
     if sandbox not in ("auto", "bwrap", "none"):
         raise UsageError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}")
-    if sandbox == "none":
-        typer.echo(f"be-agent: warning: {UNCONFINED_WARNING}", err=True)
     request = RunRequest(
         repo=repo, task=read_task(task, task_file), base=base, branch=branch, test_cmd=test_cmd, model=model,
         max_steps=max_steps, max_cost=max_cost, max_time=max_time, command_timeout=command_timeout,

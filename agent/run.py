@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -195,7 +196,9 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     started = time.monotonic()
     run_id = new_run_id()
     repo, base_sha, branch, existing_tip = validate(req, run_id)
-    preflight(req.sandbox)
+    warning = preflight(req.sandbox)
+    if warning:
+        print(f"be-agent: warning: {warning}", file=sys.stderr)
     model = model or _default_model(req)
     req.state_dir.mkdir(parents=True, exist_ok=True)
     paths = RunPaths(req.state_dir / "runs" / run_id)

@@ -46,17 +46,13 @@ class BashTool:
                                 "duration_s": round(result.duration_s, 3)})
 
     def _restart(self) -> ToolResult:
-        reset = getattr(self.sandbox, "reset", None)
-        if callable(reset):
-            reset()
+        self.sandbox.reset()
         self._cwd = None
         return ToolResult("shell restarted", data={"exit_code": 0, "timed_out": False, "duration_s": 0.0})
 
     def _render(self, result: CommandResult) -> str:
         parts = [result.output.rstrip("\n")] if result.output.strip() else []
         if result.timed_out:
-            if "timed out after" not in result.output:
-                parts.append(f"[timed out after {self.sandbox.config.command_timeout:g} s and was killed]")
             parts.append("[the shell is usable again; run long jobs on a smaller scope, or in the background "
                          "with output to a file]")
         elif result.exit_code:
