@@ -502,6 +502,7 @@ class StandinServer:
 class _Handler(BaseHTTPRequestHandler):
     standin: StandinServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # SSE events are small writes; without this each waits on a delayed ACK
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
