@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.context import compact_harder, fit_to_window
+from agent.context import compact_harder, estimate_tokens, fit_to_window
 from agent.errors import ContextOverflowError, RunStopped
 from agent.logs import bind_step, get_logger
 from agent.model import Model, ModelTurn, Usage
@@ -78,6 +78,7 @@ class AgentLoop:
         self._repeats = 0
         self._started = time.monotonic()
         self._phases = PhaseTagger()
+        self._request: dict[str, Any] = {}
 
     def run(self, first_message: str) -> LoopState:
         """Drive the conversation until the loop stops; returns the state with `.stop_reason` in RunStopped."""
@@ -92,7 +93,8 @@ class AgentLoop:
             calls = [b for b in turn.content if b.get("type") == "tool_use"]
             phase = self._phases.tag(turn.content)
             self.state.phases.append(phase)
-            self.trajectory.write("model", step=self.state.steps, phase=phase, content=turn.content,
+            self.trajectory.write("model", step=self.state.steps, phase=phase, request=self._request,
+                                  content=turn.content,
                                   stop_reason=turn.stop_reason, usage=turn.usage.as_dict(),
                                   latency_s=round(turn.latency_s, 3), attempts=turn.attempts,
                                   model=turn.model or self.model.name)
@@ -123,6 +125,8 @@ class AgentLoop:
 
     def _query(self) -> ModelTurn:
         messages = fit_to_window(self.messages, budget_tokens=CONTEXT_BUDGET_TOKENS)
+        self._request = {"messages": len(messages), "estimated_tokens": estimate_tokens(messages),
+                         "elided": messages != self.messages}
         try:
             turn = self.model.query(system=self.system, tools=self.tool_specs, messages=messages)
         except ContextOverflowError as exc:

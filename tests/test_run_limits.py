@@ -1,0 +1,99 @@
+"""A run ends in a known state: API faults (exit 3, nothing committed), limits and a stuck model (not_fixed
+with the reason), and the finish gate seen from the model's side."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.conftest import git, repo_snapshot, run_cli
+from tests.scripts import ledger_fix
+from tests.standin import StandinServer, drop, error, reply, tool_use
+
+TASK = "Make a failed Ledger.transfer change nothing."
+KEY = "sk-ant-test-key-0123456789"
+
+
+def _run(repo: Path, state_dir: Path, srv: StandinServer, *extra: str):
+    return run_cli("run", "--repo", str(repo), "--task", TASK, "--state-dir", str(state_dir), "--sandbox",
+                   "bwrap", "--json", *extra, env={"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": srv.base_url})
+
+
+def test_persistent_overload_gives_up_within_the_budget_with_exit_3(demo_repo: Path, state_dir: Path):
+    before = repo_snapshot(demo_repo)
+    branches = git(demo_repo, "branch", "--list")
+    with StandinServer(when_exhausted=error(529)) as srv:
+        started = time.monotonic()
+        run = _run(demo_repo, state_dir, srv, "--retry-budget", "3")
+        elapsed = time.monotonic() - started
+        attempts = len(srv.requests)
+    assert run.code == 3, run.stderr
+    assert "model API overloaded (529)" in run.stderr and "gave up" in run.stderr
+    assert run.json["status"] == "error" and run.json["exit_code"] == 3
+    assert 2 <= attempts <= 6
+    assert elapsed < 30
+    assert KEY not in run.stderr + run.stdout
+    assert repo_snapshot(demo_repo) == before and git(demo_repo, "branch", "--list") == branches
+
+
+def test_an_invalid_key_fails_at_once_with_what_the_api_said(demo_repo: Path, state_dir: Path):
+    with StandinServer([error(401)]) as srv:
+        run = _run(demo_repo, state_dir, srv)
+        attempts = len(srv.requests)
+    assert run.code == 3
+    assert attempts == 1
+    assert "401 authentication_error" in run.stderr
+
+
+def test_transient_faults_are_retried_and_the_run_still_fixes(demo_repo: Path, state_dir: Path):
+    turns = ledger_fix()
+    script = [error(529, count=2), turns[0], error(429, retry_after=0.2), turns[1], drop(), *turns[2:]]
+    with StandinServer(script) as srv:
+        run = _run(demo_repo, state_dir, srv)
+        attempts = len(srv.requests)
+    assert run.code == 0, run.stderr
+    assert run.json["status"] == "fixed"
+    assert attempts == len(turns) + 4
+
+
+def test_cost_limit_ends_the_run_as_not_fixed(demo_repo: Path, state_dir: Path):
+    with StandinServer(ledger_fix()) as srv:
+        run = _run(demo_repo, state_dir, srv, "--max-cost", "0.0001")
+    assert run.code == 1
+    assert run.json["reason"].startswith("cost limit $0.00 reached")
+    assert run.json["steps"] == 1
+    assert run.json["branch"] is None
+
+
+def test_an_unknown_model_runs_with_its_cost_reported_as_unknown(demo_repo: Path, state_dir: Path):
+    with StandinServer(ledger_fix()) as srv:
+        run = _run(demo_repo, state_dir, srv, "--model", "claude-imaginary-9", "--max-cost", "0.0001")
+    assert run.code == 0, run.stderr
+    assert run.json["cost_usd"] is None
+    assert "cost ?" in run.stderr
+
+
+def test_the_same_call_four_times_ends_the_run_as_stuck(demo_repo: Path, state_dir: Path):
+    same = tool_use("bash", {"command": "cat ledger/accounts.py"})
+    with StandinServer([reply(same) for _ in range(5)]) as srv:
+        run = _run(demo_repo, state_dir, srv)
+        requests = srv.requests
+    assert run.code == 1
+    assert run.json["reason"].startswith("stuck repeating the same bash call 4 times")
+    third_result = requests[3].body["messages"][-1]["content"][0]["content"]
+    assert "3rd identical bash call in a row" in str(third_result)
+
+
+def test_finish_without_tests_after_the_last_edit_is_refused_then_accepted(demo_repo: Path, state_dir: Path):
+    turns = ledger_fix()  # view, grep, edit, edit, create test, run_tests, finish
+    finish = turns[-1]
+    script = [*turns[:5], finish, turns[5], finish]
+    with StandinServer(script) as srv:
+        run = _run(demo_repo, state_dir, srv)
+        requests = srv.requests
+    assert run.code == 0, run.stderr
+    refusal = requests[6].body["messages"][-1]["content"][0]
+    assert refusal["is_error"] is True
+    assert "run_tests" in json.dumps(refusal["content"])
+    assert run.json["steps"] == 8
