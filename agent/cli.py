@@ -152,21 +152,18 @@ def replay_command(
     raise typer.Exit(outcome.exit_code)
 
 
-def _register_optional() -> None:
+def _register_feature_commands() -> None:
     """Commands built in their own modules; each is a plain typer-annotated function."""
-    import importlib
+    from agent.bench import bench_command
+    from agent.ci import ci_command
+    from agent.fix_issue import fix_issue_command
 
-    for name, module, attr in (("fix-issue", "agent.fix_issue", "fix_issue_command"),
-                               ("ci", "agent.ci", "ci_command"),
-                               ("bench", "agent.bench", "bench_command")):
-        try:
-            func = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        app.command(name)(handles_errors(func))
+    app.command("fix-issue")(handles_errors(fix_issue_command))
+    app.command("ci")(handles_errors(ci_command))
+    app.command("bench")(handles_errors(bench_command))
 
 
-_register_optional()
+_register_feature_commands()
 
 
 def main() -> None:

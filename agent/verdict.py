@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from agent.workspace import git
 from tools.test_report import TestReport
 
 VerdictStatus = Literal["fixed", "not_fixed"]
@@ -280,10 +280,7 @@ class AddedTestsResult:
 
 
 def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed in {repo}: {done.stderr.strip()}")
-    return done.stdout
+    return git(repo, *args).stdout
 
 
 def changed_files(checkout: Path, base_commit: str) -> list[str]:
@@ -311,17 +308,17 @@ def _base_copy_with_tests(checkout: Path, base_commit: str, test_paths: list[str
     A plain clone on the host, never `git worktree`: the checkout's .git is read-only inside the sandbox and
     must not gain worktree records.
     """
-    subprocess.run(["git", "clone", "--no-hardlinks", "--no-checkout", "--quiet", str(checkout), str(scratch)],
-                   check=True, capture_output=True, timeout=600)
-    has_base = subprocess.run(["git", "-C", str(scratch), "cat-file", "-e", f"{base_commit}^{{commit}}"],
-                              capture_output=True).returncode == 0
+    scratch.mkdir(parents=True, exist_ok=True)
+    git(scratch, "clone", "--no-hardlinks", "--no-checkout", "--quiet", "--template=", str(checkout), ".")
+    has_base = git(scratch, "cat-file", "-e", f"{base_commit}^{{commit}}", check=False).returncode == 0
     if not has_base:
         _git(scratch, "fetch", "--quiet", "--no-tags", str(checkout), base_commit)
     _git(scratch, "checkout", "--quiet", "--detach", base_commit)
     for rel in test_paths:
         target = scratch / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(checkout / rel, target)
+        # a link is copied as a link: following one the model planted could read a host file
+        shutil.copy2(checkout / rel, target, follow_symlinks=False)
 
 
 def added_tests_check(checkout: Path, base_commit: str, changed: Iterable[str] | None, run: TestRunner, *,

@@ -214,3 +214,24 @@ def test_which_changed_files_count_as_tests(tmp_path: Path, path: str, is_test: 
     repo, base = make_repo(tmp_path, {"README.md": "x\n"})
     write(repo, {path: "x = 1\n"})
     assert changed_test_files(repo, base) == ([path] if is_test else [])
+
+
+def test_a_planted_symlink_is_copied_as_a_link_and_never_read_on_the_host(tmp_path: Path):
+    secret = tmp_path / "outside" / "id_rsa"
+    secret.parent.mkdir()
+    secret.write_text("TOP-SECRET-KEY-MATERIAL\n")
+    repo, base = make_repo(tmp_path, {"calc.py": CALC_BUGGY, "tests/test_calc.py": BASE_TESTS})
+    (repo / "tests" / "test_leak.py").symlink_to(secret)
+    copies: list[Path] = []
+
+    def runner(tree: Path, ids: list[str]) -> TestReport:
+        copies.append(tree / "tests" / "test_leak.py")
+        return TestReport(command="none", exit_code=0)
+
+    (tmp_path / "scratch").mkdir()
+    added_tests_check(repo, base, ["tests/test_leak.py"], runner, scratch_root=tmp_path / "scratch", keep=True)
+    base_copy = next(c for c in copies if c.parent.parent != repo)
+    assert base_copy.is_symlink() and os.readlink(base_copy) == str(secret)
+    copied_bytes = b"".join(p.read_bytes() for p in base_copy.parent.parent.rglob("*")
+                            if p.is_file() and not p.is_symlink() and ".git" not in p.parts)
+    assert b"TOP-SECRET" not in copied_bytes
