@@ -13,6 +13,7 @@ class ExitCode:
     USAGE = 2
     MODEL_API = 3
     SANDBOX = 4
+    INTERNAL = 70  # a bug in be-agent itself (EX_SOFTWARE), never confused with "not fixed"
     INTERRUPTED = 130
 
 
@@ -46,6 +47,12 @@ class SandboxUnavailable(AgentError):
     """bubblewrap cannot start here; the message says why and how to fix it."""
 
     exit_code = ExitCode.SANDBOX
+
+
+class InternalError(AgentError):
+    """An unexpected exception inside be-agent: reported as such, with where to find the details."""
+
+    exit_code = ExitCode.INTERNAL
 
 
 class Interrupted(AgentError):

@@ -24,7 +24,7 @@ from typing import Any
 
 from agent import workspace as ws
 from agent.config import RunRequest, RunResult
-from agent.errors import AgentError, Interrupted, RunStopped, UsageError
+from agent.errors import AgentError, ExitCode, InternalError, Interrupted, RunStopped, UsageError
 from agent.guidance import load_guidance, system_prompt
 from agent.logs import close_logging, configure_logging, get_logger
 from agent.loop import AgentLoop, Limits, LoopState
@@ -250,11 +250,21 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
             trajectory.write("end", **json.loads(result.model_dump_json()))
     except AgentError as exc:
         result.status, result.reason = "error", exc.message
+        _save_diff(paths, base_sha, result)
         trajectory.write("end", status="error", reason=exc.message, exit_code=exc.exit_code)
         raise
     except KeyboardInterrupt as exc:
-        trajectory.write("end", status="error", reason="interrupted", exit_code=130)
+        result.status, result.reason = "error", "interrupted"
+        _save_diff(paths, base_sha, result)
+        trajectory.write("end", status="error", reason="interrupted", exit_code=ExitCode.INTERRUPTED)
         raise Interrupted("interrupted") from exc
+    except Exception as exc:
+        log.exception("internal_error")
+        result.status, result.reason = "error", f"internal error: {type(exc).__name__}: {exc}"
+        _save_diff(paths, base_sha, result)
+        trajectory.write("end", status="error", reason=result.reason, exit_code=ExitCode.INTERNAL)
+        raise InternalError(f"{result.reason} (this is a bug in be-agent; the run's log is "
+                            f"{paths.root / 'log.jsonl'})") from exc
     finally:
         if sandbox is not None:
             sandbox.close()
@@ -267,6 +277,17 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
             shutil.rmtree(paths.checkout, ignore_errors=True)
             shutil.rmtree(paths.scratch, ignore_errors=True)
     return result
+
+
+def _save_diff(paths: RunPaths, base_sha: str, result: RunResult) -> None:
+    """Whatever the model changed before a run failed stays reviewable in the run directory."""
+    if not paths.checkout.is_dir():
+        return
+    try:
+        paths.diff.write_text(ws.diff_against(paths.checkout, base_sha))
+        result.diff = str(paths.diff)
+    except (AgentError, OSError):
+        pass
 
 
 def _rerun_disagreements(tests: RunTestsTool, first: TestReport, ids: list[str]) -> list[str]:

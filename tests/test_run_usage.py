@@ -65,3 +65,20 @@ def test_json_mode_reports_the_error_as_the_last_line(tmp_path: Path, state_dir:
     run = run_cli("run", "--repo", str(tmp_path), "--task", "x", "--state-dir", str(state_dir), "--json")
     assert run.code == 2
     assert run.json == {"status": "error", "reason": f"not a git repository: {tmp_path}", "exit_code": 2}
+
+
+def test_an_internal_bug_exits_70_never_1(capsys: pytest.CaptureFixture[str]):
+    import click
+
+    from agent.cli import handles_errors
+
+    @handles_errors
+    def broken(json_output: bool = False) -> None:
+        raise ValueError("unexpected state")
+
+    with pytest.raises(click.exceptions.Exit) as exited:
+        broken(json_output=True)
+    assert exited.value.exit_code == 70
+    out, err = capsys.readouterr()
+    assert err.strip() == "be-agent: error: internal error: ValueError: unexpected state"
+    assert '"exit_code": 70' in out
