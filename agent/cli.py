@@ -14,7 +14,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 
 from agent.config import DEFAULT_MODEL, RunRequest, RunResult, default_state_dir
@@ -45,7 +44,7 @@ def handles_errors(func: F) -> F:
             raise fail(exc.message, exc.exit_code, as_json=as_json) from None
         except KeyboardInterrupt:
             raise fail("interrupted", ExitCode.INTERRUPTED, as_json=as_json) from None
-        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Exception as exc:  # a bug: say so plainly, never exit 1 ("not fixed") by accident
             raise fail(f"internal error: {type(exc).__name__}: {exc}", ExitCode.INTERNAL, as_json=as_json) from exc

@@ -68,7 +68,7 @@ def test_json_mode_reports_the_error_as_the_last_line(tmp_path: Path, state_dir:
 
 
 def test_an_internal_bug_exits_70_never_1(capsys: pytest.CaptureFixture[str]):
-    import click
+    import typer
 
     from agent.cli import handles_errors
 
@@ -76,7 +76,7 @@ def test_an_internal_bug_exits_70_never_1(capsys: pytest.CaptureFixture[str]):
     def broken(json_output: bool = False) -> None:
         raise ValueError("unexpected state")
 
-    with pytest.raises(click.exceptions.Exit) as exited:
+    with pytest.raises(typer.Exit) as exited:
         broken(json_output=True)
     assert exited.value.exit_code == 70
     out, err = capsys.readouterr()
