@@ -30,6 +30,7 @@ from agent.config import DEFAULT_MODEL, RunRequest, RunResult, default_state_dir
 from agent.errors import AgentError, UsageError
 from agent.github import GitHubClient, GitHubError, client_from_env, parse_repo_slug, repo_from_remote_url
 from agent.model import Model
+from agent.report import defuse_closing_references, render_markdown_report, render_terminal_summary
 
 MARKER = "<!-- be-agent -->"  # in every comment we post, so later runs can leave our own comments out
 MAX_BODY_CHARS = 20_000
@@ -122,16 +123,6 @@ def clean_text(text: str | None) -> str:
         kept.append(line.rstrip())
     cleaned = "\n".join(kept)
     return re.sub(r"\n{3,}", "\n\n", cleaned).strip()
-
-
-_CLOSING_REFERENCE = re.compile(
-    r"\b(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(:?\s+)"
-    r"(?=(?:[\w.-]+/[\w.-]+)?#\d|https?://\S+/(?:issues|pull)/\d)", re.IGNORECASE)
-
-
-def defuse_closing_references(text: str) -> str:
-    """Rewrite "fixes #12" as "fixes issue #12" so text we did not write cannot close other issues on merge."""
-    return _CLOSING_REFERENCE.sub(lambda m: f"{m.group(1)}{m.group(2)}issue ", text)
 
 
 def _truncate(text: str, limit: int, what: str) -> str:
@@ -483,7 +474,6 @@ def _open_or_update_pull(client: GitHubClient, thread: IssueThread, branch: str,
 
 def fix_issue(opts: FixIssueOptions, *, model: Model | None = None, progress: Any = None) -> FixIssueOutcome:
     from agent.logs import add_secrets
-    from agent.report import render_markdown_report
     from agent.run import run_task
 
     token = _token()
@@ -554,7 +544,6 @@ def _comment(client: GitHubClient, number: int, body: str) -> str | None:
 
 
 def render_outcome(outcome: FixIssueOutcome) -> str:
-    from agent.report import render_terminal_summary
 
     lines = [render_terminal_summary(outcome.result).rstrip()]
     if outcome.pushed:

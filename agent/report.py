@@ -109,6 +109,16 @@ def _phase_line(phases: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {phases.get(name, 0)}" for name in PHASE_ORDER)
 
 
+_CLOSING_REFERENCE = re.compile(
+    r"\b(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(:?\s+)"
+    r"(?=(?:[\w.-]+/[\w.-]+)?#\d|https?://\S+/(?:issues|pull)/\d)", re.IGNORECASE)
+
+
+def defuse_closing_references(text: str) -> str:
+    """Rewrite "fixes #12" as "fixes issue #12" so text we did not write cannot close other issues on merge."""
+    return _CLOSING_REFERENCE.sub(lambda m: f"{m.group(1)}{m.group(2)}issue ", text)
+
+
 def render_markdown_report(report: Mapping[str, Any] | BaseModel | None, verification: Mapping[str, Any], *,
                     status: str, reason: str = "", phases: Mapping[str, int] | None = None) -> str:
     """The full report as Markdown: every finish section, then the harness's verification."""
@@ -144,7 +154,8 @@ def render_markdown_report(report: Mapping[str, Any] | BaseModel | None, verific
         out.append(f"- Timed out at baseline: {_code_list(verification['timed_out_tests'])}")
     if phases:
         out.append(f"- Steps by phase: {_phase_line(phases)}")
-    return "\n".join(out).rstrip() + "\n"
+    # the model wrote most of this; on merge, "fixes #12" must not close an issue nobody asked about
+    return defuse_closing_references("\n".join(out).rstrip() + "\n")
 
 
 def render_terminal(report: Mapping[str, Any] | BaseModel | None, verification: Mapping[str, Any], *,

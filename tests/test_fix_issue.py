@@ -25,13 +25,13 @@ from agent.fix_issue import (
     branch_name,
     build_task,
     clean_text,
-    defuse_closing_references,
     failure_comment,
     git_auth_env,
     issue_thread,
     pr_body,
 )
 from agent.github import GitHubClient, GitHubError, RetryPolicy, repo_from_remote_url
+from agent.report import defuse_closing_references
 from tests.conftest import repo_snapshot
 from tests.github_standin import GitHttpServer, GitHubStandin
 from tests.scripts import REPORT, ledger_fix

@@ -155,3 +155,12 @@ def test_a_text_only_turn_before_any_edit_is_contract() -> None:
 
 def test_summarise_always_lists_all_phases() -> None:
     assert summarise([]) == {"read": 0, "contract": 0, "implement": 0, "verify": 0}
+
+
+def test_the_commit_body_cannot_close_unrelated_issues_on_merge():
+    from agent.report import render_markdown_report
+
+    body = render_markdown_report({"summary": "Fixes #12 and closes owner/repo#3; see fix #abc"}, {},
+                                  status="fixed")
+    assert "Fixes issue #12" in body and "closes issue owner/repo#3" in body
+    assert "fix #abc" in body  # not an issue reference: left alone
