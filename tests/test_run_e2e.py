@@ -117,3 +117,20 @@ def test_max_steps_ends_the_run_as_not_fixed(demo_repo: Path, state_dir: Path):
     assert run.code == 1
     assert "max steps (2) reached" in run.json["reason"]
     assert run.json["steps"] == 2
+
+
+def test_a_change_that_breaks_a_passing_test_is_not_fixed_and_names_it(demo_repo: Path, state_dir: Path):
+    breaking = tool_use("str_replace_based_edit_tool", {
+        "command": "str_replace", "path": "ledger/accounts.py",
+        "old_str": "        self._balances[target] += amount_cents\n",
+        "new_str": "        self._balances[target] += 0  # lost money\n"})
+    script = [reply(breaking), reply(tool_use("run_tests", {})), reply(text("Done, I believe."))]
+    with StandinServer(script) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json", env=_env(srv))
+    assert run.code == 1
+    result = run.json
+    assert result["status"] == "not_fixed"
+    assert result["verification"]["regressions"] == ["tests/test_accounts.py::test_transfer_moves_money"]
+    assert "tests/test_accounts.py::test_transfer_moves_money" in result["reason"]
+    assert result["branch"] is None
