@@ -84,6 +84,15 @@ def redact(text: str) -> str:
     return _redact_with(text, _secret_values(os.environ))
 
 
+def redact_secret_values(text: str) -> str:
+    """Only the known secret values (environment and configured), not token shapes: for text the model
+    reads, where a repository's own token-shaped test fixtures must stay editable."""
+    for value in _secret_values(os.environ):
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
 def _redact_with(text: str, values: list[str]) -> str:
     for value in values:
         if value in text:

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.context import compact_harder, estimate_tokens, fit_to_window
 from agent.errors import ContextOverflowError, RunStopped
-from agent.logs import bind_step, get_logger
+from agent.logs import bind_step, get_logger, redact_secret_values
 from agent.model import Model, ModelTurn, Usage
 from agent.phases import PhaseTagger
 from agent.pricing import cost_usd
@@ -160,7 +160,8 @@ class AgentLoop:
                               content=result.content, is_error=result.is_error,
                               duration_s=round(time.monotonic() - started, 4),
                               data={k: v for k, v in result.data.items() if k != "report"})
-        return {"type": "tool_result", "tool_use_id": call_id, "content": result.content,
+        # defence in depth: the sandbox keeps secrets out, and this keeps any that slip in from the model
+        return {"type": "tool_result", "tool_use_id": call_id, "content": redact_secret_values(result.content),
                 "is_error": result.is_error}
 
     def _run_tool(self, tool: Tool, params: dict[str, Any]) -> ToolResult:

@@ -3,6 +3,7 @@ pytest. A scripted model fixes the demo ledger; the branch comes back; the user'
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,21 @@ def test_a_change_that_breaks_a_passing_test_is_not_fixed_and_names_it(demo_repo
     assert result["verification"]["regressions"] == ["tests/test_accounts.py::test_transfer_moves_money"]
     assert "tests/test_accounts.py::test_transfer_moves_money" in result["reason"]
     assert result["branch"] is None
+
+
+def test_a_secret_value_in_the_repository_never_reaches_the_model(demo_repo: Path, state_dir: Path):
+    secret = "sk-ant-test-key-0123456789"  # the API key this run uses, committed by mistake
+    (demo_repo / "settings.py").write_text(f"API_KEY = '{secret}'\nFIXTURE = 'ghp_notarealtoken1234'\n")
+    git(demo_repo, "add", "settings.py")
+    git(demo_repo, "commit", "-qm", "oops")
+    script = [reply(tool_use("str_replace_based_edit_tool", {"command": "view", "path": "settings.py"})),
+              reply(tool_use("bash", {"command": "cat settings.py"})), reply(text("done"))]
+    with StandinServer(script) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        bodies = [json.dumps(r.body) for r in srv.requests]
+    assert run.code == 1
+    assert all(secret not in body for body in bodies)
+    assert "ghp_notarealtoken1234" in bodies[-1]  # a token-shaped fixture is still shown as it is
+    assert "[REDACTED]" in bodies[-1]
+    assert secret not in Path(run.json["trajectory"]).read_text()
