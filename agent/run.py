@@ -26,7 +26,7 @@ from agent import workspace as ws
 from agent.config import RunRequest, RunResult
 from agent.errors import AgentError, ExitCode, InternalError, Interrupted, RunStopped, UsageError
 from agent.guidance import load_guidance, system_prompt
-from agent.logs import close_logging, configure_logging, get_logger
+from agent.logs import close_logging, configure_logging, get_logger, redact_secret_values
 from agent.loop import AgentLoop, Limits, LoopState
 from agent.model import Model
 from agent.phases import summarise
@@ -161,7 +161,7 @@ def _first_message(req: RunRequest, checkout: Path, test_command: str, tests_sum
     if req.named_tests:
         parts.append("# Tests that must pass when you are done\n" + "\n".join(req.named_tests))
     parts.append(f"# Baseline test run (before any change): `{test_command}`\n" + tests_summary)
-    return "\n\n".join(parts)
+    return redact_secret_values("\n\n".join(parts))
 
 
 def validate(req: RunRequest, run_id: str) -> tuple[Path, str, str, str | None]:
