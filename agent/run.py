@@ -204,7 +204,9 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     paths = RunPaths(req.state_dir / "runs" / run_id)
     paths.root.mkdir(parents=True)
     paths.owner.write_text(json.dumps({"pid": os.getpid(), "repo": str(repo), "branch": branch}))
-    configure_logging(paths.root, run_id, verbose=req.verbose, quiet=req.quiet,
+    # the console shows the progress line and warnings; every log line goes to log.jsonl (and with --verbose
+    # to the console too)
+    configure_logging(paths.root, run_id, verbose=req.verbose, quiet=not req.verbose,
                       console_stream=progress.above_status() if progress else None)
     log.info("run_started", repo=str(repo), base=base_sha, branch=branch, model=model.name, sandbox=req.sandbox)
     for stale in clean_abandoned_runs(req.state_dir):
