@@ -69,7 +69,11 @@ def ledger_fix() -> list[Reply]:
         reply(text("I'll read the ledger module and its tests first."),
               tool_use(EDITOR, {"command": "view", "path": "ledger/accounts.py"})),
         reply(tool_use("bash", {"command": "grep -rn 'class ' ledger/errors.py"})),
-        reply(text("Contract: transfer validates amount and accounts, then writes both balances or none."),
+        reply(text("Contract for transfer: inputs are two account names and a positive integer amount; the "
+                   "invariant is that both balances change or neither does; failure modes are InvalidAmount, "
+                   "UnknownAccount and InsufficientFunds, all raised before any write. Checking the tests."),
+              tool_use(EDITOR, {"command": "view", "path": "tests/test_accounts.py"})),
+        reply(text("Validation first, then the two writes."),
               tool_use(EDITOR, {"command": "str_replace", "path": "ledger/accounts.py",
                                 "old_str": "from ledger.errors import InsufficientFunds\n",
                                 "new_str": "from ledger.errors import InsufficientFunds, InvalidAmount, "

@@ -24,13 +24,13 @@ def test_overhead_bench_replays_a_short_recording_and_prints_the_tables(tmp_path
                            "--sandbox-runs", "3"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert "7 steps replayed through the stand-in API with the bwrap sandbox: fixed" in out
-    assert "replay matches the recording (7 tool results compared)" in out
+    assert "8 steps replayed through the stand-in API with the bwrap sandbox: fixed" in out
+    assert "replay matches the recording (8 tool results compared)" in out
     for kind in ("editor view", "editor edit", "bash", "run_tests", "finish"):
         assert any(line.startswith(kind + " ") for line in out.splitlines()), f"no {kind!r} row in:\n{out}"
     assert "median < 50 ms:" in out
     assert "sandbox start (`true` in bwrap, 3 runs): median" in out
     request_rows = [line.split() for line in out.splitlines() if line[:3].strip().isdigit()]
-    assert [int(row[0]) for row in request_rows] == list(range(1, 8))  # one row per model request
-    assert "requests 3-7: cacheable share" in out and "target >= 90%:" in out
+    assert [int(row[0]) for row in request_rows] == list(range(1, 9))  # one row per model request
+    assert "requests 3-8: cacheable share" in out and "target >= 90%:" in out
     assert list(tmp_path.iterdir()) == []  # the bench cleans up its working directories

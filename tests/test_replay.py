@@ -16,9 +16,9 @@ def test_replay_of_the_recording_matches_and_makes_the_branch(tmp_path: Path):
     assert run.code == 0, run.stderr
     result = run.json
     assert result["status"] == "fixed"
-    assert result["replay"] == {"matches": True, "compared": 7, "differences": []}
+    assert result["replay"] == {"matches": True, "compared": 8, "differences": []}
     assert git(repo, "rev-parse", result["branch"]).strip() == result["commit"]
-    assert "replay matches the recording (7 tool results compared)" in run.stderr
+    assert "replay matches the recording (8 tool results compared)" in run.stderr
 
 
 def test_replay_reports_where_the_recording_and_the_replay_differ(tmp_path: Path):

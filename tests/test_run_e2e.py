@@ -32,7 +32,7 @@ def test_run_fixes_and_hands_back_a_tested_branch(busy_demo_repo: Path, state_di
     assert result["tests_before"]["failed"] == 3 and result["tests_after"]["failed"] == 0
     assert result["tests_after"]["failing"] == []
     assert result["verification"]["added_tests_fail_on_base"] is True
-    assert result["steps"] == 7 and result["tokens"]["cache_read"] > 0 and result["tokens"]["output"] > 0
+    assert result["steps"] == 8 and result["tokens"]["cache_read"] > 0 and result["tokens"]["output"] > 0
     assert Path(result["trajectory"]).is_file()
     assert result["report"]["summary"] == REPORT["summary"]
 
@@ -58,7 +58,7 @@ def test_requests_use_prompt_caching_and_the_api_key_header(demo_repo: Path, sta
                       "--sandbox", "bwrap", "--json", env=_env(srv))
         requests = srv.requests
     assert run.code == 0, run.stderr
-    assert len(requests) == 7
+    assert len(requests) == 8
     for req in requests:
         body = req.body
         assert body["tools"][-1].get("cache_control") == {"type": "ephemeral"}

@@ -86,14 +86,14 @@ def test_the_same_call_four_times_ends_the_run_as_stuck(demo_repo: Path, state_d
 
 
 def test_finish_without_tests_after_the_last_edit_is_refused_then_accepted(demo_repo: Path, state_dir: Path):
-    turns = ledger_fix()  # view, grep, edit, edit, create test, run_tests, finish
+    turns = ledger_fix()  # view, grep, contract + view, edit, edit, create test, run_tests, finish
     finish = turns[-1]
-    script = [*turns[:5], finish, turns[5], finish]
+    script = [*turns[:6], finish, turns[6], finish]
     with StandinServer(script) as srv:
         run = _run(demo_repo, state_dir, srv)
         requests = srv.requests
     assert run.code == 0, run.stderr
-    refusal = requests[6].body["messages"][-1]["content"][0]
+    refusal = requests[7].body["messages"][-1]["content"][0]
     assert refusal["is_error"] is True
     assert "run_tests" in json.dumps(refusal["content"])
-    assert run.json["steps"] == 8
+    assert run.json["steps"] == 9
