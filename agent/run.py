@@ -40,7 +40,7 @@ from sandbox.factory import make_sandbox
 from sandbox.preflight import preflight
 from tools.base import Tool
 from tools.bash import BashTool
-from tools.detect import detect_test_command
+from tools.detect import TestCommand, detect_test_command
 from tools.editor import EditorTool
 from tools.finish import FINISH_SPEC
 from tools.run_tests import RunTestsTool
@@ -181,6 +181,20 @@ def validate(req: RunRequest, run_id: str) -> tuple[Path, str, str, str | None]:
     return repo, base_sha, branch, existing
 
 
+def make_test_runner(req: RunRequest, repo: Path, checkout: Path,
+                     scratch: Path) -> tuple[Sandbox, RunTestsTool, TestCommand]:
+    """The sandbox for `checkout` and the tests tool in it, exactly as a run sees them (same interpreter,
+    mounts and limits), so anything that probes the tests first gets the answer the run would."""
+    toolchain = find_python_toolchain(repo)
+    config = SandboxConfig(command_timeout=req.command_timeout, test_timeout=req.test_timeout,
+                           network=req.network, extra_ro_paths=toolchain.mounts, extra_env=toolchain.env)
+    test_command = detect_test_command(checkout, req.test_cmd)
+    if test_command is None:
+        raise UsageError(f"no test command found in {repo}: pass --test-cmd (the verdict needs tests)")
+    sandbox = make_sandbox(req.sandbox, checkout, scratch, config)
+    return sandbox, RunTestsTool(sandbox, test_command, timeout=req.test_timeout), test_command
+
+
 def _default_model(req: RunRequest) -> Model:
     from agent.anthropic_model import AnthropicModel
     from agent.retry import RetryEvent
@@ -218,14 +232,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     try:
         with _signals_interrupt():
             ws.clone_for_run(repo, base_sha, branch, paths.checkout)
-            toolchain = find_python_toolchain(repo)
-            config = SandboxConfig(command_timeout=req.command_timeout, test_timeout=req.test_timeout,
-                                   network=req.network, extra_ro_paths=toolchain.mounts, extra_env=toolchain.env)
-            sandbox = make_sandbox(req.sandbox, paths.checkout, paths.scratch, config)
-            test_command = detect_test_command(paths.checkout, req.test_cmd)
-            if test_command is None:
-                raise UsageError(f"no test command found in {repo}: pass --test-cmd (the verdict needs tests)")
-            tests = RunTestsTool(sandbox, test_command, timeout=req.test_timeout)
+            sandbox, tests, test_command = make_test_runner(req, repo, paths.checkout, paths.scratch)
             tools: list[Tool] = [EditorTool(paths.checkout, sandbox.workdir), BashTool(sandbox), tests]
             system = system_prompt()
             trajectory.write("start", run_id=run_id, run_dir=str(paths.root), repo=str(repo), base=base_sha, branch=branch,
