@@ -241,6 +241,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                              tools=[t.spec() for t in tools] + [FINISH_SPEC], sandbox=req.sandbox)
             baseline = tests.run()
             flaky = _rerun_disagreements(tests, baseline, baseline.failing)
+            ws.exclude_from_change(paths.checkout, ws.untracked_paths(paths.checkout))
             baseline_text = tests.summarise(baseline)
             trajectory.write("baseline", report=baseline.model_dump(), summary=baseline_text, flaky=flaky)
             gate = FinishGate(baseline, flaky=flaky,

@@ -169,9 +169,18 @@ def _decide(v: Verdict, baseline: TestReport, final: TestReport,
                              f"{name_ids(v.still_failing)}.")
     if v.new_failing:
         return "not_fixed", f"Tests that were not failing at baseline now fail: {name_ids(v.new_failing)}."
-    targets = named or [t for t in baseline.failing if t not in v.flaky]
+    if named:
+        solid = [t for name in named for t in resolve_named(name, final.outcomes) if t not in v.flaky]
+        if not solid:
+            return "not_fixed", (f"The named tests are flaky ({name_ids(v.flaky)}): passing once now is not "
+                                 "evidence of a fix.")
+        return "fixed", f"The {len(named)} target test(s) now pass and no baseline-passing test broke."
+    targets = [t for t in baseline.failing if t not in v.flaky]
     if targets:
         return "fixed", f"The {len(targets)} target test(s) now pass and no baseline-passing test broke."
+    if baseline.failing:
+        return "not_fixed", (f"The only tests failing at baseline are flaky ({name_ids(baseline.failing)}): a "
+                             "green run now is not evidence of a fix.")
     if not final.green:
         return "not_fixed", "The final test run is not green."
     if baseline.green:

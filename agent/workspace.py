@@ -24,15 +24,29 @@ AUTHOR_EMAIL = "be-agent@users.noreply.localhost"
 LOCAL_EXCLUDES = ("__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "*.egg-info/")
 
 
+# Variables that point git at another repository, index or object store (set, for example, when be-agent
+# runs inside a git hook). The rest of the user's GIT_* settings (GIT_SSH_COMMAND, GIT_CONFIG_*) still apply.
+REPOSITORY_REDIRECTS = frozenset({
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+    "GIT_PREFIX", "GIT_QUARANTINE_PATH", "GIT_REPLACE_REF_BASE", "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE",
+})
+
+
 class GitError(AgentError):
     """A git command failed; the message names the command and what git said."""
 
 
+def git_environment() -> dict[str, str]:
+    """The user's environment without repository redirects, never prompting, with stable messages."""
+    env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_REDIRECTS}
+    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    return env
+
+
 def git(repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = GIT_TIMEOUT,
         check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    full_env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
-    full_env.update(env or {})
+    full_env = {**git_environment(), **(env or {})}
     try:
         proc = subprocess.run(["git", *SAFE_GIT, "-C", str(repo), *args], capture_output=True, text=True,
                               env=full_env, timeout=timeout, input=input_text, stdin=None if input_text
@@ -89,7 +103,7 @@ def clone_for_run(user_repo: Path, base_sha: str, branch: str, dest: Path) -> No
     proc = subprocess.run(["git", *SAFE_GIT, "clone", "--quiet", "--no-hardlinks", "--no-checkout",
                            "--template=", str(user_repo), str(dest)],
                           capture_output=True, text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+                          env=git_environment())
     if proc.returncode != 0:
         raise GitError(f"could not copy the repository into the run directory: {proc.stderr.strip()}")
     git(dest, "remote", "remove", "origin")
@@ -97,6 +111,23 @@ def clone_for_run(user_repo: Path, base_sha: str, branch: str, dest: Path) -> No
     info = dest / ".git" / "info"
     info.mkdir(exist_ok=True)
     (info / "exclude").write_text("\n".join(LOCAL_EXCLUDES) + "\n")
+
+
+def untracked_paths(checkout: Path) -> list[str]:
+    return sorted(p for p in git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
+                  if p)
+
+
+def exclude_from_change(checkout: Path, paths: list[str]) -> None:
+    """Leave these paths out of the change (files the test suite itself writes, such as coverage data)."""
+    paths = [p for p in paths if "\n" not in p]
+    if not paths:
+        return
+    exclude = checkout / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(exist_ok=True)
+    escaped = ["/" + re.sub(r"([*?\[\]\\!#])", r"\\\1", p) for p in paths]
+    with exclude.open("a", encoding="utf-8") as fh:
+        fh.write("# written by the test suite itself\n" + "\n".join(escaped) + "\n")
 
 
 def changed_paths(checkout: Path, base_sha: str) -> list[str]:

@@ -153,3 +153,19 @@ def test_a_secret_value_in_the_repository_never_reaches_the_model(demo_repo: Pat
     assert "ghp_notarealtoken1234" in bodies[-1]  # a token-shaped fixture is still shown as it is
     assert "[REDACTED]" in bodies[-1]
     assert secret not in Path(run.json["trajectory"]).read_text()
+
+
+def test_files_the_test_suite_writes_are_not_part_of_the_change(demo_repo: Path, state_dir: Path):
+    (demo_repo / "tests" / "conftest.py").write_text(
+        "import pathlib, time\n\n\ndef pytest_sessionfinish(session):\n"
+        "    out = pathlib.Path('reports')\n    out.mkdir(exist_ok=True)\n"
+        "    (out / 'last run [ci].txt').write_text(str(time.time()))\n")
+    git(demo_repo, "add", "tests/conftest.py")
+    git(demo_repo, "commit", "-qm", "tests write a report")
+    with StandinServer(ledger_fix()) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json", env=_env(srv))
+    assert run.code == 0, run.stderr
+    files = git(demo_repo, "show", "--name-only", "--format=", run.json["branch"]).split()
+    assert sorted(files) == ["ledger/accounts.py", "tests/test_unknown_account.py"]
+    assert "reports/" not in Path(run.json["diff"]).read_text()

@@ -225,3 +225,25 @@ def test_verification_block_has_the_documented_keys() -> None:
     assert {"baseline", "final", "regressions", "added_tests", "added_tests_fail_on_base", "flaky"} <= set(block)
     assert block["baseline"]["failing"] == ["t.py::bug"] and block["final"]["failed"] == 0
     assert block["added_tests"] == [] and block["added_tests_fail_on_base"] is None
+
+
+def test_a_named_test_that_is_flaky_passing_now_is_not_a_fix():
+    baseline = report({"t.py::ok": "passed", "t.py::flip": "failed"})
+    final = report({"t.py::ok": "passed", "t.py::flip": "passed"})
+    verdict = judge(baseline, final, ["t.py::flip"], flaky=["t.py::flip"])
+    assert verdict.status == "not_fixed"
+    assert "flaky" in verdict.reason and "t.py::flip" in verdict.reason
+
+
+def test_when_every_baseline_failure_is_flaky_a_green_run_is_not_a_fix():
+    baseline = report({"t.py::ok": "passed", "t.py::flip": "failed"})
+    final = report({"t.py::ok": "passed", "t.py::flip": "passed"})
+    verdict = judge(baseline, final, flaky=["t.py::flip"])
+    assert verdict.status == "not_fixed"
+    assert "only tests failing at baseline are flaky" in verdict.reason
+
+
+def test_a_real_target_beside_a_flaky_one_still_counts():
+    baseline = report({"t.py::bug": "failed", "t.py::flip": "failed"})
+    final = report({"t.py::bug": "passed", "t.py::flip": "passed"})
+    assert judge(baseline, final, ["t.py::bug", "t.py::flip"], flaky=["t.py::flip"]).status == "fixed"
