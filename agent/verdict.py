@@ -7,6 +7,7 @@ Test ids are compared exactly (for pytest, node ids); a named test may also be a
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import tempfile
@@ -77,10 +78,25 @@ def _regressions(baseline: TestReport, run: TestReport, flaky: set[str]) -> list
                   if o == "passed" and t not in flaky and run.outcomes.get(t) != "passed")
 
 
+def _ancestors(test_id: str) -> list[str]:
+    """The ids that contain `test_id`: its file, its classes, and the test without its parameters."""
+    parts = test_id.split("::")
+    found = ["::".join(parts[:i]) for i in range(1, len(parts))]
+    if "[" in test_id:
+        found.append(test_id[: test_id.index("[")])
+    return found
+
+
+def _failed_as_a_whole(test_id: str, baseline: TestReport) -> bool:
+    """The test's file or class failed at baseline (e.g. a collection error), so it had no outcome of its own."""
+    return any(baseline.outcomes.get(a) in _FAILING for a in _ancestors(test_id))
+
+
 def _new_failures(baseline: TestReport, run: TestReport, flaky: set[str]) -> list[str]:
     """Failing now, and neither failing nor passing at baseline (new tests, or tests skipped before)."""
     return sorted(t for t, o in run.outcomes.items()
-                  if o in _FAILING and t not in flaky and baseline.outcomes.get(t) not in (*_FAILING, "passed"))
+                  if o in _FAILING and t not in flaky and baseline.outcomes.get(t) not in (*_FAILING, "passed")
+                  and not _failed_as_a_whole(t, baseline))
 
 
 def _describe_regressions(regressions: list[str], run: TestReport) -> str:
@@ -100,6 +116,7 @@ class Verdict:
     flaky: list[str] = field(default_factory=list)  # differed between baseline runs; never regressions
     timed_out_tests: list[str] = field(default_factory=list)  # timed out at baseline
     baseline_timed_out: bool = False
+    edited_targets: list[str] = field(default_factory=list)  # target tests whose own code the change edits
 
     @property
     def fixed(self) -> bool:
@@ -112,11 +129,12 @@ class Verdict:
             "still_failing": self.still_failing, "new_failing": self.new_failing,
             "added_passing": self.added_passing, "flaky": self.flaky,
             "timed_out_tests": self.timed_out_tests, "baseline_timed_out": self.baseline_timed_out,
+            "edited_targets": self.edited_targets,
         }
 
 
 def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = (), *,
-          flaky: Iterable[str] = (), added_tests: Iterable[str] = ()) -> Verdict:
+          flaky: Iterable[str] = (), added_tests: Iterable[str] = (), edited: Iterable[str] = ()) -> Verdict:
     """The verdict on `final` (the harness's fresh full run of the change) against `baseline`.
 
     `fixed` needs: the targets pass (the named tests, or when none are named the tests that failed at
@@ -138,7 +156,12 @@ def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = 
             ids = resolve_named(name, final.outcomes)
             still_failing += [name] if not ids else [t for t in ids if t not in passed_now]
     else:
-        still_failing = [t for t in baseline.failing if t not in flaky_set and t not in passed_now]
+        # a file that failed to import at baseline has a file-level id; now its tests have their own ids
+        still_failing = []
+        for failed in baseline.failing:
+            ids = resolve_named(failed, final.outcomes)
+            if failed not in flaky_set:
+                still_failing += [failed] if not ids else [t for t in ids if t not in passed_now]
     verdict = Verdict(
         status="not_fixed", reason="",
         regressions=regressions,
@@ -150,6 +173,7 @@ def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = 
         flaky=sorted(flaky_set),
         timed_out_tests=timed_out_tests(baseline),
         baseline_timed_out=baseline.timed_out,
+        edited_targets=sorted(edited),
     )
     verdict.status, verdict.reason = _decide(verdict, baseline, final, named)
     return verdict
@@ -159,6 +183,9 @@ def _decide(v: Verdict, baseline: TestReport, final: TestReport,
             named: list[str]) -> tuple[VerdictStatus, str]:
     if final.timed_out:
         return "not_fixed", "The final test run timed out, so the change could not be verified."
+    if v.edited_targets:
+        return "not_fixed", (f"The change edits the test(s) it is judged by ({name_ids(v.edited_targets)}); "
+                             "the original tests must pass unchanged.")
     if v.regressions:
         return "not_fixed", (f"{len(v.regressions)} test(s) that passed at baseline no longer pass: "
                              f"{_describe_regressions(v.regressions, final)}.")
@@ -192,6 +219,50 @@ def _decide(v: Verdict, baseline: TestReport, final: TestReport,
     return "fixed", f"The baseline run {why} without naming failing tests; the final run is green."
 
 
+def _definition(source: str, names: list[str]) -> str | None:
+    """The syntax tree (as text, formatting and comments ignored) of the class or function at `names`."""
+    try:
+        body: list[ast.stmt] = ast.parse(source).body
+    except SyntaxError:
+        return "<unparseable>"
+    node: ast.stmt | None = None
+    for name in names:
+        node = next((n for n in body if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                     and n.name == name), None)
+        if node is None:
+            return None
+        body = node.body
+    return ast.dump(node) if node is not None else None
+
+
+def edited_targets(checkout: Path, base_commit: str, targets: Iterable[str]) -> list[str]:
+    """Target tests whose own definition the change edits (body, decorators, parameters, or the class that
+    holds them). A fix makes the original test pass; a test rewritten to pass proves nothing.
+    Only Python test functions are checked; a target that is a whole file is not."""
+    from tools.paths import read_bytes
+
+    edited = []
+    for target in targets:
+        path, _, rest = target.partition("::")
+        if not rest or not path.endswith(".py"):
+            continue
+        names = [n.split("[", 1)[0] for n in rest.split("::")]
+        base = git(checkout, "show", f"{base_commit}:{path}", check=False)
+        if base.returncode != 0:
+            continue  # not in the base commit: not an original test
+        before = _definition(base.stdout, names)
+        if before is None:
+            continue
+        try:  # never follow a link the model planted: read it as the editor would
+            now_text = read_bytes(checkout, checkout / path).decode("utf-8", "replace")
+        except Exception:
+            edited.append(target)
+            continue
+        if _definition(now_text, names) != before:
+            edited.append(target)
+    return sorted(edited)
+
+
 class FinishGate:
     """Decides whether the model's `finish` call is accepted.
 
@@ -204,11 +275,13 @@ class FinishGate:
     """
 
     def __init__(self, baseline: TestReport, *, flaky: Iterable[str] = (), max_refusals: int = 2,
-                 changed_paths: Callable[[], Iterable[str]] | None = None):
+                 changed_paths: Callable[[], Iterable[str]] | None = None,
+                 edited_targets: Callable[[], list[str]] | None = None):
         self.baseline = baseline
         self.flaky = set(flaky)
         self.max_refusals = max_refusals
         self.changed_paths = changed_paths
+        self.edited_targets = edited_targets
         self.last_edit_step: int | None = None
         self.last_run: tuple[int, TestReport] | None = None  # the last FULL run
         self.last_narrowed_step: int | None = None
@@ -263,6 +336,10 @@ class FinishGate:
             migration_problem = migrations_check(finish_input, self.changed_paths())
             if migration_problem:
                 found.append(migration_problem)
+        edited = self.edited_targets() if self.edited_targets is not None else []
+        if edited:
+            found.append(f"You changed the test(s) the task is judged by: {name_ids(edited)}. The harness judges "
+                         "a fix by the original tests, so revert your edits to them and fix the code instead.")
         if not found:
             return None
         self.refusals += 1
@@ -390,6 +467,7 @@ def verification_block(baseline: TestReport, final: TestReport | None, verdict: 
         "added_tests_fail_on_base": added.fail_on_base if added else None,
         "flaky": verdict.flaky if verdict else sorted(set(flaky)),
         "timed_out_tests": verdict.timed_out_tests if verdict else timed_out_tests(baseline),
+        "edited_targets": verdict.edited_targets if verdict else [],
     }
     if added is not None and added.note:
         block["added_tests_note"] = added.note

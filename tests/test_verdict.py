@@ -247,3 +247,27 @@ def test_a_real_target_beside_a_flaky_one_still_counts():
     baseline = report({"t.py::bug": "failed", "t.py::flip": "failed"})
     final = report({"t.py::bug": "passed", "t.py::flip": "passed"})
     assert judge(baseline, final, ["t.py::bug", "t.py::flip"], flaky=["t.py::flip"]).status == "fixed"
+
+
+def test_fixing_a_module_that_failed_to_import_is_judged_by_its_tests_now():
+    baseline = report({"tests/test_mod.py": "error", "tests/test_other.py::test_x": "passed"})
+    final = report({"tests/test_mod.py::test_f": "passed", "tests/test_mod.py::test_g[a b]": "passed",
+                    "tests/test_other.py::test_x": "passed"})
+    verdict = judge(baseline, final)
+    assert verdict.status == "fixed", verdict.reason
+    assert verdict.new_failing == []
+
+
+def test_a_test_still_failing_in_a_module_that_failed_to_import_keeps_it_not_fixed():
+    baseline = report({"tests/test_mod.py": "error"})
+    final = report({"tests/test_mod.py::test_f": "passed", "tests/test_mod.py::test_g": "failed"})
+    verdict = judge(baseline, final)
+    assert verdict.status == "not_fixed"
+    assert verdict.still_failing == ["tests/test_mod.py::test_g"]
+
+
+def test_the_gate_does_not_call_tests_of_a_module_that_failed_to_import_new_failures():
+    gate = FinishGate(report({"tests/test_mod.py": "error", "t.py::ok": "passed"}))
+    gate.note_edit(1)
+    gate.note_tests(2, report({"tests/test_mod.py::test_f": "failed", "t.py::ok": "passed"}))
+    assert not any("did not have" in p for p in gate.problems())
