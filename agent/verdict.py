@@ -197,10 +197,12 @@ def _decide(v: Verdict, baseline: TestReport, final: TestReport,
     if v.new_failing:
         return "not_fixed", f"Tests that were not failing at baseline now fail: {name_ids(v.new_failing)}."
     if named:
-        solid = [t for name in named for t in resolve_named(name, final.outcomes) if t not in v.flaky]
+        # a named test that is flaky, or that already passed before the change, shows nothing about it
+        ids = [t for name in named for t in resolve_named(name, final.outcomes)]
+        solid = [t for t in ids if t not in v.flaky and baseline.outcomes.get(t) != "passed"]
         if not solid:
-            return "not_fixed", (f"The named tests are flaky ({name_ids(v.flaky)}): passing once now is not "
-                                 "evidence of a fix.")
+            return "not_fixed", (f"The named tests ({name_ids(ids)}) are flaky or already passed before the "
+                                 "change: passing now is not evidence of a fix.")
         return "fixed", f"The {len(named)} target test(s) now pass and no baseline-passing test broke."
     targets = [t for t in baseline.failing if t not in v.flaky]
     if targets:

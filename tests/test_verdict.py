@@ -271,3 +271,11 @@ def test_the_gate_does_not_call_tests_of_a_module_that_failed_to_import_new_fail
     gate.note_edit(1)
     gate.note_tests(2, report({"tests/test_mod.py::test_f": "failed", "t.py::ok": "passed"}))
     assert not any("did not have" in p for p in gate.problems())
+
+
+def test_named_tests_that_already_passed_before_the_change_are_not_evidence():
+    baseline = report({"t.py::flip": "passed", "t.py::ok": "passed"})
+    final = report({"t.py::flip": "passed", "t.py::ok": "passed"})
+    verdict = judge(baseline, final, ["t.py::flip"])
+    assert verdict.status == "not_fixed"
+    assert "already passed before the change" in verdict.reason
