@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from agent.config import DEFAULT_MODEL, RunRequest, RunResult, default_state_dir
 from agent.errors import AgentError, ExitCode, UsageError
@@ -25,11 +26,43 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str, code: int, *, as_json: bool) -> typer.Exit:
+def fail(message: str, code: int, *, as_json: bool, details: dict[str, str] | None = None) -> typer.Exit:
     typer.echo(f"be-agent: error: {message}", err=True)
     if as_json:
-        typer.echo(json.dumps({"status": "error", "reason": message, "exit_code": code}))
+        typer.echo(json.dumps({**(details or {}), "status": "error", "reason": message, "exit_code": code}))
     return typer.Exit(code)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def option_error(exc: ValidationError) -> str:
+    """A RunRequest that refused its values, as one line naming the options (field `max_cost` is
+    `--max-cost`)."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        option = "--" + str(error["loc"][0] if error["loc"] else "task").replace("_", "-")
+        ctx = error.get("ctx") or {}
+        kind = error["type"]
+        if kind == "value_error":
+            problems.append(f"{option}: {ctx.get('error')}")
+            continue
+        if kind == "finite_number":
+            rule = "must be a finite number"
+        elif kind == "greater_than":
+            rule = f"must be greater than {ctx['gt']:g}"
+        elif kind == "greater_than_equal":
+            rule = f"must be at least {ctx['ge']:g}"
+        else:
+            rule = error["msg"][:1].lower() + error["msg"][1:]
+        problems.append(f"{option} {rule}, not {_shown(error.get('input'))}")
+    return "; ".join(problems)
+
+
+def internal_failure(exc: Exception, *, as_json: bool) -> typer.Exit:
+    return fail(f"internal error: {type(exc).__name__}: {exc}", ExitCode.INTERNAL, as_json=as_json)
 
 
 def handles_errors(func: F) -> F:
@@ -41,13 +74,17 @@ def handles_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except AgentError as exc:
-            raise fail(exc.message, exc.exit_code, as_json=as_json) from None
+            raise fail(exc.message, exc.exit_code, as_json=as_json, details=exc.details) from None
+        except ValidationError as exc:
+            if exc.title == RunRequest.__name__:  # option values the request refused: the user's to fix
+                raise fail(option_error(exc), ExitCode.USAGE, as_json=as_json) from None
+            raise internal_failure(exc, as_json=as_json) from exc
         except KeyboardInterrupt:
             raise fail("interrupted", ExitCode.INTERRUPTED, as_json=as_json) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Exception as exc:  # a bug: say so plainly, never exit 1 ("not fixed") by accident
-            raise fail(f"internal error: {type(exc).__name__}: {exc}", ExitCode.INTERNAL, as_json=as_json) from exc
+            raise internal_failure(exc, as_json=as_json) from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -82,6 +119,11 @@ def emit_result(result: RunResult, *, as_json: bool, quiet: bool) -> None:
 SANDBOX_HELP = "auto: bubblewrap, or exit 4 when it cannot start; bwrap: require it; none: no confinement (unsafe)"
 
 
+def check_sandbox(sandbox: str) -> None:
+    if sandbox not in ("auto", "bwrap", "none"):
+        raise UsageError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}")
+
+
 @app.command("run")
 @handles_errors
 def run_command(
@@ -92,7 +134,7 @@ def run_command(
     branch: Annotated[str | None, typer.Option("--branch", help="Branch to create (default be-agent/<slug>-<id>).")] = None,
     test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="Test command (default: detected).")] = None,
     model: Annotated[str, typer.Option("--model", help="Claude model id.")] = DEFAULT_MODEL,
-    max_steps: Annotated[int, typer.Option("--max-steps", min=1)] = 50,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after this many model turns.")] = 50,
     max_cost: Annotated[float | None, typer.Option("--max-cost", help="Stop after this many USD.")] = None,
     max_time: Annotated[float | None, typer.Option("--max-time", help="Stop after this many seconds.")] = None,
     command_timeout: Annotated[float, typer.Option("--command-timeout", help="Seconds per command.")] = 120.0,
@@ -110,8 +152,8 @@ def run_command(
     from agent.progress import Progress
     from agent.run import run_task
 
-    if sandbox not in ("auto", "bwrap", "none"):
-        raise UsageError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}")
+    check_sandbox(sandbox)
+    # a ValidationError here (a bad option value) becomes one usage line in handles_errors
     request = RunRequest(
         repo=repo, task=read_task(task, task_file), base=base, branch=branch, test_cmd=test_cmd, model=model,
         max_steps=max_steps, max_cost=max_cost, max_time=max_time, command_timeout=command_timeout,
@@ -139,6 +181,7 @@ def replay_command(
     """Re-run a recorded run's model turns through the real loop and tools, with no API key."""
     from agent.replay import replay
 
+    check_sandbox(sandbox)
     outcome = replay(trajectory, repo=repo, sandbox=sandbox, state_dir=state_dir or default_state_dir(),
                      quiet=quiet)
     emit_result(outcome.result, as_json=False, quiet=quiet or json_output)

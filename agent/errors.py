@@ -22,9 +22,11 @@ class AgentError(Exception):
 
     exit_code: int = ExitCode.USAGE
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, details: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
+        # where the user can look next (run_dir, trajectory, diff); the CLI's JSON error line carries them
+        self.details: dict[str, str] = dict(details or {})
 
 
 class UsageError(AgentError):
@@ -64,10 +66,12 @@ class Interrupted(AgentError):
 class RunStopped(Exception):
     """The loop ends without an error: the model finished, gave up, or a limit was reached.
 
-    `reason` is a short sentence for the result (e.g. "max steps (30) reached").
+    `reason` is a short sentence for the result (e.g. "max steps (30) reached"). `conclusive=False` means
+    the run cannot be judged at all (a replay that left its recording): it ends not_fixed, with no branch.
     """
 
-    def __init__(self, reason: str, *, finished: bool = False):
+    def __init__(self, reason: str, *, finished: bool = False, conclusive: bool = True):
         super().__init__(reason)
         self.reason = reason
         self.finished = finished
+        self.conclusive = conclusive

@@ -7,32 +7,43 @@ own paths are normalised away first, so only real differences are reported.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from agent.config import RunRequest, RunResult
-from agent.errors import ModelAPIError, UsageError
+from agent.errors import RunStopped, UsageError
 from agent.model import ModelTurn, Usage
-from agent.trajectory import read_records
+from agent.trajectory import read_trajectory
+
+NOT_A_TRAJECTORY = "not a be-agent trajectory"
+USAGE_FIELDS = frozenset(Usage().as_dict())
 
 
 class ReplayModel:
-    """A Model that answers with the recorded assistant turns, in order."""
+    """A Model that answers with the recorded assistant turns, in order.
+
+    When the run asks for a turn the recording does not have, the replay has diverged: the run ends
+    gracefully (RunStopped) and `diverged` says how."""
 
     def __init__(self, turns: list[dict[str, Any]], name: str):
         self.name = name
         self._turns = list(turns)
         self._next = 0
+        self.diverged: str | None = None
 
     def query(self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]],
               messages: list[dict[str, Any]]) -> ModelTurn:
         if self._next >= len(self._turns):
-            raise ModelAPIError(f"replay diverged: the run asked for model turn {self._next + 1}, "
-                                f"but the recording has only {len(self._turns)}")
+            self.diverged = (f"replay diverged: the run asked for model turn {self._next + 1}, "
+                             f"but the recording has only {len(self._turns)}")
+            raise RunStopped(self.diverged, conclusive=False)
         record = self._turns[self._next]
         self._next += 1
-        usage = Usage(**{k: int(v) for k, v in (record.get("usage") or {}).items() if k in Usage().as_dict()})
+        usage = Usage(**{k: int(v) for k, v in (record.get("usage") or {}).items() if k in USAGE_FIELDS})
         return ModelTurn(content=record["content"], stop_reason=record.get("stop_reason"), usage=usage,
                          model=self.name, attempts=1, latency_s=0.0)
 
@@ -58,19 +69,71 @@ def normalise(text: str, roots: list[str]) -> str:
     return _DURATION.sub("<t>", text)
 
 
-def load_recording(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+def _not_a_trajectory(why: str) -> UsageError:
+    return UsageError(f"{NOT_A_TRAJECTORY}: {why}")
+
+
+def _check_start(start: dict[str, Any], line: int) -> None:
+    for key in ("repo", "task", "base"):
+        if not isinstance(start.get(key), str) or not start[key]:
+            raise _not_a_trajectory(f"the start record (line {line}) has no {key!r}")
+    named = start.get("named_tests")
+    if named is not None and not (isinstance(named, list) and all(isinstance(t, str) for t in named)):
+        raise _not_a_trajectory(f"the start record (line {line}) has named_tests that are not a list of names")
+
+
+def _model_record_problem(record: dict[str, Any]) -> str | None:
+    content = record.get("content")
+    if not isinstance(content, list) or not content:
+        return "has no content"
+    for block in content:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            return "has a content block that is not an object with a type"
+        if block["type"] == "tool_use" and not (isinstance(block.get("id"), str)
+                                                and isinstance(block.get("name"), str)):
+            return "has a tool call without an id and a name"
+    usage = record.get("usage")
+    if usage is not None and not (isinstance(usage, dict) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for k, v in usage.items() if k in USAGE_FIELDS)):
+        return "has usage that is not token counts"
+    return None
+
+
+@dataclass
+class Recording:
+    start: dict[str, Any]
+    turns: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    cut_off_line: int | None = None
+
+
+def load_recording(path: Path) -> Recording:
+    """The trajectory's start record, model turns and tool results; UsageError when it is not one."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory: give the trajectory.jsonl file inside a run directory")
     if not path.is_file():
         raise UsageError(f"trajectory not found: {path}")
     try:
-        records = list(read_records(path))
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"cannot read trajectory: {exc}") from None
-    start = next((r for r in records if r.get("type") == "start"), None)
+        read = read_trajectory(path)
+    except UnicodeDecodeError:
+        raise _not_a_trajectory(f"{path} is not UTF-8 text") from None
+    except ValueError as exc:
+        raise _not_a_trajectory(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read trajectory {path}: {exc.strerror or exc}") from None
+    start_line, start = next(((n, r) for n, r in read.records if r.get("type") == "start"), (0, None))
     if start is None:
-        raise UsageError(f"{path} has no start record: not a be-agent trajectory")
-    turns = [r for r in records if r.get("type") == "model"]
-    tools = [r for r in records if r.get("type") == "tool"]
-    return start, turns, tools
+        raise _not_a_trajectory(f"{path} has no start record")
+    _check_start(start, start_line)
+    turns = []
+    for number, record in read.records:
+        if record.get("type") == "model":
+            problem = _model_record_problem(record)
+            if problem:
+                raise _not_a_trajectory(f"the model record on line {number} {problem}")
+            turns.append(record)
+    tools = [r for _, r in read.records if r.get("type") == "tool"]
+    return Recording(start, turns, tools, read.cut_off_line)
 
 
 def compare(recorded: list[dict[str, Any]], replayed: list[dict[str, Any]], roots: list[str]) -> list[str]:
@@ -88,18 +151,36 @@ def compare(recorded: list[dict[str, Any]], replayed: list[dict[str, Any]], root
     return differences
 
 
+def _request_for(start: dict[str, Any], turns: list[dict[str, Any]], *, repo: Path | None, sandbox: str,
+                 state_dir: Path, quiet: bool) -> RunRequest:
+    try:
+        return RunRequest(
+            repo=repo or Path(start["repo"]), task=start["task"], task_untrusted=bool(start.get("task_untrusted")),
+            base=start["base"], test_cmd=start.get("test_cmd"), model=start.get("model") or "replay",
+            named_tests=start.get("named_tests") or [], max_steps=len(turns) + 1,
+            sandbox=sandbox, state_dir=state_dir, quiet=quiet)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise _not_a_trajectory(f"the start record does not describe a run ({problem})") from None
+
+
 def replay(path: Path, *, repo: Path | None, sandbox: str, state_dir: Path, quiet: bool = True) -> ReplayOutcome:
     from agent.run import run_task
 
-    start, turns, recorded_tools = load_recording(path)
-    request = RunRequest(
-        repo=repo or Path(start["repo"]), task=start["task"], task_untrusted=bool(start.get("task_untrusted")),
-        base=start["base"], test_cmd=start.get("test_cmd"), model=start.get("model") or "replay",
-        named_tests=start.get("named_tests") or [], max_steps=len(turns) + 1, sandbox=sandbox,  # type: ignore[arg-type]
-        state_dir=state_dir, quiet=quiet)
-    result = run_task(request, model=ReplayModel(turns, request.model))
-    _, _, replayed_tools = load_recording(Path(result.trajectory))
+    recording = load_recording(path)
+    if recording.cut_off_line is not None:
+        print(f"be-agent: warning: line {recording.cut_off_line} of {path} is incomplete (the run was cut off "
+              f"while writing it); replaying the complete lines before it", file=sys.stderr)
+    request = _request_for(recording.start, recording.turns, repo=repo, sandbox=sandbox, state_dir=state_dir,
+                           quiet=quiet)
+
+    model = ReplayModel(recording.turns, request.model)
+    result = run_task(request, model=model)
+    replayed_tools = load_recording(Path(result.trajectory)).tools
     roots = [str(Path(result.run_dir) / "checkout"), str(Path(result.run_dir) / "scratch")]
+    start = recording.start
     old_root = str(Path(start.get("run_dir", "")) / "checkout") if start.get("run_dir") else ""
-    return ReplayOutcome(result, compare(recorded_tools, replayed_tools, [*roots, old_root]),
-                         compared=min(len(recorded_tools), len(replayed_tools)))
+    differences = compare(recording.tools, replayed_tools, [*roots, old_root])
+    if model.diverged:
+        differences.insert(0, model.diverged)
+    return ReplayOutcome(result, differences, compared=min(len(recording.tools), len(replayed_tools)))

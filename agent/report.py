@@ -184,6 +184,8 @@ def render_terminal(report: Mapping[str, Any] | BaseModel | None, verification: 
 
 def render_terminal_summary(result: RunResult) -> str:
     """The terminal summary of a finished run: the verdict lines, then where the branch and the run are."""
+    import os
+
     text = render_terminal(result.report, result.verification, status=result.status, reason=result.reason,
                            phases=result.phases)
     tokens = sum(result.tokens.values())
@@ -191,7 +193,7 @@ def render_terminal_summary(result: RunResult) -> str:
     text += f"usage: {result.steps} steps, {tokens:,} tokens, {cost}, {result.duration_s:.1f} s\n"
     if result.branch:
         text += f"branch: {result.branch}" + (f" ({result.commit[:12]})" if result.commit else "") + "\n"
-    elif result.diff and result.status != "fixed":
+    elif result.diff and result.status != "fixed" and os.path.isfile(result.diff) and os.path.getsize(result.diff):
         text += f"no branch made; the change is in {result.diff}\n"
     if result.run_dir:
         text += f"run: {result.run_dir}\n"

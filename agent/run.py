@@ -34,7 +34,7 @@ from agent.progress import Progress
 from agent.report import render_markdown_report
 from agent.toolchain import find_python_toolchain
 from agent.trajectory import Trajectory
-from agent.verdict import FinishGate, added_tests_check, judge, verification_block
+from agent.verdict import FinishGate, added_tests_check, edited_targets, judge, verification_block
 from sandbox.base import Sandbox, SandboxConfig
 from sandbox.factory import make_sandbox
 from sandbox.preflight import preflight
@@ -68,6 +68,10 @@ class RunPaths:
     @property
     def diff(self) -> Path:
         return self.root / "change.diff"
+
+    @property
+    def verify(self) -> Path:
+        return self.root / "verify"  # a fresh copy of the commit, where the final run happens
 
     @property
     def owner(self) -> Path:
@@ -169,8 +173,6 @@ def validate(req: RunRequest, run_id: str) -> tuple[Path, str, str, str | None]:
     existing tip of that branch when it may be updated)."""
     if not req.task.strip():
         raise UsageError("the task is empty: give --task TEXT or a non-empty --task-file")
-    if req.max_steps < 1:
-        raise UsageError("--max-steps must be at least 1")
     repo = ws.open_user_repo(req.repo.expanduser())
     base_sha = ws.resolve_commit(repo, req.base)
     branch = req.branch or f"be-agent/{ws.slugify(req.task)}-{run_id[:6]}"
@@ -245,36 +247,38 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
             baseline_text = tests.summarise(baseline)
             trajectory.write("baseline", report=baseline.model_dump(), summary=baseline_text, flaky=flaky)
             gate = FinishGate(baseline, flaky=flaky,
-                              changed_paths=lambda: ws.changed_paths(paths.checkout, base_sha))
+                              changed_paths=lambda: ws.changed_paths(paths.checkout, base_sha),
+                              edited_targets=lambda: edited_targets(paths.checkout, base_sha,
+                                                                    req.named_tests or baseline.failing))
             loop = AgentLoop(model, tools, system, gate=gate, finish_spec=FINISH_SPEC,
                              limits=Limits(req.max_steps, req.max_cost, req.max_time), trajectory=trajectory,
                              worktree_fingerprint=lambda: _fingerprint(paths.checkout),
                              on_step=_progress_callback(progress, started))
             try:
                 state = loop.run(_first_message(req, paths.checkout, test_command.command, baseline_text))
-                stop_reason = ""
-            except RunStopped as stop:
-                state, stop_reason = loop.state, stop.reason
+                stop = RunStopped("")
+            except RunStopped as stopped:
+                state, stop = loop.state, stopped
             result = _conclude(req, repo, paths, base_sha, branch, existing_tip, tests, baseline, flaky, state,
-                               stop_reason, run_id)
+                               stop, run_id)
             trajectory.write("end", **json.loads(result.model_dump_json()))
     except AgentError as exc:
         result.status, result.reason = "error", exc.message
-        _save_diff(paths, base_sha, result)
+        exc.details.update(_save_diff(paths, base_sha, result))
         trajectory.write("end", status="error", reason=exc.message, exit_code=exc.exit_code)
         raise
     except KeyboardInterrupt as exc:
         result.status, result.reason = "error", "interrupted"
-        _save_diff(paths, base_sha, result)
+        details = _save_diff(paths, base_sha, result)
         trajectory.write("end", status="error", reason="interrupted", exit_code=ExitCode.INTERRUPTED)
-        raise Interrupted("interrupted") from exc
+        raise Interrupted("interrupted", details=details) from exc
     except Exception as exc:
         log.exception("internal_error")
         result.status, result.reason = "error", f"internal error: {type(exc).__name__}: {exc}"
-        _save_diff(paths, base_sha, result)
+        details = _save_diff(paths, base_sha, result)
         trajectory.write("end", status="error", reason=result.reason, exit_code=ExitCode.INTERNAL)
         raise InternalError(f"{result.reason} (this is a bug in be-agent; the run's log is "
-                            f"{paths.root / 'log.jsonl'})") from exc
+                            f"{paths.root / 'log.jsonl'})", details=details) from exc
     finally:
         if sandbox is not None:
             sandbox.close()
@@ -284,27 +288,34 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
         close_logging()
         paths.result.write_text(result.model_dump_json(indent=2))
         if not req.keep:
-            shutil.rmtree(paths.checkout, ignore_errors=True)
-            shutil.rmtree(paths.scratch, ignore_errors=True)
+            for tree in (paths.checkout, paths.scratch, paths.verify):
+                shutil.rmtree(tree, ignore_errors=True)
     return result
 
 
-def _save_diff(paths: RunPaths, base_sha: str, result: RunResult) -> None:
-    """Whatever the model changed before a run failed stays reviewable in the run directory."""
-    if not paths.checkout.is_dir():
-        return
-    try:
-        paths.diff.write_text(ws.diff_against(paths.checkout, base_sha))
-        result.diff = str(paths.diff)
-    except (AgentError, OSError):
-        pass
+def _save_diff(paths: RunPaths, base_sha: str, result: RunResult) -> dict[str, str]:
+    """Whatever the model changed before a run failed stays reviewable in the run directory; returns where
+    to look (for the error's details)."""
+    details = {"run_dir": str(paths.root), "trajectory": str(paths.trajectory)}
+    if paths.checkout.is_dir():
+        try:
+            paths.diff.write_text(ws.diff_against(paths.checkout, base_sha))
+            result.diff = details["diff"] = str(paths.diff)
+        except (AgentError, OSError):
+            pass
+    return details
 
 
 def _rerun_disagreements(tests: RunTestsTool, first: TestReport, ids: list[str]) -> list[str]:
     """Run `ids` once more on the same code; those whose outcome changes are flaky, not evidence."""
     if not ids or not first.structured:
         return []
-    again = tests.run(ids)
+    return _disagreements(first, tests.run(ids), ids)
+
+
+def _disagreements(first: TestReport, again: TestReport | None, ids: list[str]) -> list[str]:
+    if again is None:
+        return []
     return sorted(t for t in ids if t in again.outcomes and again.outcomes[t] != first.outcomes.get(t))
 
 
@@ -321,38 +332,50 @@ def _progress_callback(progress: Progress | None, started: float) -> Any:
 
 
 def _conclude(req: RunRequest, repo: Path, paths: RunPaths, base_sha: str, branch: str, existing_tip: str | None,
-              tests: RunTestsTool, baseline: TestReport, flaky: list[str], state: LoopState, stop_reason: str,
+              tests: RunTestsTool, baseline: TestReport, flaky: list[str], state: LoopState, stop: RunStopped,
               run_id: str) -> RunResult:
-    """The harness's own verdict, then the commit and hand-back when (and only when) it says fixed."""
-    final = tests.run()
-    broke = [t for t in final.failing if baseline.outcomes.get(t) == "passed"]
-    flaky = sorted({*flaky, *_rerun_disagreements(tests, final, broke)})
-    verdict = judge(baseline, final, req.named_tests, flaky=flaky)
+    """The harness's own verdict, then the hand-back when (and only when) it says fixed.
+
+    The change is committed first and the final run happens on a fresh copy of that commit, so what is
+    verified is exactly what the branch holds: nothing ignored or left over in the checkout can help."""
     changed = ws.changed_paths(paths.checkout, base_sha)
+    paths.diff.write_text(ws.diff_against(paths.checkout, base_sha))
+    subject = ws.subject_from_task(req.task)
+    trailers = {**req.commit_trailers, "Be-Agent-Run": run_id}
+    commit = ws.commit_all(paths.checkout, subject, "(verification pending)", trailers) if changed else None
+    if commit is not None:
+        ws.clone_for_run(paths.checkout, commit, "be-agent-verify", paths.verify)
+        final = tests.run_in(paths.verify, [])
+        broke = [t for t in final.failing if baseline.outcomes.get(t) == "passed"]
+        again = tests.run_in(paths.verify, broke) if broke and final.structured else None
+    else:
+        final = tests.run()
+        broke, again = [], None
+    flaky = sorted({*flaky, *_disagreements(final, again, broke)})
+    targets = req.named_tests or baseline.failing
+    edited = edited_targets(paths.checkout, base_sha, targets) if changed else []
+    verdict = judge(baseline, final, req.named_tests, flaky=flaky, edited=edited)
     added = added_tests_check(paths.checkout, base_sha, changed, tests.run_in, final=final) if changed else None
     verification = verification_block(baseline, final, verdict, added, flaky=flaky)
-    diff_text = ws.diff_against(paths.checkout, base_sha)
-    paths.diff.write_text(diff_text)
     status, reason = verdict.status, verdict.reason
     if not changed:
         status, reason = "not_fixed", "no change was made"
-    if state.gave_up:
+    if state.gave_up or not stop.conclusive:
         status = "not_fixed"
+    stop_reason = stop.reason
     if stop_reason and (state.gave_up or status != "fixed" or not stop_reason.startswith("the model")):
         # how the loop ended comes first: a limit or giving up explains a not_fixed better than the tests
         reason = f"{stop_reason}; {reason}"
-    phases = summarise(state.phases)
     result = RunResult(
         status=status, reason=reason, branch=None, commit=None, base=base_sha,
         tests_before=baseline.brief(), tests_after=final.brief(), verification=verification,
-        steps=state.steps, phases=phases, tokens=state.usage.as_dict(),
+        steps=state.steps, phases=summarise(state.phases), tokens=state.usage.as_dict(),
         cost_usd=None if state.cost is None else round(state.cost, 6),
         model_latency_s=round(state.model_latency, 3), trajectory=str(paths.trajectory),
         run_dir=str(paths.root), diff=str(paths.diff), report=state.report, run_id=run_id)
     if status == "fixed":
         body = render_markdown_report(state.report, verification, status=status, reason=reason)
-        result.commit = ws.commit_all(paths.checkout, ws.subject_from_task(req.task), body,
-                                      {**req.commit_trailers, "Be-Agent-Run": run_id})
+        result.commit = ws.reword_head(paths.checkout, subject, body, trailers)
         if req.fetch_back:
             ws.fetch_back(repo, paths.checkout, branch, expected_old=existing_tip)
         result.branch = branch

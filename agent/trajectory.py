@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -46,12 +47,38 @@ class Trajectory:
             self._file = None
 
 
+@dataclass
+class RecordedLines:
+    """A trajectory read back: each record with its line number, and the number of a last line that was cut
+    off mid-write (a run killed with kill -9), which is left out."""
+
+    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    cut_off_line: int | None = None
+
+
+def read_trajectory(path: Path) -> RecordedLines:
+    """Raises ValueError naming the line when a complete line is not a JSON object (UnicodeDecodeError,
+    also a ValueError, when the file is not text)."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    read = RecordedLines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            # only the last line can be cut off: every record is written whole, newline last
+            if number == len(lines) and not text.endswith("\n"):
+                read.cut_off_line = number
+                break
+            raise ValueError(f"line {number} is not JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
+        read.records.append((number, record))
+    return read
+
+
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON line ({exc.msg})") from exc
+    for _, record in read_trajectory(path).records:
+        yield record

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,8 @@ GIT_TIMEOUT = 300.0
 SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.file.allow=always")
 AUTHOR_NAME = "be-agent"
 AUTHOR_EMAIL = "be-agent@users.noreply.localhost"
+_IDENTITY = {"GIT_AUTHOR_NAME": AUTHOR_NAME, "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL,
+             "GIT_COMMITTER_NAME": AUTHOR_NAME, "GIT_COMMITTER_EMAIL": AUTHOR_EMAIL}
 # Build artefacts the model's own test runs leave behind; never part of the change.
 LOCAL_EXCLUDES = ("__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "*.egg-info/")
 
@@ -65,6 +68,8 @@ def open_user_repo(path: Path) -> Path:
         raise UsageError(f"repository path does not exist: {path}")
     if not path.is_dir():
         raise UsageError(f"repository path is not a directory: {path}")
+    if git(path, "rev-parse", "--is-bare-repository", check=False).stdout.strip() == "true":
+        raise UsageError(f"bare repository: give a working copy (a clone) of it, not {path}")
     proc = git(path, "rev-parse", "--show-toplevel", check=False)
     if proc.returncode != 0:
         raise UsageError(f"not a git repository: {path}")
@@ -86,13 +91,41 @@ def branch_tip(repo: Path, branch: str) -> str | None:
     return proc.stdout.strip() or None
 
 
+DEFAULT_BRANCH_PREFIX = "be-agent"
+
+
 def check_branch_name(repo: Path, branch: str) -> None:
-    if git(repo, "check-ref-format", "--branch", branch, check=False).returncode != 0:
-        raise UsageError(f"invalid branch name: {branch!r}")
+    """Refuse, before anything is created, a name git would refuse at the end of the run: an invalid ref
+    name, a name git reads as something else (`@`, `HEAD`, `refs/...`, an option), or one that clashes with
+    an existing branch as file and directory do (`a/b` cannot exist next to `a`, nor `a` next to `a/x`)."""
+    if branch.startswith("refs/heads/"):
+        raise UsageError(f"invalid branch name: {branch!r}; give it without refs/heads/")
+    if branch in ("@", "HEAD") or branch.startswith(("refs/", "-")):
+        raise UsageError(f"invalid branch name: {branch!r} (git would read it as something else); "
+                         f"choose another name with --branch")
+    if git(repo, "check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
+        raise UsageError(f"invalid branch name: {branch!r} (see `git help check-ref-format`)")
+    parts = branch.split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if branch_tip(repo, parent) is None:
+            continue
+        if parent == DEFAULT_BRANCH_PREFIX:
+            raise UsageError(f"your branch {parent!r} in {repo} blocks be-agent's branch names "
+                             f"({DEFAULT_BRANCH_PREFIX}/...): git cannot have both; rename that branch or "
+                             f"choose another name with --branch")
+        raise UsageError(f"branch {branch!r} cannot be created: branch {parent!r} exists in {repo} and git "
+                         f"cannot have both; choose another name with --branch")
+    children = run_git_lines(repo, ["for-each-ref", "--count=1", "--format=%(refname:lstrip=2)",
+                                    f"refs/heads/{branch}/"])
+    if children:
+        raise UsageError(f"branch {branch!r} cannot be created: branch {children[0]!r} exists in {repo} and git "
+                         f"cannot have both; choose another name with --branch")
 
 
 def slugify(text: str, limit: int = 40) -> str:
-    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     slug = words[:limit].rstrip("-")
     return slug or "task"
 
@@ -149,14 +182,26 @@ def diff_against(checkout: Path, base_sha: str) -> str:
         index.unlink(missing_ok=True)
 
 
-def commit_all(checkout: Path, subject: str, body: str, trailers: dict[str, str]) -> str:
-    git(checkout, "add", "-A")
+def _commit_message(subject: str, body: str, trailers: dict[str, str]) -> str:
     message = subject.strip() + "\n\n" + body.strip() + "\n"
     if trailers:
         message += "\n" + "".join(f"{k}: {v}\n" for k, v in trailers.items())
-    env = {"GIT_AUTHOR_NAME": AUTHOR_NAME, "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL,
-           "GIT_COMMITTER_NAME": AUTHOR_NAME, "GIT_COMMITTER_EMAIL": AUTHOR_EMAIL}
-    git(checkout, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", env=env, input_text=message)
+    return message
+
+
+def commit_all(checkout: Path, subject: str, body: str, trailers: dict[str, str]) -> str:
+    git(checkout, "add", "-A")
+    message = _commit_message(subject, body, trailers)
+    git(checkout, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", env=_IDENTITY,
+        input_text=message)
+    return git(checkout, "rev-parse", "HEAD").stdout.strip()
+
+
+def reword_head(checkout: Path, subject: str, body: str, trailers: dict[str, str]) -> str:
+    """Give the last commit its final message; its tree (what was verified) does not change."""
+    message = _commit_message(subject, body, trailers)
+    git(checkout, "commit", "--quiet", "--no-verify", "--amend", "--allow-empty", "--only", "-F", "-",
+        env=_IDENTITY, input_text=message)
     return git(checkout, "rev-parse", "HEAD").stdout.strip()
 
 

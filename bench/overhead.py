@@ -66,7 +66,8 @@ def replay_through_standin(recording: Path, work: Path, sandbox: str) -> Replaye
     """Serve the recording's assistant turns from the stand-in and run them with the real SDK and `run_task`."""
     from agent.anthropic_model import AnthropicModel
 
-    start, turns, recorded_tools = load_recording(recording)
+    loaded = load_recording(recording)
+    start, turns, recorded_tools = loaded.start, loaded.turns, loaded.tools
     script = [Reply(content=t["content"], stop_reason=t.get("stop_reason")) for t in turns]
     repo = work / "repo"
     make_demo_repo(repo)
@@ -79,7 +80,7 @@ def replay_through_standin(recording: Path, work: Path, sandbox: str) -> Replaye
         model = AnthropicModel(model_name, api_key="bench-key", base_url=srv.base_url)
         result = run_task(request, model=model)
         requests = [r for r in srv.requests if r.outcome == "reply"]
-    _, _, replayed_tools = load_recording(Path(result.trajectory))
+    replayed_tools = load_recording(Path(result.trajectory)).tools
     roots = [str(Path(result.run_dir) / "checkout"), str(Path(result.run_dir) / "scratch")]
     if start.get("run_dir"):
         roots.append(str(Path(start["run_dir"]) / "checkout"))

@@ -169,3 +169,45 @@ def test_files_the_test_suite_writes_are_not_part_of_the_change(demo_repo: Path,
     files = git(demo_repo, "show", "--name-only", "--format=", run.json["branch"]).split()
     assert sorted(files) == ["ledger/accounts.py", "tests/test_unknown_account.py"]
     assert "reports/" not in Path(run.json["diff"]).read_text()
+
+
+def test_a_fix_that_only_works_with_an_ignored_file_is_not_fixed(demo_repo: Path, state_dir: Path):
+    (demo_repo / ".gitignore").write_text("local_settings.py\n")
+    git(demo_repo, "add", ".gitignore")
+    git(demo_repo, "commit", "-qm", "ignore local settings")
+    turns = ledger_fix()
+    hidden = reply(tool_use("str_replace_based_edit_tool", {
+        "command": "create", "path": "local_settings.py", "file_text": "STRICT = True\n"}))
+    uses_it = reply(tool_use("str_replace_based_edit_tool", {
+        "command": "insert", "path": "ledger/accounts.py", "insert_line": 0,
+        "insert_text": "import local_settings  # noqa: F401\n"}))
+    script = [*turns[:5], hidden, uses_it, *turns[5:]]
+    with StandinServer(script) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json", env=_env(srv))
+    # the model's own test run passes in its checkout, where the ignored file exists; the branch would not
+    assert run.code == 1, run.stderr
+    assert run.json["status"] == "not_fixed"
+    assert run.json["branch"] is None
+
+
+def test_rewriting_the_failing_test_instead_of_the_code_is_refused_and_not_fixed(demo_repo: Path,
+                                                                                 state_dir: Path):
+    cheat = tool_use("str_replace_based_edit_tool", {
+        "command": "str_replace", "path": "tests/test_accounts.py",
+        "old_str": "    with pytest.raises(InsufficientFunds):\n        ledger.transfer(\"alice\", \"bob\", 150)\n"
+                   "    assert (ledger.balance(\"alice\"), ledger.balance(\"bob\")) == (100, 0)\n",
+        "new_str": "    with pytest.raises(InsufficientFunds):\n        ledger.transfer(\"alice\", \"bob\", 150)\n"})
+    finish = tool_use("finish", {"summary": "done"})
+    script = [reply(cheat), reply(tool_use("run_tests", {"tests": ["tests/test_accounts.py"]})),
+              reply(tool_use("run_tests", {})), reply(finish), reply(text("I am done."))]
+    with StandinServer(script) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        refusal = srv.requests[4].body["messages"][-1]["content"][0]
+    assert refusal["is_error"] is True
+    assert "You changed the test(s) the task is judged by" in json.dumps(refusal["content"])
+    assert run.code == 1
+    result = run.json
+    assert result["verification"]["edited_targets"] == ["tests/test_accounts.py::test_failed_transfer_changes_nothing"]
+    assert "edits the test(s) it is judged by" in result["reason"]
