@@ -22,15 +22,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, cast
 
 import typer
+from pydantic import ValidationError
 
 from agent.config import DEFAULT_MODEL, RunRequest, RunResult, SandboxMode, default_state_dir
 from agent.errors import AgentError, ExitCode, Interrupted, UsageError
+from agent.fix_issue import clean_plain_text as strip_hidden_text
 from agent.model import Model
-from agent.workspace import clone_for_run, git, open_user_repo, resolve_commit
-from sandbox.base import SandboxConfig
-from sandbox.factory import UNCONFINED_WARNING, make_sandbox
-from tools.detect import detect_test_command
-from tools.run_tests import RunTestsTool
+from agent.run import make_test_runner, run_task
+from agent.workspace import branch_tip, clone_for_run, git, open_user_repo, resolve_commit
+from sandbox.factory import UNCONFINED_WARNING
+from tools.detect import TestCommand
 from tools.test_report import TestReport
 
 BRANCH_PREFIX = "be-agent/"
@@ -48,8 +49,9 @@ CiStatus = Literal["green", "refused", "exists", "fixed", "not_fixed", "error"]
 # Exit code when the fix is verified but the push failed: a remote failure, as for the other commands.
 PUSH_FAILED = 3
 
+MAX_SUMMARY_INLINE_CHARS = 500
+
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass
@@ -116,8 +118,9 @@ def loop_guard(root: Path) -> str | None:
 # --- task text --------------------------------------------------------------------------------------------
 
 def clean_text(text: str) -> str:
-    """Terminal colours and control characters out; newlines and tabs kept."""
-    return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
+    """Terminal colours out, then what the issue cleaner removes: control, zero-width, bidi and tag
+    characters and hidden comments. Newlines and tabs kept."""
+    return strip_hidden_text(_ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
 
 
 def read_log_tail(path: Path, *, max_bytes: int = LOG_TAIL_BYTES, max_lines: int = LOG_TAIL_LINES) -> str:
@@ -190,12 +193,22 @@ def _indent(text: str) -> str:
 # --- GitHub Actions ---------------------------------------------------------------------------------------
 
 def _fence(text: str) -> str:
+    """A fenced block longer than any backtick run inside, so the text cannot close it: inside, nothing is
+    Markdown or HTML, and GitHub links no mentions."""
+    text = clean_text(text)
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}text\n{text}\n{ticks}"
 
 
-def _code(text: str) -> str:
+def _code(text: str, limit: int = MAX_SUMMARY_INLINE_CHARS) -> str:
+    """One line of text as an inline code span: no heading, image, link, mention or HTML can start in it.
+    Line breaks become spaces (a new line could start a block that a code span cannot contain)."""
+    text = " ".join(clean_text(text).split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    if not text:
+        return "` `"
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
@@ -218,7 +231,8 @@ def render_summary(outcome: CiOutcome) -> str:
     where = _code(outcome.sha[:12]) if outcome.sha else "HEAD"
     if outcome.source_branch:
         where += f" on {_code(outcome.source_branch)}"
-    lines += [f"Commit {where}: {outcome.reason}", ""]
+    # Reasons can carry the model's words (a gave-up reason) or a remote's: always inside code.
+    lines += [f"Commit {where}: {_code(outcome.reason)}", ""]
     if outcome.before is not None and outcome.status in ("fixed", "not_fixed"):
         failing = outcome.before.failing
         lines += ["### What failed", ""]
@@ -233,7 +247,7 @@ def render_summary(outcome: CiOutcome) -> str:
     if outcome.result is not None:
         result = outcome.result
         lines += ["### What changed", "", _fence(outcome.diffstat) if outcome.diffstat else "No change.", ""]
-        lines += ["### Verdict", "", f"- **{result.status}**: {result.reason or 'no reason given'}"]
+        lines += ["### Verdict", "", f"- **{result.status}**: {_code(result.reason or 'no reason given')}"]
         if result.tests_before:
             lines.append(f"- before: {_counts_line(result.tests_before)}")
         if result.tests_after:
@@ -264,19 +278,29 @@ def format_outputs(values: Mapping[str, str]) -> str:
 
 
 def write_github_files(outcome: CiOutcome, env: Mapping[str, str]) -> None:
-    """In GitHub Actions, append the step summary and set the `branch`, `status` and `pushed` outputs."""
+    """In GitHub Actions, append the step summary and set the `branch`, `status` and `pushed` outputs.
+
+    A file that cannot be written is a warning: it must not turn a pushed fix (or an error) into another
+    exit code, nor keep the JSON result from being printed."""
     if env.get("GITHUB_ACTIONS") != "true":
         return
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        with open(summary_path, "a", encoding="utf-8") as fh:
-            fh.write(render_summary(outcome))
+        _append("GITHUB_STEP_SUMMARY", summary_path, render_summary(outcome))
     output_path = env.get("GITHUB_OUTPUT")
     if output_path:
         values = {"status": outcome.status, "branch": outcome.branch or "",
                   "pushed": "true" if outcome.pushed else "false"}
-        with open(output_path, "a", encoding="utf-8") as fh:
-            fh.write(format_outputs(values))
+        _append("GITHUB_OUTPUT", output_path, format_outputs(values))
+
+
+def _append(variable: str, path: str, text: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8", errors="replace") as fh:
+            fh.write(text)
+    except (OSError, ValueError) as exc:
+        detail = getattr(exc, "strerror", None) or str(exc)
+        print(f"be-agent: warning: could not write ${variable} ({path}): {detail}", file=sys.stderr)
 
 
 # --- the run ----------------------------------------------------------------------------------------------
@@ -317,20 +341,123 @@ def _last_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[-1] if lines else f"exit code {proc.returncode}"
 
 
+def run_request(options: CiOptions, root: Path, *, task: str, base: str, branch: str | None = None,
+                named_tests: list[str] | None = None) -> RunRequest:
+    """The run these options ask for; the probe uses it too, so it tests in exactly the run's environment.
+    Built before the probe, so a bad option value is a usage error before any test runs."""
+    try:
+        return RunRequest(
+            repo=root, task=task, task_untrusted=True, base=base, branch=branch, test_cmd=options.test_cmd,
+            model=options.model, max_steps=options.max_steps, max_cost=options.max_cost,
+            sandbox=options.sandbox, test_timeout=options.test_timeout,
+            state_dir=options.state_dir or default_state_dir(), commit_trailers=dict(CI_TRAILERS),
+            named_tests=named_tests or [], fetch_back=True)
+    except ValidationError as exc:
+        from agent.cli import option_error  # the command line's wording for option errors
+
+        raise UsageError(option_error(exc)) from exc
+
+
 def baseline_tests(root: Path, sha: str, options: CiOptions, work: Path) -> TestReport:
-    """One run of the suite at `sha`, in a sandbox, on a private clone; the CI checkout is never touched."""
+    """One run of the suite at `sha`, in a sandbox, on a private clone; the CI checkout is never touched.
+
+    Raises UsageError when the test command cannot run at all: that is no task for the model."""
     checkout, scratch = work / "checkout", work / "scratch"
     clone_for_run(root, sha, "be-agent-ci-probe", checkout)
     scratch.mkdir(parents=True, exist_ok=True)
-    command = detect_test_command(checkout, options.test_cmd)
-    if command is None:
-        raise UsageError("no test command found for this repository; pass --test-cmd")
-    config = SandboxConfig(test_timeout=options.test_timeout)
-    sandbox = make_sandbox(options.sandbox, checkout, scratch, config)
+    request = run_request(options, root, task="probe the test suite", base=sha)
+    sandbox, tests, command = make_test_runner(request, root, checkout, scratch)
     try:
-        return RunTestsTool(sandbox, command, timeout=options.test_timeout).run()
+        report = tests.run()
     finally:
         sandbox.close()
+    problem = broken_test_command(report, command)
+    if problem:
+        raise UsageError(f"the test command is broken: {problem}; fix it or pass --test-cmd")
+    return report
+
+
+_PYTEST_CANNOT_RUN = {4: "pytest usage error", 5: "no tests were collected"}
+_TELLING_LINE = re.compile(r"error|not found|no module named|no tests ran|permission denied", re.I)
+
+
+def broken_test_command(report: TestReport, command: TestCommand) -> str | None:
+    """Why this test run says nothing about the code (the command itself cannot run), or None.
+
+    A timeout or any test outcome is evidence about the code; so is a failing runner that gives no per-test
+    results (it may be a real failure). Pytest that leaves no results at all did not get to the tests."""
+    if report.green or report.timed_out:
+        return None
+    code = report.exit_code
+    if code == 127:
+        why = "command not found"
+    elif code == 126:
+        why = "command not executable"
+    elif command.pytest and code in _PYTEST_CANNOT_RUN:
+        why = _PYTEST_CANNOT_RUN[code]
+    elif command.pytest and not report.outcomes:
+        why = "no test results"
+    else:
+        return None
+    text = f"`{report.command}` exited with code {code} ({why})"
+    detail = _telling_line(report.raw_tail)
+    return f"{text}: {detail}" if detail else text
+
+
+def _telling_line(output: str) -> str:
+    lines = [" ".join(line.split()).strip("=- ") for line in clean_text(output).splitlines()]
+    lines = [line for line in lines if line]
+    telling = [line for line in lines if _TELLING_LINE.search(line)]
+    line = (telling or lines or [""])[-1]
+    return line if len(line) <= 300 else line[:299] + "…"
+
+
+def ci_fix_problem(root: Path, sha: str, branch: str) -> str | None:
+    """Why local `branch` is not a verified fix of `sha` that may be pushed as it is, or None."""
+    trailer = git(root, "log", "-1", f"--format=%(trailers:key={LOOP_TRAILER},valueonly)", branch).stdout
+    if trailer.strip() != CI_TRAILERS[LOOP_TRAILER]:
+        return f"its tip has no {LOOP_TRAILER}: {CI_TRAILERS[LOOP_TRAILER]} trailer"
+    if git(root, "merge-base", "--is-ancestor", sha, branch, check=False).returncode != 0:
+        return f"it does not build on {sha[:12]}"
+    return None
+
+
+def _existing_branch(options: CiOptions, root: Path, sha: str, branch: str, source_branch: str | None,
+                     say: Callable[[str], None]) -> CiOutcome | None:
+    """Step 2: a fix branch for this commit already exists. Pushes a verified local one the remote lacks
+    (a run without --push made it); never calls the model. None when there is no such branch."""
+    local = branch_tip(root, branch) is not None
+    outcome = CiOutcome("exists", "", ExitCode.FIXED, branch=branch, sha=sha, source_branch=source_branch)
+    if options.push and remote_has_branch(root, options.remote, branch):
+        outcome.reason = f"fix branch {branch} already exists on {options.remote}; not trying again"
+    elif not local:
+        return None
+    elif not options.push:
+        outcome.reason = f"fix branch {branch} already exists for this commit; not trying again"
+    elif problem := ci_fix_problem(root, sha, branch):
+        outcome.reason = (f"branch {branch} already exists locally but is not a verified be-agent fix "
+                          f"({problem}); not pushing it and not trying again")
+    else:
+        say(f"fix branch {branch} was made earlier and is not on {options.remote} yet; pushing it")
+        outcome.reason = f"fix branch {branch} was made earlier; pushed it to {options.remote}"
+        _push(outcome, root, options.remote, branch, say)
+        return outcome
+    say(outcome.reason)
+    return outcome
+
+
+def _push(outcome: CiOutcome, root: Path, remote: str, branch: str, say: Callable[[str], None]) -> None:
+    """Push a verified branch; a failure keeps the branch and becomes exit code 3, said on stderr."""
+    outcome.remote = remote
+    try:
+        push_branch(root, remote, branch)
+    except AgentError as exc:
+        print(f"be-agent: error: {exc.message}", file=sys.stderr)
+        outcome.reason, outcome.exit_code = exc.message, PUSH_FAILED
+        outcome.notes.append(f"The fix is verified but was not pushed: {_code(exc.message)}")
+        return
+    outcome.pushed = True
+    say(f"pushed {branch} to {remote}")
 
 
 def run_ci(options: CiOptions, *, model: Model | None = None, say: Callable[[str], None] = print) -> CiOutcome:
@@ -349,11 +476,9 @@ def run_ci(options: CiOptions, *, model: Model | None = None, say: Callable[[str
     branch = f"{BRANCH_PREFIX}ci-fix-{short_sha}"
     if options.push and git(root, "remote", "get-url", options.remote, check=False).returncode != 0:
         raise UsageError(f"no remote named {options.remote!r} in {root} (needed for --push)")
-    if git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False).returncode == 0 or (
-            options.push and remote_has_branch(root, options.remote, branch)):
-        reason = f"fix branch {branch} already exists for this commit; not trying again"
-        say(reason)
-        return CiOutcome("exists", reason, ExitCode.FIXED, branch=branch, sha=sha, source_branch=source_branch)
+    existing = _existing_branch(options, root, sha, branch, source_branch, say)
+    if existing is not None:
+        return existing
 
     state_dir = options.state_dir or default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -373,15 +498,8 @@ def run_ci(options: CiOptions, *, model: Model | None = None, say: Callable[[str
         say(f"  - {test_id}")
     say(f"attempting a fix on branch {branch}")
 
-    from agent.run import run_task  # the heavy machinery only when there is something to fix
-
-    request = RunRequest(
-        repo=root, task=build_task(before, short_sha=short_sha, source_branch=source_branch,
-                                   log_tail=log_tail),
-        task_untrusted=True, base=sha, branch=branch, test_cmd=options.test_cmd, model=options.model,
-        max_steps=options.max_steps, max_cost=options.max_cost, sandbox=options.sandbox,
-        test_timeout=options.test_timeout, state_dir=state_dir, commit_trailers=dict(CI_TRAILERS),
-        named_tests=failing, fetch_back=True)
+    task = build_task(before, short_sha=short_sha, source_branch=source_branch, log_tail=log_tail)
+    request = run_request(options, root, task=task, base=sha, branch=branch, named_tests=failing)
     result = run_task(request, model=model)
     outcome = CiOutcome("fixed" if result.status == "fixed" else "not_fixed",
                         result.reason or result.status, result.exit_code if result.status != "error" else 1,
@@ -394,16 +512,7 @@ def run_ci(options: CiOptions, *, model: Model | None = None, say: Callable[[str
     outcome.branch = branch
     say(f"fixed: verified branch {branch} ({(result.commit or '')[:12]})")
     if options.push:
-        outcome.remote = options.remote
-        try:
-            push_branch(root, options.remote, branch)
-        except AgentError as exc:
-            print(f"be-agent: error: {exc.message}", file=sys.stderr)
-            outcome.reason, outcome.exit_code = exc.message, PUSH_FAILED
-            outcome.notes.append(f"The fix is verified but was not pushed: {exc.message}")
-            return outcome
-        outcome.pushed = True
-        say(f"pushed {branch} to {options.remote}")
+        _push(outcome, root, options.remote, branch, say)
     return outcome
 
 

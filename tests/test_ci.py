@@ -17,14 +17,16 @@ from typer.testing import CliRunner
 
 from agent.ci import (
     CiOutcome,
+    broken_test_command,
     build_task,
-    ci_command,
     format_outputs,
     read_log_tail,
     render_summary,
 )
+from agent.config import RunResult
 from sandbox.preflight import bwrap_problem
 from tests.standin import StandinServer, reply, tool_use
+from tools.detect import TestCommand
 from tools.test_report import TestReport
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com", "GIT_COMMITTER_NAME": "dev",
@@ -63,21 +65,10 @@ def branches(repo: Path) -> list[str]:
 
 
 def cli() -> tuple[typer.Typer, list[str]]:
-    """The lead's app when it has the command, else a minimal app around the same function."""
-    try:
-        from agent.cli import app
-    except ImportError:
-        app = None
-    if app is not None and any(c.name == "ci" for c in app.registered_commands):
-        return app, ["ci"]
-    local = typer.Typer()
+    """The real command line, with its error handling."""
+    from agent.cli import app
 
-    @local.callback()
-    def _root() -> None:
-        pass
-
-    local.command("ci")(ci_command)
-    return local, ["ci"]
+    return app, ["ci"]
 
 
 @pytest.fixture
@@ -286,6 +277,10 @@ def test_usage_errors_say_one_line_and_exit_2(tmp_path: Path, ci_env: dict[str, 
     no_remote = invoke(["--repo", str(repo), "--push", "--remote", "upstream"])
     assert no_remote.exit_code == 2
     assert "no remote named 'upstream'" in no_remote.stderr
+    bad_cost = invoke(["--repo", str(repo), "--max-cost", "0"])
+    assert bad_cost.exit_code == 2
+    assert bad_cost.stderr.startswith("be-agent: error: --max-cost must be greater than 0")
+    assert "tests fail" not in bad_cost.stdout  # refused before the suite ran
 
 
 # --- the pieces ---------------------------------------------------------------------------------------------
@@ -332,3 +327,215 @@ def test_summary_keeps_odd_test_ids_inside_code_spans() -> None:
     summary = render_summary(outcome)
     assert f"- ``{odd}``" in summary
     assert "### What failed" in summary
+
+
+# --- found by exploratory testing ---------------------------------------------------------------------------
+
+def last_json(result: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def test_green_suite_is_green_with_a_users_path_and_virtualenv(tmp_path: Path, ci_env: dict[str, Path],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # A user's shell: pytest lives in the active virtualenv, not in the system python3 on PATH. The probe
+    # must test with the interpreter the run would use, or a green suite looks red and costs a model call.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setenv("VIRTUAL_ENV", os.environ.get("VIRTUAL_ENV") or sys.prefix)
+    repo, remote = make_project(tmp_path, source=FIXED)
+    with StandinServer(FIX_SCRIPT) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        result = invoke(["--repo", str(repo), "--json"])
+        assert srv.requests == []
+    assert result.exit_code == 0, result.output
+    assert "tests pass: nothing to fix" in result.stdout
+    assert last_json(result)["status"] == "green"
+    assert branches(repo) == ["main"]
+
+
+BROKEN_COMMANDS = {
+    "command not found": ("nonexistent-test-runner --all", {}, "exited with code 127"),
+    "pytest usage error": ("python3 -m pytest --no-such-flag", {}, "exited with code 4"),
+    "no tests collected": ("python3 -m pytest", {"tests/test_calc.py": "# no tests here\n"}, "exited with code 5"),
+    "pytest without results": ("sh bin/pytest", {"bin/pytest": "echo 'No module named pytest' >&2\nexit 1\n"},
+                               "No module named pytest"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_COMMANDS))
+def test_a_test_command_that_cannot_run_is_no_task_for_the_model(case: str, tmp_path: Path,
+                                                                 ci_env: dict[str, Path],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    command, files, said = BROKEN_COMMANDS[case]
+    repo, remote = make_project(tmp_path, source=BUGGY)
+    for rel, content in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(content)
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "change the tests")
+    in_github_actions(monkeypatch, ci_env)
+    with StandinServer(FIX_SCRIPT) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        result = invoke(["--repo", str(repo), "--test-cmd", command, "--push", "--json"])
+        assert srv.requests == []
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("be-agent: error: the test command is broken: ")
+    assert said in result.stderr
+    assert last_json(result)["status"] == "error" and last_json(result)["exit_code"] == 2
+    assert branches(repo) == ["main"] and branches(remote) == ["main"]
+    assert parse_outputs(ci_env["output"].read_text())["status"] == "error"
+
+
+def test_real_failures_are_not_mistaken_for_a_broken_command() -> None:
+    pytest_cmd = TestCommand("python3 -m pytest", True, "detected")
+    make_cmd = TestCommand("make test", False, "detected")
+    assert broken_test_command(red_report(), pytest_cmd) is None
+    collection_error = TestReport(command="python3 -m pytest", exit_code=2,
+                                  outcomes={"tests/test_calc.py": "error"})
+    assert broken_test_command(collection_error, pytest_cmd) is None
+    assert broken_test_command(TestReport(command="make test", exit_code=2, structured=False), make_cmd) is None
+    hung = TestReport(command="python3 -m pytest", exit_code=None, timed_out=True, structured=False)
+    assert broken_test_command(hung, pytest_cmd) is None
+
+
+def test_unwritable_github_files_are_a_warning_not_a_new_exit_code(tmp_path: Path, ci_env: dict[str, Path],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, remote = make_project(tmp_path, source=BUGGY)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "missing-dir" / "output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(ci_env["summary"]))
+    with StandinServer(FIX_SCRIPT) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        result = invoke(["--repo", str(repo), "--push", "--json"])
+    assert result.exit_code == 0, result.output
+    assert last_json(result)["status"] == "fixed" and last_json(result)["pushed"] is True
+    assert git(remote, "show", f"be-agent/ci-fix-{git(repo, 'rev-parse', '--short', 'HEAD')}:calc.py") + "\n" == FIXED
+    assert "be-agent: warning: could not write $GITHUB_OUTPUT" in result.stderr
+    assert ci_env["summary"].read_text().startswith("## be-agent CI fix: fixed")
+
+    # An error keeps its own exit code too: the summary path is a directory here.
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))
+    failed = invoke(["--repo", str(tmp_path / "no-such-repo"), "--json"])
+    assert failed.exit_code == 2, failed.output
+    assert last_json(failed)["status"] == "error"
+    assert "could not write $GITHUB_STEP_SUMMARY" in failed.stderr
+
+
+HIDDEN = "\u202e\u200b\U000e0041\u2066"
+
+
+def markdown_outside_code(markdown: str) -> str:
+    """What GitHub renders as Markdown: the text with fenced blocks and inline code spans taken out."""
+    kept, fence = [], None
+    for line in markdown.split("\n"):
+        opened = re.match(r"^ {0,3}(`{3,}|~{3,})", line)
+        if fence is None and opened:
+            fence = opened.group(1)
+        elif fence is not None and re.fullmatch(rf" {{0,3}}{fence[0]}{{{len(fence)},}}\s*", line):
+            fence = None
+        elif fence is None:
+            kept.append(line)
+    text = "\n".join(kept)
+    return re.sub(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", "", text)
+
+
+def test_model_text_cannot_inject_markdown_into_the_step_summary(tmp_path: Path, ci_env: dict[str, Path],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    hostile = (f"## Approved{HIDDEN}\n![x](https://evil.example/p.png) [click](https://evil.example) "
+               "@octocat <img src=x onerror=alert(1)>\n\n# Merged")
+    give_up = [reply(tool_use("finish", {"summary": "```\n" + hostile + "\n````", "gave_up": True,
+                                         "reason": hostile}))]
+    repo, _ = make_project(tmp_path, source=BUGGY)
+    in_github_actions(monkeypatch, ci_env)
+    with StandinServer(give_up) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        result = invoke(["--repo", str(repo)])
+    assert result.exit_code == 1, result.output
+    summary = ci_env["summary"].read_text()
+    assert "onerror=alert(1)" in summary  # the model's words are there, to be read ...
+    rendered = markdown_outside_code(summary)
+    for injected in ("Approved", "![x]", "](https://", "@octocat", "<img", "Merged"):
+        assert injected not in rendered  # ... but only as code
+    headings = [line for line in rendered.splitlines() if line.lstrip().startswith("#")]
+    assert headings == ["## be-agent CI fix: not fixed", "### What failed", "### What changed", "### Verdict"]
+    assert not any(ch in summary for ch in HIDDEN)
+
+
+def test_summary_fences_outlast_backtick_runs_in_the_text() -> None:
+    result = RunResult(status="not_fixed", reason="gave up: `x`\n### y",
+                       report={"summary": "a ```` b\n````\n# out"})
+    outcome = CiOutcome("not_fixed", result.reason, 1, sha="a" * 40, before=red_report(), result=result)
+    rendered = markdown_outside_code(render_summary(outcome))
+    assert "# out" not in rendered and "### y" not in rendered
+
+
+def test_log_tail_loses_invisible_characters(tmp_path: Path) -> None:
+    log = tmp_path / "ci.log"
+    log.write_text(f"FAILED test_a{HIDDEN}\nplain\tline\n", encoding="utf-8")
+    tail = read_log_tail(log)
+    assert tail == "FAILED test_a\nplain\tline"
+    task = build_task(red_report(), short_sha="abc1234", source_branch="main", log_tail=tail)
+    assert not any(ch in task for ch in HIDDEN)
+
+
+def test_local_fix_branch_made_without_push_is_pushed_later_without_a_model_call(
+        tmp_path: Path, ci_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, remote = make_project(tmp_path, source=BUGGY)
+    branch = f"be-agent/ci-fix-{git(repo, 'rev-parse', '--short', 'HEAD')}"
+    with StandinServer(FIX_SCRIPT) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        first = invoke(["--repo", str(repo)])
+    assert first.exit_code == 0, first.output
+    assert branch in branches(repo) and branches(remote) == ["main"]
+
+    in_github_actions(monkeypatch, ci_env)
+    with StandinServer(FIX_SCRIPT) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        second = invoke(["--repo", str(repo), "--push", "--json"])
+        assert srv.requests == []
+    assert second.exit_code == 0, second.output
+    assert git(remote, "rev-parse", branch) == git(repo, "rev-parse", branch)
+    data = last_json(second)
+    assert data["status"] == "exists" and data["pushed"] is True and data["branch"] == branch
+    assert parse_outputs(ci_env["output"].read_text()) == {"status": "exists", "branch": branch, "pushed": "true"}
+
+
+def test_local_branch_without_the_trailer_is_never_pushed(tmp_path: Path, ci_env: dict[str, Path],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, remote = make_project(tmp_path, source=BUGGY)
+    branch = f"be-agent/ci-fix-{git(repo, 'rev-parse', '--short', 'HEAD')}"
+    git(repo, "branch", branch)  # someone's branch of that name: HEAD itself, no Be-Agent trailer
+    with StandinServer(FIX_SCRIPT) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        result = invoke(["--repo", str(repo), "--push"])
+        assert srv.requests == []
+    assert result.exit_code == 0, result.output
+    assert "not a verified be-agent fix" in result.stdout
+    assert branches(remote) == ["main"]
+
+
+# A test that failed in CI but passes when the run tries it (a flake) must not become a "fixed" branch
+# after a cosmetic change. The flake is made deterministic: it fails only in the probe's clone.
+FLAKY_TESTS = TESTS + ("\n\nimport pathlib\n\n\ndef test_flaky():\n"
+                       "    head = pathlib.Path(__file__).parent.parent / '.git' / 'HEAD'\n"
+                       "    assert 'ci-probe' not in head.read_text()\n")
+
+
+def test_a_test_that_failed_once_does_not_become_a_fixed_branch(tmp_path: Path, ci_env: dict[str, Path],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, remote = make_project(tmp_path, source=FIXED)
+    (repo / "tests" / "test_calc.py").write_text(FLAKY_TESTS)
+    git(repo, "commit", "--quiet", "-am", "add a flaky test")
+    git(repo, "push", "--quiet", "origin", "main")
+    cosmetic = [reply(tool_use("str_replace_based_edit_tool",
+                               {"command": "str_replace", "path": "calc.py", "old_str": "def add(a, b):",
+                                "new_str": "def add(a, b):  # sum"})),
+                reply(tool_use("run_tests", {})),
+                reply(tool_use("finish", {"summary": "touched calc.py", "tests": "the suite passes now"}))]
+    with StandinServer(cosmetic) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        result = invoke(["--repo", str(repo), "--push", "--json"])
+    assert "tests/test_calc.py::test_flaky" in result.stdout  # the probe saw it fail
+    assert last_json(result)["status"] != "fixed", result.output
+    assert branches(repo) == ["main"] and branches(remote) == ["main"]
