@@ -1,10 +1,10 @@
 """A small GitHub REST client: the few endpoints `fix-issue` needs, with timeouts and bounded retries.
 
 Every call has a timeout. Retries are bounded in count and in total wait, back off exponentially, and honour
-`retry-after` and `x-ratelimit-reset`. Writes (POST/PATCH) are retried only when GitHub certainly did not act
-on them (the connection never opened, or a rate limit / 503 answered), so a retry cannot open a second pull
-request or post a comment twice. Errors say which call failed and what GitHub answered; the token never
-appears in them.
+`retry-after` and `x-ratelimit-reset`. Creating writes (POST) are retried only when GitHub certainly did not
+act on them (the connection never opened, or a rate limit / 503 answered), so a retry cannot open a second
+pull request or post a comment twice; PATCH sets fields to given values, so it is retried like a read.
+Errors say which call failed and what GitHub answered; the token never appears in them.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx2
 
-from agent.errors import AgentError, ExitCode
+from agent.errors import AgentError, ExitCode, UsageError
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 MAX_PAGES = 10  # 1,000 comments is more than any issue the agent should take on
+MAX_SCAN_PAGES = 100  # when GitHub gives no `last` link, how far we walk to find the newest pages
 
 
 class GitHubError(AgentError):
@@ -53,6 +54,38 @@ def parse_repo_slug(text: str) -> tuple[str, str]:
     if not m or m.group(2) in (".", ".."):
         raise ValueError(f"not an OWNER/NAME repository: {text!r}")
     return m.group(1), m.group(2)
+
+
+def check_token(raw: str) -> str:
+    """GITHUB_TOKEN as sent in a header: one line of printable ASCII. Anything else is a configuration
+    mistake (a pasted newline, a smart quote) that no retry can fix; the message never shows the value."""
+    token = raw.strip()
+    if not token:
+        raise UsageError("GITHUB_TOKEN is not set: fix-issue needs a token that can read issues, push "
+                         "branches and open pull requests (in GitHub Actions: `GITHUB_TOKEN: ${{ github.token }}`)")
+    if not token.isascii() or not token.isprintable() or any(ch.isspace() for ch in token):
+        raise UsageError("GITHUB_TOKEN is malformed: a token is one line of printable ASCII without spaces "
+                         "(check how the secret was pasted: a line break, a space or a non-ASCII character "
+                         "is in it)")
+    return token
+
+
+def check_api_url(url: str) -> str:
+    """GITHUB_API_URL as an http(s) base URL; a value without a scheme would only fail later, after retries."""
+    try:
+        parts = urlsplit(url.strip())
+        has_host = bool(parts.hostname)
+    except ValueError:
+        parts, has_host = urlsplit(""), False
+    if parts.scheme not in ("http", "https") or not has_host or not url.isascii() or any(
+            ch.isspace() for ch in url.strip()):
+        raise UsageError(f"GITHUB_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, not {url.strip()!r}")
+    return url.strip().rstrip("/")
+
+
+def api_url_from_env() -> str:
+    """GITHUB_API_URL (as GitHub Actions sets it, so GitHub Enterprise works), checked, or api.github.com."""
+    return check_api_url(os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL)
 
 
 def repo_from_remote_url(url: str) -> str | None:
@@ -148,7 +181,8 @@ class GitHubClient:
         return self._json("GET", self._repo_path(f"/issues/{number}"))
 
     def list_issue_comments(self, number: int) -> list[dict[str, Any]]:
-        return self._paged(self._repo_path(f"/issues/{number}/comments"))
+        """Oldest first; on a thread longer than MAX_PAGES pages, the newest ones."""
+        return self._paged(self._repo_path(f"/issues/{number}/comments"), newest=True)
 
     def create_issue_comment(self, number: int, body: str) -> dict[str, Any]:
         return self._json("POST", self._repo_path(f"/issues/{number}/comments"), body={"body": body})
@@ -175,23 +209,35 @@ class GitHubClient:
               body: dict[str, Any] | None = None) -> Any:
         return self._request(method, self.api_url + path, params=params, body=body).json()
 
-    def _paged(self, path: str, *, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def _paged(self, path: str, *, params: dict[str, Any] | None = None,
+               newest: bool = False) -> list[dict[str, Any]]:
+        """Up to MAX_PAGES pages, oldest first: the first pages, or with `newest` the last ones."""
+        pages: list[list[dict[str, Any]]] = []
         url: str | None = self.api_url + path
         query: dict[str, Any] | None = {**(params or {}), "per_page": 100}
-        for _ in range(MAX_PAGES):
+        first_page = True
+        for _ in range(MAX_SCAN_PAGES if newest else MAX_PAGES):
             if url is None:
                 break
             response = self._request("GET", url, params=query)
-            page = response.json()
-            if not isinstance(page, list):
-                raise GitHubError(f"GitHub API GET {urlsplit(url).path}: expected a list, got {type(page).__name__}")
-            items.extend(page)
-            url = response.links.get("next", {}).get("url")
+            pages.append(_list_page(response, url))
+            if newest and len(pages) > MAX_PAGES:
+                pages.pop(0)
+            url = self._link(response, "next")
             query = None  # the next link carries its own query
-            if url is not None and not self._same_origin(url):
-                raise GitHubError(f"GitHub API: refusing to follow a pagination link to another host ({url})")
-        return items
+            last = self._link(response, "last")
+            if newest and first_page and url is not None and last is not None:
+                jump = _pages_before(last, MAX_PAGES - 1)
+                if jump is not None:  # skip straight to the newest pages instead of walking every one
+                    pages, url = [], jump
+            first_page = False
+        return [item for page in pages for item in page]
+
+    def _link(self, response: httpx2.Response, rel: str) -> str | None:
+        url = response.links.get(rel, {}).get("url")
+        if url is not None and not self._same_origin(url):
+            raise GitHubError(f"GitHub API: refusing to follow a pagination link to another host ({url})")
+        return url
 
     def _same_origin(self, url: str) -> bool:
         a, b = urlsplit(url), urlsplit(self.api_url)
@@ -200,7 +246,7 @@ class GitHubClient:
     def _request(self, method: str, url: str, *, params: dict[str, Any] | None = None,
                  body: dict[str, Any] | None = None) -> httpx2.Response:
         label = f"GitHub API {method} {urlsplit(url).path}"
-        idempotent = method in ("GET", "HEAD")
+        idempotent = method in ("GET", "HEAD", "PATCH")
         waited = 0.0
         last_problem = ""
         for attempt in range(1, self.retry.attempts + 1):
@@ -245,6 +291,24 @@ class GitHubClient:
         raise GitHubError(f"{label}: {last_problem} (gave up after {attempt} attempt(s))")
 
 
+def _list_page(response: httpx2.Response, url: str) -> list[dict[str, Any]]:
+    page = response.json()
+    if not isinstance(page, list):
+        raise GitHubError(f"GitHub API GET {urlsplit(url).path}: expected a list, got {type(page).__name__}")
+    return page
+
+
+def _pages_before(last_url: str, count: int) -> str | None:
+    """The URL of the page `count` pages before the `last` link's page, when that is after page 1."""
+    parts = urlsplit(last_url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    page = next((int(v) for k, v in query if k == "page" and v.isdigit()), None)
+    if page is None or page - count <= 1:
+        return None
+    query = [(k, str(page - count) if k == "page" else v) for k, v in query]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def client_from_env(repository: str, token: str, **kwargs: Any) -> GitHubClient:
     """A client for `repository` at GITHUB_API_URL (as GitHub Actions sets it) or api.github.com."""
-    return GitHubClient(repository, token, api_url=os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL, **kwargs)
+    return GitHubClient(repository, check_token(token), api_url=api_url_from_env(), **kwargs)

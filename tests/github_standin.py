@@ -220,10 +220,14 @@ class GitHubStandin:
         page = int(query.get("page", 1))
         chunk = items[(page - 1) * size: page * size]
         headers: dict[str, str] = {}
-        if page * size < len(items):
+        if page * size < len(items):  # like GitHub: `next` and `last` on every page but the last
             rest = {k: v for k, v in query.items() if k != "page"}
-            qs = "&".join(f"{k}={v}" for k, v in {**rest, "page": str(page + 1)}.items())
-            headers["Link"] = f'<{self.base_url}{path}?{qs}>; rel="next"'
+
+            def link(number: int, rel: str) -> str:
+                qs = "&".join(f"{k}={v}" for k, v in {**rest, "page": str(number)}.items())
+                return f'<{self.base_url}{path}?{qs}>; rel="{rel}"'
+
+            headers["Link"] = f"{link(page + 1, 'next')}, {link(-(-len(items) // size), 'last')}"
         return 200, chunk, headers
 
     def _comment(self, number: int, body: str, user: str) -> dict[str, Any]:

@@ -28,7 +28,10 @@ from agent.fix_issue import (
     failure_comment,
     git_auth_env,
     issue_thread,
+    open_or_update_pull,
     pr_body,
+    pr_title,
+    state_after_failure,
 )
 from agent.github import GitHubClient, GitHubError, RetryPolicy, repo_from_remote_url
 from agent.report import defuse_closing_references
@@ -66,6 +69,30 @@ def test_invisible_characters_are_removed():
 def test_markdown_comment_idiom_is_removed_and_blank_runs_collapse():
     text = "Visible\n\n[//]: # (hidden instruction)\n[comment]: <> (also hidden)\n\n\n\nEnd\n[docs]: https://x.example"
     assert clean_text(text) == "Visible\n\nEnd\n[docs]: https://x.example"
+
+
+@pytest.mark.parametrize("text, shown", [
+    # an info string after backticks may not hold a backtick: "```x`" is a paragraph, not a fence
+    ("```x`\n<!-- HIDDEN -->\n```", "```x`\n```"),
+    # a ``` line inside an HTML block is HTML text, not a fence opener
+    ("<div>\n```\n</div>\n\n<!-- HIDDEN -->\n```\nend", "<div>\n```\n</div>\n\n```\nend"),
+    # link reference definitions render as nothing
+    ('See [the docs][ref].\n\n[ref]: /x "HIDDEN title"\n  [r2]:\n  <y> \'HIDDEN\'', "See [the docs][ref]."),
+    # a fence closes only with the same character, at least as long as the opener
+    ("````\n```\n<!-- in code -->\n````\n<!-- HIDDEN -->", "````\n```\n<!-- in code -->\n````"),
+    ("~~~\n```\n<!-- in code -->\n~~~\n<!-- HIDDEN -->", "~~~\n```\n<!-- in code -->\n~~~"),
+    ("```\n<!-- in code -->\n``` not a closer\n<!-- in code -->\n   ```\n<!-- HIDDEN -->",
+     "```\n<!-- in code -->\n``` not a closer\n<!-- in code -->\n   ```"),
+    # code spans need backtick runs of equal length; an escaped backtick opens none
+    ("a `<!-- HIDDEN -->`` b", "a ``` b"),
+    ("a \\`<!-- HIDDEN -->` b", "a `` b"),
+    ("- item <!-- HIDDEN --> `<!-- in code -->`\n  next", "- item  `<!-- in code -->`\nnext"),
+    # a comment left open in raw HTML hides what follows, code blocks too, until raw HTML closes it
+    ("<div>\n<!-- open\n\nHIDDEN text\n\n```\nHIDDEN code\n```\n\n<p>-->after</p>", "<div>\nafter</p>"),
+    ("    <!-- indented code is shown -->", "    <!-- indented code is shown -->"),
+])
+def test_only_what_the_rendered_page_shows_reaches_the_model(text: str, shown: str):
+    assert clean_text(text) == shown
 
 
 def test_closing_references_in_text_we_did_not_write_are_defused():
@@ -128,6 +155,18 @@ def test_failure_comment_says_what_failed_and_that_nothing_was_pushed():
         "passed": 2, "failed": 3, "error": 0, "failing": ["tests/t.py::a"]}))
     assert "could not fix this issue: the model gave up" in text
     assert "`tests/t.py::a`" in text and "No branch was pushed" in text and MARKER in text
+
+
+def test_failure_comments_show_no_local_paths_and_do_not_deny_what_exists():
+    text = failure_comment("the run stopped: branch b changed in /tmp/x/checkout during the run; log: "
+                           "~/.local/state/be-agent/runs/1/log.jsonl. GitHub API POST /repos/a/b/pulls failed",
+                           None, state_after_failure("be-agent/issue-6-x", True, 7))
+    assert "/tmp" not in text and ".local" not in text and "<local path> during the run" in text
+    assert "POST /repos/a/b/pulls failed" in text
+    assert "No branch was pushed" not in text
+    assert ("This run pushed nothing and changed no pull request; branch `be-agent/issue-6-x` and pull request #7 "
+            "exist and were not changed by it.") in text
+    assert state_after_failure("b", False, None) == "No branch was pushed and no pull request was opened or changed."
 
 
 def test_remote_urls():
@@ -296,6 +335,37 @@ def test_pull_requests_are_found_by_head_branch(gh: GitHubStandin):
     assert gh.pulls[0]["body"] == "new" and gh.pulls[0]["draft"] is True
 
 
+def test_patch_is_retried_after_a_server_error(gh: GitHubStandin):
+    sleep = RecordingSleep()
+    with _client(gh, sleep) as client:
+        number = client.create_pull(title="t", head="be-agent/issue-6-x", base="main", body="b", draft=True)["number"]
+        gh.fail_next("PATCH", r".*/pulls/\d+", 502, message="bad gateway")
+        assert client.update_pull(number, body="new")["body"] == "new"
+    assert len(gh.requests_to("PATCH", r".*/pulls/\d+")) == 2 and len(sleep.waits) == 1
+
+
+def test_very_long_threads_keep_the_newest_comments(gh: GitHubStandin):
+    gh.page_size_cap = 2  # 25 comments: 13 pages, more than the 10 kept
+    for i in range(25):
+        gh.add_comment(6, f"c{i}")
+    with _client(gh) as client:
+        assert [c["body"] for c in client.list_issue_comments(6)] == [f"c{i}" for i in range(6, 25)]
+    assert len(gh.requests_to("GET", r".*/issues/6/comments")) == 11  # the first page, then the newest ten
+
+
+def test_pull_request_title_cannot_close_other_issues_and_ready_says_a_draft_stays(gh: GitHubStandin):
+    thread = issue_thread(_issue(title="Fixes #12: transfer crash"), [])
+    with _client(gh) as client:
+        pull, created, notes = open_or_update_pull(client, title=pr_title(thread), branch="be-agent/issue-6-x",
+                                                   base="main", body="b", draft=True)
+        assert created and notes == [] and pull["title"] == "Fixes issue #12: transfer crash"
+        pull, created, notes = open_or_update_pull(client, title=pr_title(thread), branch="be-agent/issue-6-x",
+                                                   base="main", body="b2", draft=False)
+    assert not created and pull["draft"] is True
+    assert notes == [f"pull request #{pull['number']} stays a draft: GitHub's REST API cannot mark a draft ready "
+                     f"for review (use \"Ready for review\" on the pull request, or `gh pr ready {pull['number']}`)"]
+
+
 # --- helpers shared by the end-to-end tests ----------------------------------------------------------------
 
 
@@ -461,6 +531,10 @@ def test_commits_pushed_by_someone_else_mid_run_are_never_overwritten(world: Wor
     assert "rejected" in run.stderr
     assert world.remote_tip(BRANCH) == git(human, "rev-parse", "HEAD")  # the reviewer's commit stands
     assert len(world.gh.pulls) == 1 and "Second pass" not in world.gh.pulls[0]["body"]
+    failure = world.gh.comments[6][-1]["body"]
+    assert "the fix could not be pushed" in failure and "No branch was pushed" not in failure
+    assert (f"branch `{BRANCH}` and pull request #{world.gh.pulls[0]['number']} exist and were not changed by "
+            "it") in failure
 
 
 def test_not_fixed_pushes_nothing_and_explains_on_the_issue(world: World):
@@ -486,7 +560,8 @@ def test_pull_request_api_failure_after_the_push_says_what_exists_and_exits_3(wo
     assert world.gh.comments[6] == []  # no comment claims a pull request that does not exist
 
 
-@pytest.mark.parametrize("case", ["closed", "unknown", "pull request", "no token", "api down"])
+@pytest.mark.parametrize("case", ["closed", "unknown", "pull request", "no token", "blank token", "token with a newline",
+                                  "non-ASCII token", "API URL without a scheme", "api down"])
 def test_refusals_and_failures_before_the_run_touch_nothing(world: World, case: str):
     env: dict[str, str] = {}
     number = "6"
@@ -498,6 +573,14 @@ def test_refusals_and_failures_before_the_run_touch_nothing(world: World, case: 
         world.gh.add_issue(6, title="a PR", is_pull=True)
     elif case == "no token":
         env["GITHUB_TOKEN"] = ""
+    elif case == "blank token":
+        env["GITHUB_TOKEN"] = " \t\n"
+    elif case == "token with a newline":
+        env["GITHUB_TOKEN"] = TOKEN[:10] + "\r\nX-Injected: 1"
+    elif case == "non-ASCII token":
+        env["GITHUB_TOKEN"] = TOKEN + "\u00e9"
+    elif case == "API URL without a scheme":
+        env["GITHUB_API_URL"] = world.gh.base_url.split("://", 1)[1]
     else:
         world.gh.fail_next("GET", r".*/issues/6", 503, times=10, message="we are down", headers={"retry-after": "0"})
     with StandinServer([]) as model:
@@ -507,10 +590,132 @@ def test_refusals_and_failures_before_the_run_touch_nothing(world: World, case: 
                 "unknown": (2, "issue #404 not found in acme/ledger"),
                 "pull request": (2, "#6 in acme/ledger is a pull request, not an issue"),
                 "no token": (2, "GITHUB_TOKEN is not set"),
+                "blank token": (2, "GITHUB_TOKEN is not set"),
+                "token with a newline": (2, "GITHUB_TOKEN is malformed"),
+                "non-ASCII token": (2, "GITHUB_TOKEN is malformed"),
+                "API URL without a scheme": (2, "GITHUB_API_URL must be an http(s) URL"),
                 "api down": (3, "HTTP 503: we are down (gave up after 4 attempt(s))")}[case]
     assert run.exit_code == expected[0], run.stderr
     assert expected[1] in run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1])["exit_code"] == expected[0]
     assert remote_branches(world) == ["main"] and world.gh.pulls == []
     assert world.gh.requests_to("POST", r".*") == []
+    if case not in ("closed", "unknown", "pull request", "api down"):
+        assert world.gh.requests == []  # a configuration mistake is reported at once, never retried
+        assert len(run.stderr.strip().splitlines()) == 1 and TOKEN[10:] not in run.stderr
     print(f"{case}: exit {run.exit_code}: {run.stderr.strip().splitlines()[-1]}")
+
+
+def _agent_commit(repo: Path, parent: str, run_id: str) -> str:
+    """A commit as an earlier be-agent run leaves it (its trailer), made without touching the work tree."""
+    message = f"Resolve GitHub issue #6: Transfer loses money when it fails\n\nreport\n\nBe-Agent-Run: {run_id}\n"
+    return git(repo, "commit-tree", f"{parent}^{{tree}}", "-p", parent, "-m", message)
+
+
+def test_after_a_failed_pull_request_the_next_run_opens_it_without_the_model(world: World):
+    world.gh.fail_next("POST", r".*/pulls", 500, message="Server Error")
+    with StandinServer(ledger_fix()) as model:
+        first = world.fix(model.base_url, "6")
+    assert first.exit_code == 3 and "run again to retry" in first.stderr
+    fixed = world.remote_tip(BRANCH)
+    assert fixed is not None and world.gh.comments[6] == []
+
+    with StandinServer([]) as model:
+        second = world.fix(model.base_url, "6")
+        assert model.requests == []  # the verified fix is already on the branch: no model run, no cost
+    assert second.exit_code == 0, second.stderr
+    out = json.loads(second.stdout.strip().splitlines()[-1])
+    assert (out["status"], out["model_run"], out["run"], out["branch"], out["commit"], out["pushed"]) == \
+        ("fixed", False, None, BRANCH, fixed, False)
+    assert "without a new model run" in out["reason"] and "no model run:" in second.stderr
+    [pull] = world.gh.pulls
+    assert out["pull_request"] == {"number": pull["number"], "url": pull["html_url"], "draft": True, "created": True}
+    assert pull["head"]["ref"] == BRANCH and pull["title"] == "Transfer loses money when it fails"
+    assert pull["body"].startswith("Closes #6\n\n## Summary\n\nLedger.transfer now validates before it writes")
+    assert "**Verdict: fixed**" in pull["body"] and "Be-Agent-Run" not in pull["body"]
+    [comment] = world.gh.comments[6]  # and no comment claiming nothing was pushed
+    assert f"opened draft pull request #{pull['number']}" in comment["body"]
+    assert "no new run was needed" in comment["body"]
+    assert world.remote_tip(BRANCH) == fixed
+
+
+@pytest.mark.parametrize("verdict", ["fixed", "gave up"])
+def test_a_local_branch_of_a_merged_and_deleted_fix_is_not_where_the_next_run_starts(world: World, verdict: str):
+    stale = _agent_commit(world.checkout, "main", "old00001")
+    git(world.checkout, "branch", BRANCH, stale)
+    human = world.tmp / "human"
+    git(world.tmp, "clone", "-q", str(world.remote), str(human))
+    (human / "CHANGELOG.md").write_text("later work on main\n")
+    git(human, "add", "CHANGELOG.md")
+    git(human, "commit", "-q", "-m", "later work on main")
+    git(human, "push", "-q", "origin", "main")
+    main_tip = git(human, "rev-parse", "HEAD")
+    give_up = [reply(tool_use("finish", {"summary": "no", "gave_up": True, "reason": "needs a decision"}))]
+    with StandinServer(ledger_fix() if verdict == "fixed" else give_up) as model:
+        run = world.fix(model.base_url, "6")
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    if verdict == "fixed":
+        assert run.exit_code == 0, run.stderr
+        assert out["run"]["base"] == main_tip  # the remote's base branch, not the stale local branch
+        assert git(world.remote, "rev-parse", f"{BRANCH}^") == main_tip
+        assert git(world.checkout, "rev-parse", BRANCH) == out["commit"]
+        assert any(note.startswith(f"local branch {BRANCH} was at {stale[:12]}") for note in out["notes"])
+    else:
+        assert run.exit_code == 1, run.stderr
+        assert out["run"]["base"] == main_tip
+        assert git(world.checkout, "rev-parse", BRANCH) == stale  # put back as it was
+        assert remote_branches(world) == ["main"]
+        [comment] = world.gh.comments[6]
+        assert "No branch was pushed and no pull request was opened or changed." in comment["body"]
+
+
+def test_local_commits_that_are_not_the_agents_are_never_replaced(world: World):
+    mine = git(world.checkout, "commit-tree", "main^{tree}", "-p", "main", "-m", "my own work on the issue")
+    git(world.checkout, "branch", BRANCH, mine)
+    with StandinServer([]) as model:
+        run = world.fix(model.base_url, "6")
+        assert model.requests == []
+    assert run.exit_code == 2, run.stderr
+    assert (f"local branch {BRANCH} has 1 commit(s) that are neither be-agent's nor on origin/main (newest: "
+            f"{mine[:12]} 'my own work on the issue')") in run.stderr
+    assert f"git push origin {BRANCH}" in run.stderr and f"git branch -m {BRANCH} {BRANCH}-old" in run.stderr
+    assert git(world.checkout, "rev-parse", BRANCH) == mine
+    assert remote_branches(world) == ["main"] and world.gh.comments[6] == []
+
+
+def test_a_run_that_loses_the_race_to_another_run_posts_no_comment(world: World):
+    def other_run_finishes_first(_request: Any) -> Reply:
+        # another fix-issue run on the same checkout pushes its verified commit and fetches the branch back
+        other = _agent_commit(world.checkout, "main", "other001")
+        git(world.checkout, "push", "-q", "origin", f"{other}:refs/heads/{BRANCH}")
+        git(world.checkout, "branch", BRANCH, other)
+        return ledger_fix()[0]
+
+    with StandinServer([other_run_finishes_first, *ledger_fix()[1:]]) as model:
+        run = world.fix(model.base_url, "6")
+    assert run.exit_code == 2, run.stderr
+    assert "another be-agent run pushed" in run.stderr
+    assert world.gh.comments[6] == []  # the winner reports; a "nothing was pushed" comment would be false
+    assert world.remote_tip(BRANCH) == git(world.checkout, "rev-parse", BRANCH)
+
+
+@pytest.mark.parametrize("flag", ["--ready", "--no-pr"])
+def test_what_an_existing_pull_request_does_not_get_is_said(world: World, flag: str):
+    git(world.checkout, "push", "-q", "origin", f"main:refs/heads/{BRANCH}")
+    with GitHubClient("acme/ledger", TOKEN, api_url=world.gh.base_url) as client:
+        number = client.create_pull(title="t", head=BRANCH, base="main", body="old", draft=True)["number"]
+    with StandinServer(ledger_fix()) as model:
+        run = world.fix(model.base_url, "6", flag)
+    assert run.exit_code == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    [pull] = world.gh.pulls
+    if flag == "--ready":
+        expected = (f"pull request #{number} stays a draft: GitHub's REST API cannot mark a draft ready for review "
+                    f"(use \"Ready for review\" on the pull request, or `gh pr ready {number}`)")
+        assert out["pull_request"]["draft"] is True and pull["draft"] is True
+    else:
+        expected = (f"pull request #{number} was not updated (--no-pr): its description still describes the "
+                    "earlier commit")
+        assert out["pull_request"] is None and pull["body"] == "old"
+    assert out["notes"] == [expected]
+    assert f"note: {expected}" in run.stderr
