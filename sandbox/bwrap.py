@@ -37,8 +37,8 @@ from agent.errors import SandboxUnavailable
 from sandbox.base import CommandResult, SandboxConfig
 from sandbox.env import SANDBOX_HOME, SANDBOX_TMP, sandbox_environment
 from sandbox.limits import CommandLimits, remove_pending
-from sandbox.output import OutputCapture, append_note
-from sandbox.process import pump, timeout_note
+from sandbox.output import OutputCapture
+from sandbox.process import command_result, pump
 
 WORKDIR = "/workspace"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
@@ -239,12 +239,8 @@ class BwrapSandbox:
         final_cwd = pumped.side.decode("utf-8", "replace") or None
         if final_cwd:
             self._cwd = final_cwd
-        text = capture.text()
-        for note in ([timeout_note(limit)] if pumped.timed_out else []) + notes:
-            text = append_note(text, note)
-        return CommandResult(exit_code=pumped.exit_code, output=text, timed_out=pumped.timed_out,
-                             duration_s=time.monotonic() - start, cut_bytes=capture.cut_bytes,
-                             cwd=final_cwd or self._cwd or WORKDIR)
+        return command_result(pumped, capture, limit=limit, started=start, notes=notes,
+                              cwd=final_cwd or self._cwd or WORKDIR)
 
     def reset(self) -> None:
         """Forget the working directory: the next command starts at the checkout root (bash `restart`)."""

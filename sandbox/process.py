@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sandbox.output import OutputCapture
+from sandbox.base import CommandResult
+from sandbox.output import OutputCapture, append_note
 
 CHUNK = 64 * 1024
 EXIT_GRACE_S = 0.5  # after the command exits, how long a leftover holder of its output pipe may keep it open
@@ -28,6 +29,16 @@ class Pumped:
 
 def timeout_note(seconds: float) -> str:
     return f"[timed out after {seconds:g} s; the command and everything it started were killed]"
+
+
+def command_result(pumped: Pumped, capture: OutputCapture, *, limit: float, started: float, cwd: str,
+                   notes: list[str] | None = None) -> CommandResult:
+    """What the model is told: the bounded output, then a note for a timeout or a limit that was hit."""
+    text = capture.text()
+    for note in ([timeout_note(limit)] if pumped.timed_out else []) + (notes or []):
+        text = append_note(text, note)
+    return CommandResult(exit_code=pumped.exit_code, output=text, timed_out=pumped.timed_out,
+                         duration_s=time.monotonic() - started, cut_bytes=capture.cut_bytes, cwd=cwd)
 
 
 def pump(proc: subprocess.Popen[bytes], *, deadline: float, capture: OutputCapture,

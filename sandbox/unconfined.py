@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sandbox.base import CommandResult, SandboxConfig
 from sandbox.env import sandbox_environment
-from sandbox.output import OutputCapture, append_note
-from sandbox.process import pump, timeout_note
+from sandbox.output import OutputCapture
+from sandbox.process import command_result, pump
 
 
 class UnconfinedSandbox:
@@ -72,12 +72,7 @@ class UnconfinedSandbox:
         final_cwd = pumped.side.decode("utf-8", "replace") or None
         if final_cwd:
             self._cwd = final_cwd
-        text = capture.text()
-        if pumped.timed_out:
-            text = append_note(text, timeout_note(limit))
-        return CommandResult(exit_code=pumped.exit_code, output=text, timed_out=pumped.timed_out,
-                             duration_s=time.monotonic() - start, cut_bytes=capture.cut_bytes,
-                             cwd=final_cwd or self._cwd or self.workdir)
+        return command_result(pumped, capture, limit=limit, started=start, cwd=final_cwd or self._cwd or self.workdir)
 
     def reset(self) -> None:
         self._cwd = None
