@@ -342,7 +342,7 @@ def _conclude(req: RunRequest, repo: Path, paths: RunPaths, base_sha: str, branc
     paths.diff.write_text(ws.diff_against(paths.checkout, base_sha))
     subject = ws.subject_from_task(req.task)
     trailers = {**req.commit_trailers, "Be-Agent-Run": run_id}
-    commit = ws.commit_all(paths.checkout, subject, "(verification pending)", trailers) if changed else None
+    commit = ws.commit_all(paths.checkout, base_sha, subject, "(verification pending)", trailers) if changed else None
     if commit is not None:
         ws.clone_for_run(paths.checkout, commit, "be-agent-verify", paths.verify)
         final = tests.run_in(paths.verify, [])

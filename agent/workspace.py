@@ -16,9 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent.errors import AgentError, UsageError
+from sandbox.env import is_secret_name
 
 GIT_TIMEOUT = 300.0
-SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.file.allow=always")
+# Nothing planted in a checkout may run code on the host: no hooks, no fsmonitor, and never look inside a
+# nested repository (a status inside one would run the filters its own config defines).
+SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.file.allow=always",
+            "-c", "diff.ignoreSubmodules=all", "-c", "status.submoduleSummary=false",
+            "-c", "submodule.recurse=false", "-c", "fetch.recurseSubmodules=false")
 AUTHOR_NAME = "be-agent"
 AUTHOR_EMAIL = "be-agent@users.noreply.localhost"
 _IDENTITY = {"GIT_AUTHOR_NAME": AUTHOR_NAME, "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL,
@@ -41,8 +46,9 @@ class GitError(AgentError):
 
 
 def git_environment() -> dict[str, str]:
-    """The user's environment without repository redirects, never prompting, with stable messages."""
-    env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_REDIRECTS}
+    """The user's environment without repository redirects or secrets, never prompting, with stable
+    messages. A command that needs a credential passes it explicitly (`env=`)."""
+    env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_REDIRECTS and not is_secret_name(k)}
     env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
     return env
 
@@ -146,25 +152,56 @@ def clone_for_run(user_repo: Path, base_sha: str, branch: str, dest: Path) -> No
     (info / "exclude").write_text("\n".join(LOCAL_EXCLUDES) + "\n")
 
 
+def nested_repositories(checkout: Path) -> list[str]:
+    """Untracked directories that are git repositories of their own (made inside the sandbox)."""
+    listed = git(checkout, "ls-files", "--others", "--exclude-standard", "--directory", "-z").stdout.split("\0")
+    return sorted(p.rstrip("/") for p in listed if p.endswith("/") and os.path.lexists(checkout / p / ".git"))
+
+
+def _exclude_nested(checkout: Path) -> None:
+    exclude_from_change(checkout, [p + "/" for p in nested_repositories(checkout)], "a nested repository")
+
+
+def gitlinks(checkout: Path, tree: str) -> set[str]:
+    """Submodule entries (mode 160000) of `tree` ("" = the index)."""
+    lines = (git(checkout, "ls-files", "-s", "-z").stdout if not tree
+             else git(checkout, "ls-tree", "-r", "-z", tree).stdout).split("\0")
+    return {line.split("\t", 1)[1] for line in lines if line.startswith("160000") and "\t" in line}
+
+
+def keep_repositories_out(checkout: Path, base_sha: str, index_env: dict[str, str] | None = None) -> None:
+    """A change never adds or moves a submodule: nested repositories are excluded, and submodule entries
+    staged by `add -A` are reset to what the base commit has."""
+    _exclude_nested(checkout)
+    moved = gitlinks(checkout, "") | gitlinks(checkout, base_sha)
+    if moved:
+        git(checkout, "reset", "--quiet", base_sha, "--", *sorted(moved), env=index_env)
+
+
 def untracked_paths(checkout: Path) -> list[str]:
     return sorted(p for p in git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
                   if p)
 
 
-def exclude_from_change(checkout: Path, paths: list[str]) -> None:
-    """Leave these paths out of the change (files the test suite itself writes, such as coverage data)."""
+def exclude_from_change(checkout: Path, paths: list[str], why: str = "written by the test suite itself") -> None:
+    """Leave these paths out of the change (files the test suite itself writes, nested repositories)."""
     paths = [p for p in paths if "\n" not in p]
     if not paths:
         return
     exclude = checkout / ".git" / "info" / "exclude"
     exclude.parent.mkdir(exist_ok=True)
-    escaped = ["/" + re.sub(r"([*?\[\]\\!#])", r"\\\1", p) for p in paths]
+    present = set(exclude.read_text(encoding="utf-8").splitlines()) if exclude.exists() else set()
+    escaped = [e for e in ("/" + re.sub(r"([*?\[\]\\!#])", r"\\\1", p) for p in paths) if e not in present]
+    if not escaped:
+        return
     with exclude.open("a", encoding="utf-8") as fh:
-        fh.write("# written by the test suite itself\n" + "\n".join(escaped) + "\n")
+        fh.write(f"# {why}\n" + "\n".join(escaped) + "\n")
 
 
 def changed_paths(checkout: Path, base_sha: str) -> list[str]:
-    """Files that differ from the base, untracked ones included (ignored ones excluded)."""
+    """Files that differ from the base, untracked ones included (ignored ones and nested repositories
+    excluded)."""
+    _exclude_nested(checkout)
     tracked = git(checkout, "diff", "--name-only", "-z", base_sha, "--").stdout.split("\0")
     untracked = git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
     return sorted({p for p in tracked + untracked if p})
@@ -176,7 +213,9 @@ def diff_against(checkout: Path, base_sha: str) -> str:
     env = {"GIT_INDEX_FILE": str(index)}
     try:
         git(checkout, "read-tree", base_sha, env=env)
+        _exclude_nested(checkout)
         git(checkout, "add", "-A", env=env)
+        keep_repositories_out(checkout, base_sha, env)
         return git(checkout, "diff", "--cached", "--binary", base_sha, env=env).stdout
     finally:
         index.unlink(missing_ok=True)
@@ -189,8 +228,10 @@ def _commit_message(subject: str, body: str, trailers: dict[str, str]) -> str:
     return message
 
 
-def commit_all(checkout: Path, subject: str, body: str, trailers: dict[str, str]) -> str:
+def commit_all(checkout: Path, base_sha: str, subject: str, body: str, trailers: dict[str, str]) -> str:
+    _exclude_nested(checkout)
     git(checkout, "add", "-A")
+    keep_repositories_out(checkout, base_sha)
     message = _commit_message(subject, body, trailers)
     git(checkout, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", env=_IDENTITY,
         input_text=message)

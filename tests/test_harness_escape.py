@@ -1,0 +1,41 @@
+"""Attacks on the harness itself, which runs git on the host after the model's commands: nothing the model
+plants in the checkout may run code there, and no repository may ride along in the change."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.conftest import git, run_cli
+from tests.scripts import ledger_fix
+from tests.standin import StandinServer, reply, tool_use
+
+TASK = "Make a failed Ledger.transfer change nothing and reject non-positive amounts."
+
+
+def test_a_nested_repository_with_a_filter_never_runs_on_the_host(demo_repo: Path, state_dir: Path,
+                                                                  tmp_path: Path):
+    # the base commit has a submodule entry, not checked out in the run's copy
+    (demo_repo / ".gitmodules").write_text('[submodule "vendor/lib"]\n\tpath = vendor/lib\n'
+                                           "\turl = https://example.invalid/lib.git\n")
+    git(demo_repo, "add", ".gitmodules")
+    subprocess.run(["git", "-C", str(demo_repo), "update-index", "--add", "--cacheinfo",
+                    "160000,1234567890123456789012345678901234567890,vendor/lib"], check=True)
+    git(demo_repo, "commit", "-qm", "vendor a library")
+    marker = tmp_path / "host-code-ran"
+    filter_cmd = f"sh -c 'id > {marker}; cat'"
+    plant = ("set -e; for d in vendor/lib nested; do mkdir -p $d; (cd $d && git init -q && echo hi > f.txt && "
+             "echo '* filter=x' > .gitattributes && git add . && "
+             "git -c user.name=a -c user.email=a@a commit -qm s && "
+             f"git config filter.x.clean \"{filter_cmd}\" && touch -d 2001-01-01 f.txt); done; echo planted")
+    turns = ledger_fix()
+    script = [reply(tool_use("bash", {"command": plant})), *turns]
+    with StandinServer(script) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json",
+                      env={"ANTHROPIC_API_KEY": "sk-ant-test-key-0123456789", "ANTHROPIC_BASE_URL": srv.base_url})
+    assert not marker.exists(), marker.read_text()
+    assert run.code == 0, run.stderr
+    changed = git(demo_repo, "show", "--name-only", "--format=", run.json["branch"]).split()
+    assert sorted(changed) == ["ledger/accounts.py", "tests/test_unknown_account.py"]
+    assert "Subproject commit" not in Path(run.json["diff"]).read_text()
