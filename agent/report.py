@@ -131,12 +131,14 @@ def render_markdown_report(report: Mapping[str, Any] | BaseModel | None, verific
     out += ["## Verification by the harness", "", f"**Verdict: {status.replace('_', ' ')}**"
             + (f" — {reason}" if reason else ""), ""]
     out += ["| run | passed | failed | errors | skipped | timed out |", "|---|---|---|---|---|---|"]
-    for label in ("baseline", "final"):
-        b = verification.get(label)
+    rows = (("baseline", "baseline"), ("final", "final (original tests, on the change)"),
+            ("change_tests", "the change's own test files"))
+    for key, label in rows:
+        b = verification.get(key)
         if b:
             out.append(f"| {label} | {b.get('passed', 0)} | {b.get('failed', 0)} | {b.get('error', 0)} | "
                        f"{b.get('skipped', 0)} | {'yes' if b.get('timed_out') else 'no'} |")
-        else:
+        elif key != "change_tests":
             out.append(f"| {label} | – | – | – | – | not run |")
     out.append("")
     regressions = verification.get("regressions") or []
@@ -164,7 +166,9 @@ def render_terminal(report: Mapping[str, Any] | BaseModel | None, verification: 
     fields = _fields(report)
     lines = [f"{status.replace('_', ' ').upper()}: {reason}".rstrip(": ")]
     lines.append(f"tests: baseline {_counts(verification.get('baseline'))}")
-    lines.append(f"       final    {_counts(verification.get('final'))}")
+    lines.append(f"       final    {_counts(verification.get('final'))} (the original tests, on the change)")
+    if verification.get("change_tests"):
+        lines.append(f"       change's own test files {_counts(verification['change_tests'])}")
     regressions = verification.get("regressions") or []
     lines.append("regressions: " + (", ".join(regressions) if regressions else "none"))
     lines.append(f"added tests: {_added_line(verification)}")

@@ -34,7 +34,15 @@ from agent.progress import Progress
 from agent.report import render_markdown_report
 from agent.toolchain import find_python_toolchain
 from agent.trajectory import Trajectory
-from agent.verdict import FinishGate, added_tests_check, edited_targets, judge, verification_block
+from agent.verdict import (
+    FinishGate,
+    added_tests_check,
+    edited_targets,
+    is_test_infrastructure,
+    is_test_module,
+    judge,
+    verification_block,
+)
 from sandbox.base import Sandbox, SandboxConfig
 from sandbox.factory import make_sandbox
 from sandbox.preflight import preflight
@@ -259,8 +267,8 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 stop = RunStopped("")
             except RunStopped as stopped:
                 state, stop = loop.state, stopped
-            result = _conclude(req, repo, paths, base_sha, branch, existing_tip, tests, baseline, flaky, state,
-                               stop, run_id)
+            result = _conclude(req, repo, paths, base_sha, branch, existing_tip, tests, test_command, baseline,
+                               flaky, state, stop, run_id)
             trajectory.write("end", **json.loads(result.model_dump_json()))
     except AgentError as exc:
         result.status, result.reason = "error", exc.message
@@ -332,7 +340,7 @@ def _progress_callback(progress: Progress | None, started: float) -> Any:
 
 
 def _conclude(req: RunRequest, repo: Path, paths: RunPaths, base_sha: str, branch: str, existing_tip: str | None,
-              tests: RunTestsTool, baseline: TestReport, flaky: list[str], state: LoopState, stop: RunStopped,
+              tests: RunTestsTool, test_command: TestCommand, baseline: TestReport, flaky: list[str], state: LoopState, stop: RunStopped,
               run_id: str) -> RunResult:
     """The harness's own verdict, then the hand-back when (and only when) it says fixed.
 
@@ -343,8 +351,15 @@ def _conclude(req: RunRequest, repo: Path, paths: RunPaths, base_sha: str, branc
     subject = ws.subject_from_task(req.task)
     trailers = {**req.commit_trailers, "Be-Agent-Run": run_id}
     commit = ws.commit_all(paths.checkout, base_sha, subject, "(verification pending)", trailers) if changed else None
+    change_tests: TestReport | None = None
     if commit is not None:
         ws.clone_for_run(paths.checkout, commit, "be-agent-verify", paths.verify)
+        own = [p for p in changed if is_test_module(p) and (paths.verify / p).is_file()]
+        if own and test_command.narrowable:
+            change_tests = tests.run_in(paths.verify, own)
+        # the verdict runs the ORIGINAL tests, conftest files and pytest config against the changed code:
+        # a change cannot pass by editing what judges it
+        ws.restore_from_base(paths.verify, base_sha, [p for p in changed if is_test_infrastructure(p)])
         final = tests.run_in(paths.verify, [])
         broke = [t for t in final.failing if baseline.outcomes.get(t) == "passed"]
         again = tests.run_in(paths.verify, broke) if broke and final.structured else None
@@ -354,9 +369,10 @@ def _conclude(req: RunRequest, repo: Path, paths: RunPaths, base_sha: str, branc
     flaky = sorted({*flaky, *_disagreements(final, again, broke)})
     targets = req.named_tests or baseline.failing
     edited = edited_targets(paths.checkout, base_sha, targets) if changed else []
-    verdict = judge(baseline, final, req.named_tests, flaky=flaky, edited=edited)
-    added = added_tests_check(paths.checkout, base_sha, changed, tests.run_in, final=final) if changed else None
-    verification = verification_block(baseline, final, verdict, added, flaky=flaky)
+    verdict = judge(baseline, final, req.named_tests, flaky=flaky, edited=edited, change_tests=change_tests)
+    added = (added_tests_check(paths.checkout, base_sha, changed, tests.run_in, final=change_tests or final)
+             if changed else None)
+    verification = verification_block(baseline, final, verdict, added, flaky=flaky, change_tests=change_tests)
     status, reason = verdict.status, verdict.reason
     if not changed:
         status, reason = "not_fixed", "no change was made"

@@ -37,6 +37,15 @@ def is_test_path(path: str) -> bool:
     return bool(parts) and (bool(_TEST_DIRS.intersection(parts[:-1])) or bool(_TEST_NAME.match(parts[-1])))
 
 
+_PYTEST_CONFIG_FILES = {"conftest.py", "pytest.ini", ".pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini"}
+
+
+def is_test_infrastructure(path: str) -> bool:
+    """What decides how tests run and what they see: test files, conftest plugins and pytest config.
+    The harness judges a change by the original versions of these."""
+    return is_test_path(path) or PurePosixPath(path).name in _PYTEST_CONFIG_FILES
+
+
 def is_test_module(path: str) -> bool:
     """A file a test runner collects tests from (not a conftest, fixture or helper)."""
     return bool(_TEST_NAME.match(PurePosixPath(path).name))
@@ -117,6 +126,7 @@ class Verdict:
     timed_out_tests: list[str] = field(default_factory=list)  # timed out at baseline
     baseline_timed_out: bool = False
     edited_targets: list[str] = field(default_factory=list)  # target tests whose own code the change edits
+    change_tests_failing: list[str] = field(default_factory=list)  # the change's own tests that fail
 
     @property
     def fixed(self) -> bool:
@@ -129,12 +139,13 @@ class Verdict:
             "still_failing": self.still_failing, "new_failing": self.new_failing,
             "added_passing": self.added_passing, "flaky": self.flaky,
             "timed_out_tests": self.timed_out_tests, "baseline_timed_out": self.baseline_timed_out,
-            "edited_targets": self.edited_targets,
+            "edited_targets": self.edited_targets, "change_tests_failing": self.change_tests_failing,
         }
 
 
 def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = (), *,
-          flaky: Iterable[str] = (), added_tests: Iterable[str] = (), edited: Iterable[str] = ()) -> Verdict:
+          flaky: Iterable[str] = (), added_tests: Iterable[str] = (), edited: Iterable[str] = (),
+          change_tests: TestReport | None = None) -> Verdict:
     """The verdict on `final` (the harness's fresh full run of the change) against `baseline`.
 
     `fixed` needs: the targets pass (the named tests, or when none are named the tests that failed at
@@ -149,7 +160,9 @@ def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = 
     passed_now = {t for t, o in final.outcomes.items() if o == "passed"}
     regressions = _regressions(baseline, final, flaky_set)
     added_passing = sorted({t for t in passed_now if t not in baseline.outcomes}
-                           | ({t for t in added_tests if t in passed_now}))
+                           | {t for t in added_tests if t in passed_now}
+                           | {t for t, o in (change_tests.outcomes if change_tests else {}).items()
+                              if o == "passed" and t not in baseline.outcomes})
     if named:
         still_failing: list[str] = []
         for name in named:
@@ -174,6 +187,7 @@ def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = 
         timed_out_tests=timed_out_tests(baseline),
         baseline_timed_out=baseline.timed_out,
         edited_targets=sorted(edited),
+        change_tests_failing=sorted(t for t in (change_tests.failing if change_tests else []) if t not in flaky_set),
     )
     verdict.status, verdict.reason = _decide(verdict, baseline, final, named)
     return verdict
@@ -189,6 +203,8 @@ def _decide(v: Verdict, baseline: TestReport, final: TestReport,
     if v.regressions:
         return "not_fixed", (f"{len(v.regressions)} test(s) that passed at baseline no longer pass: "
                              f"{_describe_regressions(v.regressions, final)}.")
+    if v.change_tests_failing:
+        return "not_fixed", f"Tests the change adds or edits fail: {name_ids(v.change_tests_failing)}."
     if v.still_failing:
         what = "named" if named else "baseline-failing"
         hint = "" if final.structured else " (the test runner's output could not be read per test)"
@@ -457,7 +473,8 @@ def added_tests_check(checkout: Path, base_commit: str, changed: Iterable[str] |
 
 
 def verification_block(baseline: TestReport, final: TestReport | None, verdict: Verdict | None = None,
-                       added: AddedTestsResult | None = None, *, flaky: Iterable[str] = ()) -> dict[str, Any]:
+                       added: AddedTestsResult | None = None, *, flaky: Iterable[str] = (),
+                       change_tests: TestReport | None = None) -> dict[str, Any]:
     """The `verification` object of the JSON result."""
     block: dict[str, Any] = {
         "baseline": baseline.brief(),
@@ -470,6 +487,8 @@ def verification_block(baseline: TestReport, final: TestReport | None, verdict: 
         "flaky": verdict.flaky if verdict else sorted(set(flaky)),
         "timed_out_tests": verdict.timed_out_tests if verdict else timed_out_tests(baseline),
         "edited_targets": verdict.edited_targets if verdict else [],
+        # the change's own test modules, run as the change has them (`final` runs the original tests)
+        "change_tests": change_tests.brief() if change_tests is not None else None,
     }
     if added is not None and added.note:
         block["added_tests_note"] = added.note

@@ -178,6 +178,23 @@ def keep_repositories_out(checkout: Path, base_sha: str, index_env: dict[str, st
         git(checkout, "reset", "--quiet", base_sha, "--", *sorted(moved), env=index_env)
 
 
+def restore_from_base(tree: Path, base_sha: str, paths: list[str]) -> None:
+    """Put `paths` back as the base commit has them in `tree` (a scratch copy): those the base lacks are
+    removed. Links are removed, never followed."""
+    if not paths:
+        return
+    literal = {"GIT_LITERAL_PATHSPECS": "1"}
+    listed = git(tree, "ls-tree", "-r", "--name-only", "-z", base_sha, "--", *paths, env=literal).stdout
+    in_base = set(listed.split("\0")) & set(paths)
+    for path in paths:
+        if path not in in_base:
+            target = tree / path
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+    if in_base:
+        git(tree, "checkout", "--quiet", base_sha, "--", *sorted(in_base), env=literal)
+
+
 def untracked_paths(checkout: Path) -> list[str]:
     return sorted(p for p in git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
                   if p)

@@ -39,3 +39,52 @@ def test_a_nested_repository_with_a_filter_never_runs_on_the_host(demo_repo: Pat
     changed = git(demo_repo, "show", "--name-only", "--format=", run.json["branch"]).split()
     assert sorted(changed) == ["ledger/accounts.py", "tests/test_unknown_account.py"]
     assert "Subproject commit" not in Path(run.json["diff"]).read_text()
+
+
+FORGING_CONFTEST = '''import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+'''
+
+
+def _run_script(repo: Path, state_dir: Path, turns: list) -> dict:
+    with StandinServer(turns) as srv:
+        run = run_cli("run", "--repo", str(repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json",
+                      env={"ANTHROPIC_API_KEY": "sk-ant-test-key-0123456789", "ANTHROPIC_BASE_URL": srv.base_url})
+    assert run.code == 1, run.stderr
+    return run.json
+
+
+def test_a_conftest_that_forges_passes_does_not_make_a_fix(demo_repo: Path, state_dir: Path):
+    editor = "str_replace_based_edit_tool"
+    result = _run_script(demo_repo, state_dir, [
+        reply(tool_use(editor, {"command": "create", "path": "conftest.py", "file_text": FORGING_CONFTEST})),
+        reply(tool_use("run_tests", {})),
+        reply(tool_use("finish", {"summary": "all green now"}))])
+    assert result["status"] == "not_fixed"
+    assert result["branch"] is None
+    assert result["tests_after"]["failed"] == 3  # the original tests, without the forging plugin
+
+
+def test_shadowing_the_code_inside_the_target_test_module_does_not_make_a_fix(demo_repo: Path,
+                                                                             state_dir: Path):
+    editor = "str_replace_based_edit_tool"
+    shadow = ("from ledger import accounts as _accounts\n\n\n"
+              "def _transfer(self, source, target, amount):\n"
+              "    if amount <= 0:\n        raise InvalidAmount(amount)\n"
+              "    if self._balances[source] < amount:\n        raise InsufficientFunds(source)\n"
+              "    self._balances[source] -= amount\n    self._balances[target] += amount\n\n\n"
+              "_accounts.Ledger.transfer = _transfer\n")
+    result = _run_script(demo_repo, state_dir, [
+        reply(tool_use(editor, {"command": "insert", "path": "tests/test_accounts.py", "insert_line": 3,
+                                "insert_text": shadow})),
+        reply(tool_use("run_tests", {})),
+        reply(tool_use("finish", {"summary": "done"}))])
+    assert result["status"] == "not_fixed"
+    assert result["tests_after"]["failed"] >= 3

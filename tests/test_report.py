@@ -47,7 +47,7 @@ def test_markdown_report_has_every_section_and_the_harness_verdict() -> None:
         assert title in text
     assert "- DB errors roll back the transaction" in text
     assert "**Verdict: fixed** — The 1 target test(s) now pass." in text
-    assert "| baseline | 10 | 1 | 0 | 1 | no |" in text and "| final | 12 | 0 | 0 | 1 | no |" in text
+    assert "| baseline | 10 | 1 | 0 | 1 | no |" in text and "| final (original tests, on the change) | 12 | 0 | 0 | 1 | no |" in text
     assert "Regressions: none" in text
     assert "fails on the original code" in text and "`tests/test_t.py::test_negative_amount_rejected`" in text
     assert "Flaky at baseline (not counted as regressions): `tests/test_t.py::test_clock`" in text
