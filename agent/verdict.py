@@ -418,11 +418,19 @@ def _base_copy_with_tests(checkout: Path, base_commit: str, test_paths: list[str
     if not has_base:
         _git(scratch, "fetch", "--quiet", "--no-tags", str(checkout), base_commit)
     _git(scratch, "checkout", "--quiet", "--detach", base_commit)
+    from tools.base import ToolInputError
+    from tools.paths import read_bytes
+
     for rel in test_paths:
+        # read as the editor does, following no link at any level of the path: a link the model planted
+        # (to the file or to a directory above it) could otherwise copy a host file into the tree
+        try:
+            data = read_bytes(checkout, checkout / rel)
+        except (ToolInputError, OSError):
+            continue  # deleted, a link, or not a regular file: nothing to copy
         target = scratch / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        # a link is copied as a link: following one the model planted could read a host file
-        shutil.copy2(checkout / rel, target, follow_symlinks=False)
+        target.write_bytes(data)
 
 
 def added_tests_check(checkout: Path, base_commit: str, changed: Iterable[str] | None, run: TestRunner, *,

@@ -216,7 +216,7 @@ def test_which_changed_files_count_as_tests(tmp_path: Path, path: str, is_test: 
     assert changed_test_files(repo, base) == ([path] if is_test else [])
 
 
-def test_a_planted_symlink_is_copied_as_a_link_and_never_read_on_the_host(tmp_path: Path):
+def test_a_planted_symlink_is_never_followed_when_tests_are_copied_onto_the_base(tmp_path: Path):
     secret = tmp_path / "outside" / "id_rsa"
     secret.parent.mkdir()
     secret.write_text("TOP-SECRET-KEY-MATERIAL\n")
@@ -231,7 +231,30 @@ def test_a_planted_symlink_is_copied_as_a_link_and_never_read_on_the_host(tmp_pa
     (tmp_path / "scratch").mkdir()
     added_tests_check(repo, base, ["tests/test_leak.py"], runner, scratch_root=tmp_path / "scratch", keep=True)
     base_copy = next(c for c in copies if c.parent.parent != repo)
-    assert base_copy.is_symlink() and os.readlink(base_copy) == str(secret)
+    assert not base_copy.exists() and not base_copy.is_symlink()
     copied_bytes = b"".join(p.read_bytes() for p in base_copy.parent.parent.rglob("*")
                             if p.is_file() and not p.is_symlink() and ".git" not in p.parts)
     assert b"TOP-SECRET" not in copied_bytes
+
+
+def test_a_planted_link_to_a_directory_above_a_test_file_is_never_followed(tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "test_keys.py").write_text("SECRET = 'TOP-SECRET-KEY-MATERIAL'\n")
+    repo, base = make_repo(tmp_path, {"calc.py": CALC_BUGGY, "tests/test_calc.py": BASE_TESTS,
+                                      "tests/keys/test_keys.py": "X = 1\n"})
+    (repo / "tests" / "keys" / "test_keys.py").unlink()
+    (repo / "tests" / "keys").rmdir()
+    (repo / "tests" / "keys").symlink_to(outside)
+    trees: list[Path] = []
+
+    def runner(tree: Path, ids: list[str]) -> TestReport:
+        trees.append(tree)
+        return TestReport(command="none", exit_code=0)
+
+    (tmp_path / "scratch").mkdir()
+    added_tests_check(repo, base, ["tests/keys/test_keys.py"], runner, scratch_root=tmp_path / "scratch",
+                      keep=True)
+    for tree in trees:
+        if tree != repo:
+            assert b"TOP-SECRET" not in b"".join(p.read_bytes() for p in tree.rglob("*.py") if not p.is_symlink())
