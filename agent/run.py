@@ -307,7 +307,7 @@ def _save_diff(paths: RunPaths, base_sha: str, result: RunResult) -> dict[str, s
     details = {"run_dir": str(paths.root), "trajectory": str(paths.trajectory)}
     if paths.checkout.is_dir():
         try:
-            paths.diff.write_text(ws.diff_against(paths.checkout, base_sha))
+            ws.write_diff(paths.checkout, base_sha, paths.diff)
             result.diff = details["diff"] = str(paths.diff)
         except (AgentError, OSError):
             pass
@@ -347,7 +347,7 @@ def _conclude(req: RunRequest, repo: Path, paths: RunPaths, base_sha: str, branc
     The change is committed first and the final run happens on a fresh copy of that commit, so what is
     verified is exactly what the branch holds: nothing ignored or left over in the checkout can help."""
     changed = ws.changed_paths(paths.checkout, base_sha)
-    paths.diff.write_text(ws.diff_against(paths.checkout, base_sha))
+    ws.write_diff(paths.checkout, base_sha, paths.diff)
     subject = ws.subject_from_task(req.task)
     trailers = {**req.commit_trailers, "Be-Agent-Run": run_id}
     commit = ws.commit_all(paths.checkout, base_sha, subject, "(verification pending)", trailers) if changed else None

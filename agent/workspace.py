@@ -224,8 +224,9 @@ def changed_paths(checkout: Path, base_sha: str) -> list[str]:
     return sorted({p for p in tracked + untracked if p})
 
 
-def diff_against(checkout: Path, base_sha: str) -> str:
-    """The whole change (untracked files included) as a patch, without touching the checkout's index."""
+def write_diff(checkout: Path, base_sha: str, dest: Path) -> None:
+    """The whole change (untracked files included) as a patch in `dest`, streamed (a huge change never sits
+    in memory), without touching the checkout's index."""
     index = checkout / ".git" / "be-agent-diff-index"
     env = {"GIT_INDEX_FILE": str(index)}
     try:
@@ -233,7 +234,12 @@ def diff_against(checkout: Path, base_sha: str) -> str:
         _exclude_nested(checkout)
         git(checkout, "add", "-A", env=env)
         keep_repositories_out(checkout, base_sha, env)
-        return git(checkout, "diff", "--cached", "--binary", base_sha, env=env).stdout
+        with dest.open("wb") as out:
+            proc = subprocess.run(["git", *SAFE_GIT, "-C", str(checkout), "diff", "--cached", "--binary", base_sha],
+                                  stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT,
+                                  env={**git_environment(), **env})
+        if proc.returncode != 0:
+            raise GitError(f"git diff failed in {checkout}: {proc.stderr.decode(errors='replace').strip()}")
     finally:
         index.unlink(missing_ok=True)
 
