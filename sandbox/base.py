@@ -15,6 +15,7 @@ class SandboxConfig:
     test_timeout: float = 900.0
     memory_bytes: int = 4 * 1024**3
     max_processes: int = 512
+    max_file_bytes: int = 1024**3  # the largest file one command may write (RLIMIT_FSIZE)
     output_head: int = 8_000  # characters of output kept from the start
     output_tail: int = 8_000  # and from the end; the middle is cut with a note
     network: bool = False

@@ -36,7 +36,7 @@ from pathlib import Path
 from agent.errors import SandboxUnavailable
 from sandbox.base import CommandResult, SandboxConfig
 from sandbox.env import SANDBOX_HOME, SANDBOX_TMP, sandbox_environment
-from sandbox.limits import CommandLimits, remove_pending
+from sandbox.limits import FILE_LIMIT_MARKERS, CommandLimits, file_size_notes, remove_pending
 from sandbox.output import OutputCapture
 from sandbox.process import command_result, pump
 
@@ -184,7 +184,8 @@ class BwrapSandbox:
     def _run(self, command: str, limit: float, cwd: str | None) -> CommandResult:
         start = time.monotonic()
         deadline = start + limit
-        limits = CommandLimits(self.config.memory_bytes, self.config.max_processes, self.use_cgroups)
+        limits = CommandLimits(self.config.memory_bytes, self.config.max_processes, self.use_cgroups,
+                               file_bytes=self.config.max_file_bytes)
         limits.prepare()
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
@@ -227,7 +228,7 @@ class BwrapSandbox:
             _kill_quietly(child_fd, proc)
 
         self._kill_active = kill
-        capture = OutputCapture(self.config.output_head, self.config.output_tail)
+        capture = OutputCapture(self.config.output_head, self.config.output_tail, watch=FILE_LIMIT_MARKERS)
         try:
             pumped = pump(proc, deadline=deadline, capture=capture, kill=kill, side_fd=side_r)
         finally:
@@ -236,6 +237,7 @@ class BwrapSandbox:
                 os.close(child_fd)
             notes = limits.notes() + ([limit_error] if limit_error else [])
             limits.remove()
+        notes += file_size_notes(self.config.max_file_bytes, pumped.exit_code, capture.watched_seen)
         final_cwd = pumped.side.decode("utf-8", "replace") or None
         if final_cwd:
             self._cwd = final_cwd

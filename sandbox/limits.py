@@ -1,4 +1,4 @@
-"""Memory and process limits for one sandboxed command.
+"""Memory, process and file size limits for one sandboxed command.
 
 Why cgroups first: we usually run as root, and RLIMIT_NPROC never applies to host uid 0 (the kernel exempts
 the root user, even inside a user namespace whose uid 0 maps to it), so only a cgroup `pids.max` stops a
@@ -15,6 +15,10 @@ How: for each controller (memory, pids) we look for a writable place to make a c
 Creating and removing the cgroups costs well under a millisecond; moving a process in, 1-2 ms. The sandbox
 moves its command's first process (bubblewrap's PID-namespace init, held before it runs anything) into
 them, so every descendant is inside. After the command, `memory.oom_control`/`memory.events` and `pids.events` tell whether a limit hit.
+
+File size: RLIMIT_FSIZE on that first process, always (no cgroup bounds the size of a file), so one write
+cannot fill the host disk. A process past it gets SIGXFSZ (bash reports "File size limit exceeded"), or EFBIG
+("File too large") if it ignores that signal, as Python does; either tells the model which limit it hit.
 
 Fallback, when no cgroup is writable (an unprivileged user, a read-only /sys/fs/cgroup): setrlimit on that
 same first process: RLIMIT_AS for memory and RLIMIT_NPROC for processes. RLIMIT_NPROC is ineffective for
@@ -150,6 +154,7 @@ class CommandLimits:
     memory_bytes: int
     max_processes: int
     use_cgroups: bool = True
+    file_bytes: int = 0  # the largest file a command may write; 0: no limit of ours
     dirs: list[tuple[_Place, Path]] = field(default_factory=list)
     cgroups_failed: bool = False
 
@@ -187,6 +192,9 @@ class CommandLimits:
             resource.prlimit(pid, resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
         if not self.limits_processes:
             resource.prlimit(pid, resource.RLIMIT_NPROC, (self.max_processes, self.max_processes))
+        if self.file_bytes:
+            size = file_size_limit(self.file_bytes)
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, size))
 
     def notes(self) -> list[str]:
         """Sentences for the model when a limit was hit."""
@@ -212,6 +220,24 @@ class CommandLimits:
             if not _try_rmdir(path):
                 _pending.add(path)
         self.dirs.clear()
+
+
+FILE_LIMIT_MARKERS = (b"File size limit exceeded", b"File too large")  # SIGXFSZ, EFBIG in a message
+_XFSZ_EXIT = 128 + signal.SIGXFSZ
+
+
+def file_size_limit(wanted: int) -> int:
+    """`wanted`, or this process's own hard limit if lower: a command never gets more than we have."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
+def file_size_notes(file_bytes: int, exit_code: int | None, markers_seen: bool) -> list[str]:
+    """The note for a command that (by its exit status or its output) ran into the file size limit."""
+    if not file_bytes or not (markers_seen or exit_code == _XFSZ_EXIT):
+        return []
+    return [f"[a file write was stopped: the file size limit of {_size(file_size_limit(file_bytes))} "
+            "was reached]"]
 
 
 _pending: set[Path] = set()

@@ -50,15 +50,20 @@ def _complete_utf8_suffix(data: bytes) -> bytes:
 class OutputCapture:
     """Accumulates a byte stream keeping only its first `head` and last `tail` bytes."""
 
-    def __init__(self, head: int, tail: int):
+    def __init__(self, head: int, tail: int, *, watch: tuple[bytes, ...] = ()):
         self.head_limit = max(0, head)
         self.tail_limit = max(0, tail)
         self._head = bytearray()
         self._tail = bytearray()
         self.total = 0
+        self.watch = watch
+        self.watched_seen = False  # whether any of `watch` went past, even in the part that was cut
+        self._overlap = b""
 
     def feed(self, chunk: bytes) -> None:
         self.total += len(chunk)
+        if self.watch and not self.watched_seen:
+            self._look_for_watched(chunk)
         room = self.head_limit - len(self._head)
         if room > 0:
             self._head += chunk[:room]
@@ -72,6 +77,12 @@ class OutputCapture:
             excess = len(self._tail) - self.tail_limit
             if excess > 0:
                 del self._tail[:excess]
+
+    def _look_for_watched(self, chunk: bytes) -> None:
+        window = self._overlap + chunk
+        self.watched_seen = any(marker in window for marker in self.watch)
+        keep = max(len(marker) for marker in self.watch) - 1
+        self._overlap = window[-keep:] if keep else b""
 
     @property
     def cut_bytes(self) -> int:

@@ -1,8 +1,9 @@
 """`--sandbox none`: commands run as plain subprocesses in the checkout. An explicit, warned opt-out.
 
 No isolation at all: the command sees the user's files and the network. It is still bounded: the
-environment is filtered the same way, the output is capped, and on timeout or exit the command's process
-group is killed (a process that made its own session with `setsid` escapes that; only bwrap stops it).
+environment is filtered the same way, the output is capped, a file written is capped (`ulimit -f`, which a
+command running as root could raise again), and on timeout or exit the command's process group is killed (a
+process that made its own session with `setsid` escapes that; only bwrap stops it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from sandbox.base import CommandResult, SandboxConfig
 from sandbox.env import sandbox_environment
+from sandbox.limits import FILE_LIMIT_MARKERS, file_size_limit, file_size_notes
 from sandbox.output import OutputCapture
 from sandbox.process import command_result, pump
 
@@ -47,7 +49,8 @@ class UnconfinedSandbox:
         start = time.monotonic()
         side_r, side_w = os.pipe()
         begin_in = cwd or self._cwd or self.workdir
-        script = f"trap 'printf %s \"$PWD\" >&{side_w}' EXIT; cd -- {shlex.quote(begin_in)} || exit 1; {command}"
+        script = (f"{self._file_size_setting()}trap 'printf %s \"$PWD\" >&{side_w}' EXIT; "
+                  f"cd -- {shlex.quote(begin_in)} || exit 1; {command}")
         try:
             proc = subprocess.Popen(["bash", "-c", script], cwd=self.workdir, env=self._env,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -63,7 +66,7 @@ class UnconfinedSandbox:
                 os.killpg(proc.pid, signal.SIGKILL)
 
         self._kill_active = kill
-        capture = OutputCapture(self.config.output_head, self.config.output_tail)
+        capture = OutputCapture(self.config.output_head, self.config.output_tail, watch=FILE_LIMIT_MARKERS)
         try:
             pumped = pump(proc, deadline=start + limit, capture=capture, kill=kill, side_fd=side_r)
         finally:
@@ -72,7 +75,16 @@ class UnconfinedSandbox:
         final_cwd = pumped.side.decode("utf-8", "replace") or None
         if final_cwd:
             self._cwd = final_cwd
-        return command_result(pumped, capture, limit=limit, started=start, cwd=final_cwd or self._cwd or self.workdir)
+        notes = file_size_notes(self.config.max_file_bytes, pumped.exit_code, capture.watched_seen)
+        return command_result(pumped, capture, limit=limit, started=start, notes=notes,
+                              cwd=final_cwd or self._cwd or self.workdir)
+
+    def _file_size_setting(self) -> str:
+        """A `ulimit -f` (soft and hard, in KiB) for the command's shell: there is no process to hold
+        before it starts here, and every process it runs inherits the limit."""
+        if not self.config.max_file_bytes:
+            return ""
+        return f"ulimit -f {max(1, file_size_limit(self.config.max_file_bytes) // 1024)}; "
 
     def reset(self) -> None:
         self._cwd = None

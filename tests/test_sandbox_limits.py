@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.base import SandboxConfig
 from sandbox.limits import _remove_abandoned, cgroup_places
 from sandbox.output import OutputCapture, cut_middle
 from tests.sandbox_fixtures import (
@@ -148,6 +149,36 @@ def test_a_removed_working_directory_falls_back_to_the_checkout_root(make_sandbo
     result = box.run("pwd")
     assert result.output == "[/workspace/gone no longer exists; starting in /workspace]\n/workspace\n"
     assert result.cwd == "/workspace"
+
+
+# --- file size -------------------------------------------------------------------------------------------
+
+def test_every_command_gets_a_file_size_limit_by_default() -> None:
+    assert SandboxConfig().max_file_bytes == 1024**3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_write_past_the_file_size_limit_is_stopped_and_the_next_command_works(
+        make_sandbox: MakeSandbox, repo: Path, kind: str) -> None:
+    box = make_sandbox(kind, max_file_bytes=8 * 1024**2)
+    result = box.run("head -c 2G /dev/zero > big; echo after")
+    assert (repo / "big").stat().st_size == 8 * 1024**2
+    assert "File size limit exceeded" in result.output and "after" in result.output
+    assert result.output.endswith("[a file write was stopped: the file size limit of 8 MiB was reached]")
+    python = box.run("python3 -c \"open('big2', 'wb').write(b'x' * (16 << 20))\"")  # ignores SIGXFSZ: EFBIG
+    assert "File too large" in python.output and python.exit_code == 1
+    assert "[a file write was stopped: the file size limit of 8 MiB was reached]" in python.output
+    assert (repo / "big2").stat().st_size <= 8 * 1024**2
+    after = box.run("echo fine > small && cat small")
+    assert after.exit_code == 0 and after.output == "fine\n"
+
+
+def test_the_file_size_marker_is_seen_across_chunks_and_in_the_cut_middle() -> None:
+    capture = OutputCapture(head=10, tail=10, watch=(b"File too large",))
+    capture.feed(b"x" * 100 + b"OSError: File to")
+    assert not capture.watched_seen
+    capture.feed(b"o large" + b"y" * 100)
+    assert capture.watched_seen and "File" not in capture.text()
 
 
 # --- processes -------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ between (always from the checkout root) do not move the model's shell. `restart`
 from __future__ import annotations
 
 import posixpath
-from pathlib import Path
+import shlex
 from typing import Any
 
 from sandbox.base import CommandResult, Sandbox
@@ -34,14 +34,13 @@ class BashTool:
                               is_error=True)
         if "\x00" in command:
             return ToolResult("the command contains a NUL character; remove it", is_error=True)
-        start, note = self._start_dir()
         try:
-            result = self.sandbox.run(command, cwd=start)
+            result = self.sandbox.run(self._entry(command), cwd=self.sandbox.workdir)
         except OSError as exc:
             return ToolResult(f"the command could not be started: {exc}; try again or restart the shell",
                               is_error=True)
         self._follow_cwd(result)
-        return ToolResult(note + self._render(result), is_error=result.timed_out,
+        return ToolResult(self._render(result), is_error=result.timed_out,
                           data={"exit_code": result.exit_code, "timed_out": result.timed_out,
                                 "duration_s": round(result.duration_s, 3)})
 
@@ -63,27 +62,15 @@ class BashTool:
 
     def _follow_cwd(self, result: CommandResult) -> None:
         if result.cwd is not None:
-            self._cwd = posixpath.normpath(result.cwd)
+            cwd = posixpath.normpath(result.cwd)
+            self._cwd = None if cwd == posixpath.normpath(self.sandbox.workdir) else cwd
 
-    def _start_dir(self) -> tuple[str | None, str]:
-        """Where the next command starts, and a note when the last directory is gone. None lets the sandbox
-        decide (for a directory outside the checkout and scratch, which cannot be checked from here)."""
+    def _entry(self, command: str) -> str:
+        """`command` preceded, on the same first line so its line numbers stay the model's, by a `cd` back to
+        where the last one ended. Only the shell inside the sandbox looks at that directory: checked on the
+        host, a link planted in the checkout would tell whether a host directory exists. If it is gone the
+        command starts at the checkout root (where the sandbox put it) with a note."""
         if self._cwd is None:
-            return None, ""
-        exists = self._host_dir_exists(self._cwd)
-        if exists is None:
-            return None, ""
-        if exists:
-            return self._cwd, ""
-        gone, self._cwd = self._cwd, None
-        return self.sandbox.workdir, f"[{gone} no longer exists; starting in {self.sandbox.workdir}]\n"
-
-    def _host_dir_exists(self, inner: str) -> bool | None:
-        """Whether a directory seen inside the sandbox exists, or None when it is not one we can check."""
-        for inner_base, host_base in ((self.sandbox.workdir, self.sandbox.checkout),
-                                      (self.sandbox.scratch_inner, self.sandbox.scratch)):
-            base = posixpath.normpath(inner_base)
-            if inner == base or inner.startswith(base.rstrip("/") + "/"):
-                rel = inner[len(base):].lstrip("/")
-                return (Path(host_base) / rel).is_dir()
-        return None
+            return command
+        gone = shlex.quote(f"[{self._cwd} no longer exists; starting in {self.sandbox.workdir}]")
+        return f"cd -- {shlex.quote(self._cwd)} 2>/dev/null || echo {gone}; {command}"

@@ -21,12 +21,12 @@ from typing import Any, cast
 from sandbox.base import Sandbox, SandboxConfig
 from tools.base import ToolInputError, ToolResult
 from tools.detect import TestCommand
-from tools.junit import parse_junit
+from tools.junit import JUnitTooLarge, parse_junit
 from tools.test_report import TestReport
 
 RAW_TAIL_CHARS = 3000
 SUMMARY_CAP = 10_000
-_MAX_XML_BYTES = 64 * 1024 * 1024
+MAX_XML_BYTES = 16 * 1024 * 1024
 _JUNIT_OPTIONS = "-o junit_family=xunit1 -o junit_logging=no"
 NO_COMMAND = ("no test command is known for this repository (nothing detected, no test-cmd configured). "
               "Run the tests with the bash tool; the user can pass --test-cmd to configure one.")
@@ -103,15 +103,20 @@ class RunTestsTool:
         result = self.sandbox.run(full, timeout=self.timeout, cwd=self.sandbox.workdir)
         report = TestReport(command=visible, exit_code=result.exit_code, timed_out=result.timed_out,
                             duration_s=result.duration_s, raw_tail=_tail(result.output))
-        xml = _take_file(self.sandbox.scratch / xml_name)
-        if xml is None:
-            report.structured = False
-            return report
         try:
+            xml = _take_file(self.sandbox.scratch / xml_name)
+            if xml is None:
+                report.structured = False
+                return report
             report.outcomes, report.messages = parse_junit(xml, root=self.sandbox.checkout)
         except ET.ParseError as exc:
             report.structured = False
-            report.raw_tail = _tail(f"[the JUnit report could not be parsed: {exc}]\n{result.output}")
+            report.raw_tail = f"[the JUnit report could not be parsed: {exc}]\n{report.raw_tail}"
+        except JUnitTooLarge as exc:
+            report.structured = False
+            report.outcomes, report.messages = {}, {}
+            report.raw_tail = (f"[{exc}, so there are no per-test results; pass `tests` to run fewer]\n"
+                               f"{report.raw_tail}")
         return report
 
     def run_in(self, tree: Path, tests: list[str]) -> TestReport:
@@ -177,7 +182,8 @@ def _quoted_words(extra_args: str | None) -> list[str]:
 
 
 def _take_file(path: Path) -> bytes | None:
-    """Read and delete a file the sandbox wrote, without following a link planted in its place."""
+    """Read and delete a file the sandbox wrote, without following a link planted in its place. Raises
+    JUnitTooLarge for a file over MAX_XML_BYTES."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -186,11 +192,15 @@ def _take_file(path: Path) -> bytes | None:
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_XML_BYTES:
+        if not stat.S_ISREG(info.st_mode):
             return None
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
+        chunks, size = [], 0
+        while size <= MAX_XML_BYTES and (chunk := os.read(fd, 1 << 20)):
             chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_XML_BYTES:  # st_size is not trusted: the file may still be growing
+            raise JUnitTooLarge(f"the JUnit report is {max(size, info.st_size) / 2**20:.0f} MiB, more than "
+                                f"the {MAX_XML_BYTES // 2**20} MiB the harness reads")
         return b"".join(chunks)
     finally:
         os.close(fd)
