@@ -267,8 +267,11 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 stop = RunStopped("")
             except RunStopped as stopped:
                 state, stop = loop.state, stopped
-            result = _conclude(req, repo, paths, base_sha, branch, existing_tip, tests, test_command, baseline,
-                               flaky, state, stop, run_id)
+            try:
+                result = _conclude(req, repo, paths, base_sha, branch, existing_tip, tests, test_command,
+                                   baseline, flaky, state, stop, run_id)
+            except RunStopped as refused:
+                result = _refused(req, paths, base_sha, baseline, state, refused.reason, run_id)
             trajectory.write("end", **json.loads(result.model_dump_json()))
     except AgentError as exc:
         result.status, result.reason = "error", exc.message
@@ -299,6 +302,33 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
             for tree in (paths.checkout, paths.scratch, paths.verify):
                 shutil.rmtree(tree, ignore_errors=True)
     return result
+
+
+MAX_CHANGE_BYTES = 256 * 1024**2
+
+
+def _oversized_change(checkout: Path, changed: list[str]) -> str | None:
+    """A change this large is not a code change; copying it into commits, diffs and the user's repository
+    would only fill disks."""
+    total = 0
+    for rel in changed:
+        try:
+            total += os.lstat(checkout / rel).st_size
+        except OSError:
+            continue
+    if total <= MAX_CHANGE_BYTES:
+        return None
+    return (f"the change is {total / 1024**2:,.0f} MiB of files (at most {MAX_CHANGE_BYTES // 1024**2} MiB): "
+            "not committed, not verified")
+
+
+def _refused(req: RunRequest, paths: RunPaths, base_sha: str, baseline: TestReport, state: LoopState,
+             reason: str, run_id: str) -> RunResult:
+    return RunResult(status="not_fixed", reason=reason, base=base_sha, tests_before=baseline.brief(),
+                     steps=state.steps, phases=summarise(state.phases), tokens=state.usage.as_dict(),
+                     cost_usd=None if state.cost is None else round(state.cost, 6),
+                     model_latency_s=round(state.model_latency, 3), trajectory=str(paths.trajectory),
+                     run_dir=str(paths.root), report=state.report, run_id=run_id)
 
 
 def _save_diff(paths: RunPaths, base_sha: str, result: RunResult) -> dict[str, str]:
@@ -347,6 +377,9 @@ def _conclude(req: RunRequest, repo: Path, paths: RunPaths, base_sha: str, branc
     The change is committed first and the final run happens on a fresh copy of that commit, so what is
     verified is exactly what the branch holds: nothing ignored or left over in the checkout can help."""
     changed = ws.changed_paths(paths.checkout, base_sha)
+    too_big = _oversized_change(paths.checkout, changed)
+    if too_big:
+        raise RunStopped(too_big)  # caught below: nothing is committed, diffed or copied
     ws.write_diff(paths.checkout, base_sha, paths.diff)
     subject = ws.subject_from_task(req.task)
     trailers = {**req.commit_trailers, "Be-Agent-Run": run_id}

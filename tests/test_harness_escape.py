@@ -88,3 +88,16 @@ def test_shadowing_the_code_inside_the_target_test_module_does_not_make_a_fix(de
         reply(tool_use("finish", {"summary": "done"}))])
     assert result["status"] == "not_fixed"
     assert result["tests_after"]["failed"] >= 3
+
+
+def test_a_huge_change_is_not_committed_copied_or_diffed(demo_repo: Path, state_dir: Path):
+    fill = "for i in 1 2 3; do head -c 100M /dev/zero > blob$i.bin; done; ls -l blob*.bin | wc -l"
+    with StandinServer([reply(tool_use("bash", {"command": fill})), reply(tool_use("finish", {"summary": "x", "gave_up": True, "reason": "r"}))]) as srv:
+        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
+                      "--sandbox", "bwrap", "--json",
+                      env={"ANTHROPIC_API_KEY": "sk-ant-test-key-0123456789", "ANTHROPIC_BASE_URL": srv.base_url})
+    assert run.code == 1, run.stderr
+    assert run.json["reason"].startswith("the change is 300 MiB of files (at most 256 MiB)")
+    assert run.json["branch"] is None
+    run_dir = Path(run.json["run_dir"])
+    assert not (run_dir / "change.diff").exists() and not (run_dir / "verify").exists()
