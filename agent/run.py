@@ -23,7 +23,7 @@ from types import FrameType
 from typing import Any
 
 from agent import workspace as ws
-from agent.config import RunRequest, RunResult
+from agent.config import RunRequest, RunResult, Status
 from agent.errors import AgentError, ExitCode, InternalError, Interrupted, RunStopped, UsageError
 from agent.guidance import load_guidance, system_prompt
 from agent.logs import close_logging, configure_logging, get_logger, redact_secret_values
@@ -271,7 +271,8 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 result = _conclude(req, repo, paths, base_sha, branch, existing_tip, tests, test_command,
                                    baseline, flaky, state, stop, run_id)
             except RunStopped as refused:
-                result = _refused(req, paths, base_sha, baseline, state, refused.reason, run_id)
+                result = _loop_result(paths, base_sha, baseline, state, run_id, status="not_fixed",
+                                      reason=refused.reason)
             trajectory.write("end", **json.loads(result.model_dump_json()))
     except AgentError as exc:
         result.status, result.reason = "error", exc.message
@@ -322,9 +323,10 @@ def _oversized_change(checkout: Path, changed: list[str]) -> str | None:
             "not committed, not verified")
 
 
-def _refused(req: RunRequest, paths: RunPaths, base_sha: str, baseline: TestReport, state: LoopState,
-             reason: str, run_id: str) -> RunResult:
-    return RunResult(status="not_fixed", reason=reason, base=base_sha, tests_before=baseline.brief(),
+def _loop_result(paths: RunPaths, base_sha: str, baseline: TestReport, state: LoopState, run_id: str, *,
+                 status: Status, reason: str) -> RunResult:
+    """The result as far as the loop and the baseline know it; the verdict fills in the rest."""
+    return RunResult(status=status, reason=reason, base=base_sha, tests_before=baseline.brief(),
                      steps=state.steps, phases=summarise(state.phases), tokens=state.usage.as_dict(),
                      cost_usd=None if state.cost is None else round(state.cost, 6),
                      model_latency_s=round(state.model_latency, 3), trajectory=str(paths.trajectory),
@@ -415,13 +417,8 @@ def _conclude(req: RunRequest, repo: Path, paths: RunPaths, base_sha: str, branc
     if stop_reason and (state.gave_up or status != "fixed" or not stop_reason.startswith("the model")):
         # how the loop ended comes first: a limit or giving up explains a not_fixed better than the tests
         reason = f"{stop_reason}; {reason}"
-    result = RunResult(
-        status=status, reason=reason, branch=None, commit=None, base=base_sha,
-        tests_before=baseline.brief(), tests_after=final.brief(), verification=verification,
-        steps=state.steps, phases=summarise(state.phases), tokens=state.usage.as_dict(),
-        cost_usd=None if state.cost is None else round(state.cost, 6),
-        model_latency_s=round(state.model_latency, 3), trajectory=str(paths.trajectory),
-        run_dir=str(paths.root), diff=str(paths.diff), report=state.report, run_id=run_id)
+    result = _loop_result(paths, base_sha, baseline, state, run_id, status=status, reason=reason)
+    result.tests_after, result.verification, result.diff = final.brief(), verification, str(paths.diff)
     if status == "fixed":
         body = render_markdown_report(state.report, verification, status=status, reason=reason)
         result.commit = ws.reword_head(paths.checkout, subject, body, trailers)
