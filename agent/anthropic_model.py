@@ -30,10 +30,17 @@ from agent.retry import RetryEvent, RetryPolicy, TransientFailure, call_with_ret
 EPHEMERAL = {"type": "ephemeral"}
 MAX_BREAKPOINTS = 4
 RETRYABLE_STATUSES = {408, 409, 429}
-RETRYABLE_STREAM_ERROR_TYPES = {"overloaded_error": 529, "api_error": 500, "rate_limit_error": 429,
-                                "timeout_error": 504}
-_TOO_LONG = re.compile(r"prompt is too long|exceeds? (the )?context (limit|window)|context window|"
-                       r"too many (input )?tokens|context length", re.IGNORECASE)
+RETRYABLE_STREAM_ERROR_TYPES = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "rate_limit_error": 429,
+    "timeout_error": 504,
+}
+_TOO_LONG = re.compile(
+    r"prompt is too long|exceeds? (the )?context (limit|window)|context window|"
+    r"too many (input )?tokens|context length",
+    re.IGNORECASE,
+)
 _UNCACHEABLE_BLOCKS = {"thinking", "redacted_thinking"}
 
 
@@ -64,9 +71,9 @@ def _count_marks(blocks: list[dict[str, Any]]) -> int:
     return sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
 
 
-def with_cache_breakpoints(system: list[dict[str, Any]], tools: list[dict[str, Any]],
-                           messages: list[dict[str, Any]]
-                           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def with_cache_breakpoints(
+    system: list[dict[str, Any]], tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Copies of the three request parts with `cache_control: ephemeral` on the last tool, the last system
     block and the last content block of the latest message, so each step reads the conversation so far from
     the cache. Breakpoints already in the messages are dropped (the latest turn's is the one that counts);
@@ -91,9 +98,12 @@ def with_cache_breakpoints(system: list[dict[str, Any]], tools: list[dict[str, A
         if isinstance(blocks, list) and blocks:
             new_messages[-1] = {**last, "content": _mark_last_cacheable(blocks)}
     # Keep the newest breakpoints if the caller's own ones would push the total past the limit.
-    excess = _count_marks(tools) + _count_marks(system) + sum(
-        _count_marks(m["content"]) for m in new_messages[-1:] if isinstance(m.get("content"), list)
-    ) - MAX_BREAKPOINTS
+    excess = (
+        _count_marks(tools)
+        + _count_marks(system)
+        + sum(_count_marks(m["content"]) for m in new_messages[-1:] if isinstance(m.get("content"), list))
+        - MAX_BREAKPOINTS
+    )
     for part in (tools, system):
         for i, block in enumerate(part[:-1]):
             if excess > 0 and "cache_control" in block:
@@ -134,28 +144,40 @@ def _status_label(status: int) -> str:
 class AnthropicModel:
     """`agent.model.Model` backed by the Messages API."""
 
-    def __init__(self, name: str, *, api_key: str | None = None, base_url: str | None = None,
-                 max_tokens: int = 8192, retry_budget: float = 120.0, request_timeout: float = 600,
-                 on_retry: Callable[[RetryEvent], None] | None = None,
-                 retry_policy: RetryPolicy | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_tokens: int = 8192,
+        retry_budget: float = 120.0,
+        request_timeout: float = 600,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ):
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not key:
-            raise UsageError("ANTHROPIC_API_KEY is not set; export your Anthropic API key "
-                             "(or use `be-agent replay`, which needs none)")
+            raise UsageError(
+                "ANTHROPIC_API_KEY is not set; export your Anthropic API key "
+                "(or use `be-agent replay`, which needs none)"
+            )
         self.name = name
         self.max_tokens = max_tokens
         self.on_retry = on_retry
         # `retry_policy` lets tests shrink the backoff; its budget wins over `retry_budget` when given.
         self.retry_policy = retry_policy or RetryPolicy(budget=retry_budget)
         self._key = key
-        self._client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0,
-                                           timeout=request_timeout)
+        self._client = anthropic.Anthropic(
+            api_key=key, base_url=base_url, max_retries=0, timeout=request_timeout
+        )
 
     def __repr__(self) -> str:
         return f"AnthropicModel({self.name!r})"
 
-    def query(self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]],
-              messages: list[dict[str, Any]]) -> ModelTurn:
+    def query(
+        self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+    ) -> ModelTurn:
         system, tools, messages = with_cache_breakpoints(system, tools, messages)
         params: dict[str, Any] = {"model": self.name, "max_tokens": self.max_tokens, "messages": messages}
         if system:
@@ -163,15 +185,19 @@ class AnthropicModel:
         if tools:
             params["tools"] = tools
         started = time.monotonic()
-        message, attempts = call_with_retries(lambda: self._attempt(params), self.retry_policy,
-                                              on_retry=self.on_retry)
+        message, attempts = call_with_retries(
+            lambda: self._attempt(params), self.retry_policy, on_retry=self.on_retry
+        )
         usage = message.usage
         return ModelTurn(
             content=[_block_dict(b) for b in message.content],
             stop_reason=message.stop_reason,
-            usage=Usage(input=usage.input_tokens or 0, output=usage.output_tokens or 0,
-                        cache_read=usage.cache_read_input_tokens or 0,
-                        cache_write=usage.cache_creation_input_tokens or 0),
+            usage=Usage(
+                input=usage.input_tokens or 0,
+                output=usage.output_tokens or 0,
+                cache_read=usage.cache_read_input_tokens or 0,
+                cache_write=usage.cache_creation_input_tokens or 0,
+            ),
             model=message.model or self.name,
             attempts=attempts,
             latency_s=time.monotonic() - started,
@@ -214,7 +240,8 @@ class AnthropicModel:
         request_id = f" [request-id {exc.request_id}]" if exc.request_id else ""
         if status == 413 or (status == 400 and _TOO_LONG.search(detail)):
             return ContextOverflowError(
-                f"model API rejected the request as too large ({status} {error_type}): {detail}{request_id}")
+                f"model API rejected the request as too large ({status} {error_type}): {detail}{request_id}"
+            )
         return ModelAPIError(f"model API rejected the request ({status} {error_type}): {detail}{request_id}")
 
     def _scrub(self, text: str) -> str:

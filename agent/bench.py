@@ -51,16 +51,33 @@ def _run_agent(task: BenchTask, repo: Path, options: BenchOptions) -> tuple[str,
         return "", {"agent_status": "empty"}
     from agent.run import run_task  # the agent stack loads only when an agent really runs
 
-    request = RunRequest(repo=repo, task=task.problem_statement, base=task.base_commit, test_cmd=task.test_cmd,
-                         model=options.model, max_steps=options.max_steps, max_cost=options.max_cost,
-                         sandbox=options.sandbox, fetch_back=False, keep=True, quiet=True,
-                         state_dir=options.out / "state")
+    request = RunRequest(
+        repo=repo,
+        task=task.problem_statement,
+        base=task.base_commit,
+        test_cmd=task.test_cmd,
+        model=options.model,
+        max_steps=options.max_steps,
+        max_cost=options.max_cost,
+        sandbox=options.sandbox,
+        fetch_back=False,
+        keep=True,
+        quiet=True,
+        state_dir=options.out / "state",
+    )
     result = run_task(request)
-    patch = Path(result.diff).read_text(encoding="utf-8") if result.diff and Path(result.diff).is_file() else ""
+    patch = (
+        Path(result.diff).read_text(encoding="utf-8") if result.diff and Path(result.diff).is_file() else ""
+    )
     return patch, {
-        "agent_status": result.status, "agent_reason": result.reason, "steps": result.steps,
-        "tokens": result.tokens, "cost_usd": result.cost_usd, "model_latency_s": round(result.model_latency_s, 3),
-        "harness_s": round(result.duration_s - result.model_latency_s, 3), "run_dir": result.run_dir,
+        "agent_status": result.status,
+        "agent_reason": result.reason,
+        "steps": result.steps,
+        "tokens": result.tokens,
+        "cost_usd": result.cost_usd,
+        "model_latency_s": round(result.model_latency_s, 3),
+        "harness_s": round(result.duration_s - result.model_latency_s, 3),
+        "run_dir": result.run_dir,
     }
 
 
@@ -68,9 +85,17 @@ def bench_one(task_json: str, repo: str, options: BenchOptions) -> dict[str, Any
     """Solve and judge one task; always returns a result row (agent failures become its failure reason)."""
     task = BenchTask.model_validate_json(task_json)
     started = time.monotonic()
-    row: dict[str, Any] = {"instance_id": task.instance_id, "resolved": False, "steps": 0, "tokens": {},
-                           "tokens_total": 0, "cost_usd": None, "wall_s": 0.0, "harness_s": None,
-                           "failure": ""}
+    row: dict[str, Any] = {
+        "instance_id": task.instance_id,
+        "resolved": False,
+        "steps": 0,
+        "tokens": {},
+        "tokens_total": 0,
+        "cost_usd": None,
+        "wall_s": 0.0,
+        "harness_s": None,
+        "failure": "",
+    }
     try:
         patch, stats = _run_agent(task, Path(repo), options)
     except Interrupted:
@@ -125,7 +150,8 @@ def render_report(rows: list[dict[str, Any]], *, title: str) -> str:
     harness = [r["harness_s"] for r in rows if r.get("harness_s") is not None]
     walls = [r["wall_s"] for r in rows]
     lines = [
-        f"# {title}", "",
+        f"# {title}",
+        "",
         "| tasks | resolved | resolve rate | total cost | cost per task | tokens | median wall s | median harness s |",
         "|---|---|---|---|---|---|---|---|",
         f"| {total} | {resolved} | {100 * resolved / total if total else 0:.1f}% | "
@@ -133,21 +159,26 @@ def render_report(rows: list[dict[str, Any]], *, title: str) -> str:
         f"{sum(r.get('tokens_total', 0) for r in rows)} | "
         f"{_seconds(statistics.median(walls)) if walls else '-'} | "
         f"{_seconds(statistics.median(harness)) if harness else '-'} |",
-        "", "Harness time is wall time minus model latency. A task is resolved only when every FAIL_TO_PASS and",
-        "every PASS_TO_PASS test passes on a fresh checkout with the patch and the task's test_patch applied.", "",
+        "",
+        "Harness time is wall time minus model latency. A task is resolved only when every FAIL_TO_PASS and",
+        "every PASS_TO_PASS test passes on a fresh checkout with the patch and the task's test_patch applied.",
+        "",
         "| instance | resolved | steps | tokens | cost | wall s | harness s | failure |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda row: row["instance_id"]):
         failure = str(r.get("failure", "")).replace("|", "\\|").replace("\n", " ")[:160]
-        lines.append(f"| {r['instance_id']} | {'yes' if r.get('resolved') else 'no'} | {r.get('steps', 0)} | "
-                     f"{r.get('tokens_total', 0)} | {_money(r.get('cost_usd'))} | {_seconds(r.get('wall_s'))} | "
-                     f"{_seconds(r.get('harness_s'))} | {failure} |")
+        lines.append(
+            f"| {r['instance_id']} | {'yes' if r.get('resolved') else 'no'} | {r.get('steps', 0)} | "
+            f"{r.get('tokens_total', 0)} | {_money(r.get('cost_usd'))} | {_seconds(r.get('wall_s'))} | "
+            f"{_seconds(r.get('harness_s'))} | {failure} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def run_bench(tasks_file: Path, options: BenchOptions, *, workers: int = 1,
-              console: Console | None = None) -> list[dict[str, Any]]:
+def run_bench(
+    tasks_file: Path, options: BenchOptions, *, workers: int = 1, console: Console | None = None
+) -> list[dict[str, Any]]:
     """Run every task not yet in OUT/results.jsonl; write report.md; return the rows of this task file."""
     if workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -155,22 +186,38 @@ def run_bench(tasks_file: Path, options: BenchOptions, *, workers: int = 1,
     options.out.mkdir(parents=True, exist_ok=True)
     results_path = options.out / "results.jsonl"
     done = {row["instance_id"] for row in read_results(results_path)}
-    if results_path.is_file() and results_path.stat().st_size and not results_path.read_bytes().endswith(b"\n"):
+    if (
+        results_path.is_file()
+        and results_path.stat().st_size
+        and not results_path.read_bytes().endswith(b"\n")
+    ):
         with results_path.open("a", encoding="utf-8") as results:
             results.write("\n")  # end a line an interruption cut short, so the next row starts cleanly
     todo = [t for t in tasks if t.instance_id not in done]
     repos = {t.repo: prepare_repo(t.repo, options.out / "repos") for t in todo}
     console = console or Console(stderr=True)
     if done:
-        console.print(f"resuming: {len(done & {t.instance_id for t in tasks})} of {len(tasks)} tasks already done")
+        console.print(
+            f"resuming: {len(done & {t.instance_id for t in tasks})} of {len(tasks)} tasks already done"
+        )
     # Workers start before the progress bar's refresh thread does: forking beside a running thread is unsafe.
     pool = ProcessPoolExecutor(max_workers=min(workers, max(len(todo), 1)))
     futures: dict[Future[dict[str, Any]], BenchTask] = {
-        pool.submit(bench_one, t.model_dump_json(), str(repos[t.repo]), options): t for t in todo}
+        pool.submit(bench_one, t.model_dump_json(), str(repos[t.repo]), options): t for t in todo
+    }
     try:
-        with results_path.open("a", encoding="utf-8") as results, Progress(
-                TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.description}"), console=console, transient=False) as progress:
+        with (
+            results_path.open("a", encoding="utf-8") as results,
+            Progress(
+                TextColumn("[bold]bench[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=console,
+                transient=False,
+            ) as progress,
+        ):
             bar = progress.add_task("", total=len(todo))
             resolved = 0
             pending = set(futures)
@@ -181,15 +228,18 @@ def run_bench(tasks_file: Path, options: BenchOptions, *, workers: int = 1,
                     results.write(json.dumps(row) + "\n")
                     results.flush()
                     resolved += bool(row["resolved"])
-                    progress.update(bar, advance=1, description=f"resolved {resolved}  last {row['instance_id']}")
+                    progress.update(
+                        bar, advance=1, description=f"resolved {resolved}  last {row['instance_id']}"
+                    )
     except KeyboardInterrupt:
         raise Interrupted("bench interrupted; run the same command again to resume") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         wanted = {t.instance_id for t in tasks}
         rows = [r for r in read_results(results_path) if r["instance_id"] in wanted]
-        title = f"be-agent bench: {tasks_file.name} ({options.agent}" + \
-            (f", {options.model})" if options.agent == "be-agent" else ")")
+        title = f"be-agent bench: {tasks_file.name} ({options.agent}" + (
+            f", {options.model})" if options.agent == "be-agent" else ")"
+        )
         (options.out / "report.md").write_text(render_report(rows, title=title), encoding="utf-8")
     return rows
 
@@ -198,8 +248,9 @@ def bench_command(
     tasks: Annotated[Path, typer.Argument(help="A JSONL file of SWE-bench-style tasks.")],
     workers: Annotated[int, typer.Option(help="Tasks run at once, each in its own process.")] = 1,
     model: Annotated[str, typer.Option(help="Model for the agent.")] = DEFAULT_MODEL,
-    out: Annotated[Path, typer.Option(help="Directory for results.jsonl, report.md, patches and runs.")] = Path(
-        "bench-out"),
+    out: Annotated[
+        Path, typer.Option(help="Directory for results.jsonl, report.md, patches and runs.")
+    ] = Path("bench-out"),
     agent: Annotated[str, typer.Option(help="be-agent, or gold / empty to check the task set.")] = "be-agent",
     max_steps: Annotated[int, typer.Option(help="Step limit per task.")] = 50,
     max_cost: Annotated[float | None, typer.Option(help="Cost limit per task in USD.")] = None,
@@ -210,8 +261,14 @@ def bench_command(
         _fail(UsageError(f"--agent must be be-agent, gold or empty, not {agent!r}"))
     if sandbox not in ("auto", "bwrap", "none"):
         _fail(UsageError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}"))
-    options = BenchOptions(out=out, agent=agent, model=model, max_steps=max_steps,  # type: ignore[arg-type]
-                           max_cost=max_cost, sandbox=sandbox)  # type: ignore[arg-type]
+    options = BenchOptions(
+        out=out,
+        agent=agent,
+        model=model,
+        max_steps=max_steps,  # type: ignore[arg-type]
+        max_cost=max_cost,
+        sandbox=sandbox,
+    )  # type: ignore[arg-type]
     try:
         rows = run_bench(tasks, options, workers=workers)
     except AgentError as exc:

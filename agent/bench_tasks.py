@@ -93,8 +93,13 @@ def load_tasks(path: Path) -> list[BenchTask]:
 
 def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     """Run git with user and system configuration ignored; return stdout; raise UsageError on failure."""
-    full_env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-                "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    full_env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        **(env or {}),
+    }
     proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise UsageError(f"git {args[0]} failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
@@ -129,8 +134,18 @@ def materialize_tree(src: Path, dest: Path) -> str:
         target.chmod(0o755 if os.access(file, os.X_OK) else 0o644)
     git("init", "-q", "--template=", "-b", "main", str(dest))
     git("add", "-A", cwd=dest)
-    git("-c", "core.autocrlf=false", "commit", "-q", "--no-verify", "--no-gpg-sign",
-        "-m", f"Import {src.name}", cwd=dest, env=_FIXED_IDENTITY)
+    git(
+        "-c",
+        "core.autocrlf=false",
+        "commit",
+        "-q",
+        "--no-verify",
+        "--no-gpg-sign",
+        "-m",
+        f"Import {src.name}",
+        cwd=dest,
+        env=_FIXED_IDENTITY,
+    )
     return git("rev-parse", "HEAD", cwd=dest).strip()
 
 
@@ -173,5 +188,7 @@ def resolve_base(repo: Path, base_commit: str) -> str:
     try:
         return git("rev-parse", "--verify", "--quiet", f"{base_commit}^{{commit}}", cwd=repo).strip()
     except UsageError:
-        raise UsageError(f"base_commit {base_commit} not found in {repo} (if the repository is a bundled "
-                         "source tree that changed, rebuild the task file with bench/build_tasks.py)") from None
+        raise UsageError(
+            f"base_commit {base_commit} not found in {repo} (if the repository is a bundled "
+            "source tree that changed, rebuild the task file with bench/build_tasks.py)"
+        ) from None

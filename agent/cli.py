@@ -20,8 +20,12 @@ from pydantic import ValidationError
 from agent.config import DEFAULT_MODEL, RunRequest, RunResult, default_state_dir
 from agent.errors import AgentError, ExitCode, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="An autonomous backend engineer: a task on a git repository becomes a tested branch.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="An autonomous backend engineer: a task on a git repository becomes a tested branch.",
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,7 +120,9 @@ def emit_result(result: RunResult, *, as_json: bool, quiet: bool) -> None:
         typer.echo(result_json(result))
 
 
-SANDBOX_HELP = "auto: bubblewrap, or exit 4 when it cannot start; bwrap: require it; none: no confinement (unsafe)"
+SANDBOX_HELP = (
+    "auto: bubblewrap, or exit 4 when it cannot start; bwrap: require it; none: no confinement (unsafe)"
+)
 
 
 def check_sandbox(sandbox: str) -> None:
@@ -131,20 +137,32 @@ def run_command(
     task: Annotated[str | None, typer.Option("--task", help="What to do, as text.")] = None,
     task_file: Annotated[Path | None, typer.Option("--task-file", help="What to do, from a file.")] = None,
     base: Annotated[str, typer.Option("--base", help="Commit or ref to start from.")] = "HEAD",
-    branch: Annotated[str | None, typer.Option("--branch", help="Branch to create (default be-agent/<slug>-<id>).")] = None,
-    test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="Test command (default: detected).")] = None,
+    branch: Annotated[
+        str | None, typer.Option("--branch", help="Branch to create (default be-agent/<slug>-<id>).")
+    ] = None,
+    test_cmd: Annotated[
+        str | None, typer.Option("--test-cmd", help="Test command (default: detected).")
+    ] = None,
     model: Annotated[str, typer.Option("--model", help="Claude model id.")] = DEFAULT_MODEL,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after this many model turns.")] = 50,
     max_cost: Annotated[float | None, typer.Option("--max-cost", help="Stop after this many USD.")] = None,
-    max_time: Annotated[float | None, typer.Option("--max-time", help="Stop after this many seconds.")] = None,
+    max_time: Annotated[
+        float | None, typer.Option("--max-time", help="Stop after this many seconds.")
+    ] = None,
     command_timeout: Annotated[float, typer.Option("--command-timeout", help="Seconds per command.")] = 120.0,
     test_timeout: Annotated[float, typer.Option("--test-timeout", help="Seconds per test run.")] = 900.0,
-    retry_budget: Annotated[float, typer.Option("--retry-budget", help="Seconds one model call may retry.")] = 120.0,
+    retry_budget: Annotated[
+        float, typer.Option("--retry-budget", help="Seconds one model call may retry.")
+    ] = 120.0,
     sandbox: Annotated[str, typer.Option("--sandbox", help=SANDBOX_HELP)] = "auto",
-    network: Annotated[bool, typer.Option("--network", help="Let commands reach the network (weakens the sandbox).")] = False,
+    network: Annotated[
+        bool, typer.Option("--network", help="Let commands reach the network (weakens the sandbox).")
+    ] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the run's checkout.")] = False,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where runs live.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on the last line.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON on the last line.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -155,10 +173,25 @@ def run_command(
     check_sandbox(sandbox)
     # a ValidationError here (a bad option value) becomes one usage line in handles_errors
     request = RunRequest(
-        repo=repo, task=read_task(task, task_file), base=base, branch=branch, test_cmd=test_cmd, model=model,
-        max_steps=max_steps, max_cost=max_cost, max_time=max_time, command_timeout=command_timeout,
-        test_timeout=test_timeout, retry_budget=retry_budget, sandbox=sandbox,  # type: ignore[arg-type]
-        network=network, keep=keep, state_dir=state_dir or default_state_dir(), verbose=verbose, quiet=quiet)
+        repo=repo,
+        task=read_task(task, task_file),
+        base=base,
+        branch=branch,
+        test_cmd=test_cmd,
+        model=model,
+        max_steps=max_steps,
+        max_cost=max_cost,
+        max_time=max_time,
+        command_timeout=command_timeout,
+        test_timeout=test_timeout,
+        retry_budget=retry_budget,
+        sandbox=sandbox,  # type: ignore[arg-type]
+        network=network,
+        keep=keep,
+        state_dir=state_dir or default_state_dir(),
+        verbose=verbose,
+        quiet=quiet,
+    )
     progress = Progress(sys.stderr, enabled=not quiet)
     try:
         result = run_task(request, progress=progress)
@@ -172,7 +205,9 @@ def run_command(
 @handles_errors
 def replay_command(
     trajectory: Annotated[Path, typer.Argument(help="A trajectory.jsonl recorded by a run.")],
-    repo: Annotated[Path | None, typer.Option("--repo", help="Repository to replay on (default: recorded).")] = None,
+    repo: Annotated[
+        Path | None, typer.Option("--repo", help="Repository to replay on (default: recorded).")
+    ] = None,
     sandbox: Annotated[str, typer.Option("--sandbox", help=SANDBOX_HELP)] = "auto",
     state_dir: Annotated[Path | None, typer.Option("--state-dir")] = None,
     json_output: Annotated[bool, typer.Option("--json")] = False,
@@ -182,8 +217,9 @@ def replay_command(
     from agent.replay import replay
 
     check_sandbox(sandbox)
-    outcome = replay(trajectory, repo=repo, sandbox=sandbox, state_dir=state_dir or default_state_dir(),
-                     quiet=quiet)
+    outcome = replay(
+        trajectory, repo=repo, sandbox=sandbox, state_dir=state_dir or default_state_dir(), quiet=quiet
+    )
     emit_result(outcome.result, as_json=False, quiet=quiet or json_output)
     if outcome.differences:
         typer.echo(f"replay differs from the recording in {len(outcome.differences)} place(s):", err=True)
@@ -193,8 +229,11 @@ def replay_command(
         typer.echo(f"replay matches the recording ({outcome.compared} tool results compared)", err=True)
     if json_output:
         payload = outcome.result.model_dump(mode="json")
-        payload["replay"] = {"matches": not outcome.differences, "compared": outcome.compared,
-                             "differences": outcome.differences}
+        payload["replay"] = {
+            "matches": not outcome.differences,
+            "compared": outcome.compared,
+            "differences": outcome.differences,
+        }
         typer.echo(json.dumps(payload, ensure_ascii=False))
     raise typer.Exit(outcome.exit_code)
 

@@ -31,7 +31,9 @@ class RunRequest(BaseModel):
     task_untrusted: bool = False  # text from an issue or a CI log: shown to the model as untrusted input
     base: str = "HEAD"
     branch: str | None = None  # default: be-agent/<slug>-<short id>
-    update_branch: bool = False  # the branch may exist when `base` is that branch; fast-forwarded, never forced
+    update_branch: bool = (
+        False  # the branch may exist when `base` is that branch; fast-forwarded, never forced
+    )
     test_cmd: str | None = None
     model: str = DEFAULT_MODEL
     max_steps: Annotated[int, Field(ge=1)] = 50
@@ -55,8 +57,10 @@ class RunRequest(BaseModel):
     @classmethod
     def _task_not_huge(cls, task: str) -> str:
         if len(task) > MAX_TASK_CHARS:
-            raise ValueError(f"the task is {len(task):,} characters long; at most {MAX_TASK_CHARS:,} are accepted "
-                             f"(point the task at files in the repository instead of pasting them)")
+            raise ValueError(
+                f"the task is {len(task):,} characters long; at most {MAX_TASK_CHARS:,} are accepted "
+                f"(point the task at files in the repository instead of pasting them)"
+            )
         return task
 
     @field_validator("model")

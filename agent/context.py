@@ -27,8 +27,14 @@ def estimate_tokens(obj: Any) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def messages_budget(window_tokens: int = DEFAULT_CONTEXT_WINDOW, *, system: Any = None, tools: Any = None,
-                    max_tokens: int = 8192, headroom: float = 0.8) -> int:
+def messages_budget(
+    window_tokens: int = DEFAULT_CONTEXT_WINDOW,
+    *,
+    system: Any = None,
+    tools: Any = None,
+    max_tokens: int = 8192,
+    headroom: float = 0.8,
+) -> int:
     """Tokens the messages may use: a `headroom` share of the window after the response, minus the prefix."""
     prefix = (estimate_tokens(system) if system else 0) + (estimate_tokens(tools) if tools else 0)
     return max(0, int((window_tokens - max_tokens) * headroom) - prefix)
@@ -64,13 +70,21 @@ def _results(messages: list[dict[str, Any]], indices: range) -> list[tuple[int, 
     for i in indices:
         content = messages[i].get("content")
         if messages[i].get("role") == "user" and isinstance(content, list):
-            found += [(i, j) for j, block in enumerate(content)
-                      if block.get("type") == "tool_result" and not _is_elided(block)]
+            found += [
+                (i, j)
+                for j, block in enumerate(content)
+                if block.get("type") == "tool_result" and not _is_elided(block)
+            ]
     return found
 
 
-def _elide(messages: list[dict[str, Any]], targets: list[tuple[int, int]], names: dict[str, str],
-           *, until_tokens: int | None = None) -> list[dict[str, Any]]:
+def _elide(
+    messages: list[dict[str, Any]],
+    targets: list[tuple[int, int]],
+    names: dict[str, str],
+    *,
+    until_tokens: int | None = None,
+) -> list[dict[str, Any]]:
     messages = list(messages)
     total = estimate_tokens(messages)
     for i, j in targets:
@@ -79,16 +93,19 @@ def _elide(messages: list[dict[str, Any]], targets: list[tuple[int, int]], names
         content = list(messages[i]["content"])
         block = content[j]
         name = names.get(block.get("tool_use_id", ""), "tool")
-        note = (f"{ELIDED_PREFIX}{name} call elided to fit the context window; "
-                f"{_output_chars(block.get('content')):,} characters]")
+        note = (
+            f"{ELIDED_PREFIX}{name} call elided to fit the context window; "
+            f"{_output_chars(block.get('content')):,} characters]"
+        )
         content[j] = {**block, "content": note}
         total += estimate_tokens(content[j]) - estimate_tokens(block)
         messages[i] = {**messages[i], "content": content}
     return messages
 
 
-def fit_to_window(messages: list[dict[str, Any]], *, budget_tokens: int, keep_last: int = 6
-                  ) -> list[dict[str, Any]]:
+def fit_to_window(
+    messages: list[dict[str, Any]], *, budget_tokens: int, keep_last: int = 6
+) -> list[dict[str, Any]]:
     """The conversation with its oldest tool outputs elided until it fits in `budget_tokens` (estimated).
 
     The first message (the task) and the last `keep_last` messages are never changed, so the result can
@@ -97,7 +114,9 @@ def fit_to_window(messages: list[dict[str, Any]], *, budget_tokens: int, keep_la
     if estimate_tokens(messages) <= budget_tokens:
         return list(messages)
     end = max(1, len(messages) - keep_last)
-    return _elide(messages, _results(messages, range(1, end)), _tool_names(messages), until_tokens=budget_tokens)
+    return _elide(
+        messages, _results(messages, range(1, end)), _tool_names(messages), until_tokens=budget_tokens
+    )
 
 
 def compact_harder(messages: list[dict[str, Any]], *, keep_outputs: int = 2) -> list[dict[str, Any]]:
@@ -105,4 +124,4 @@ def compact_harder(messages: list[dict[str, Any]], *, keep_outputs: int = 2) -> 
     they are (the first message excepted). Returns an equal list when there is nothing left to elide."""
     targets = _results(messages, range(1, len(messages)))
     keep = max(0, keep_outputs)
-    return _elide(messages, targets[:len(targets) - keep] if keep else targets, _tool_names(messages))
+    return _elide(messages, targets[: len(targets) - keep] if keep else targets, _tool_names(messages))

@@ -61,12 +61,16 @@ def check_token(raw: str) -> str:
     mistake (a pasted newline, a smart quote) that no retry can fix; the message never shows the value."""
     token = raw.strip()
     if not token:
-        raise UsageError("GITHUB_TOKEN is not set: fix-issue needs a token that can read issues, push "
-                         "branches and open pull requests (in GitHub Actions: `GITHUB_TOKEN: ${{ github.token }}`)")
+        raise UsageError(
+            "GITHUB_TOKEN is not set: fix-issue needs a token that can read issues, push "
+            "branches and open pull requests (in GitHub Actions: `GITHUB_TOKEN: ${{ github.token }}`)"
+        )
     if not token.isascii() or not token.isprintable() or any(ch.isspace() for ch in token):
-        raise UsageError("GITHUB_TOKEN is malformed: a token is one line of printable ASCII without spaces "
-                         "(check how the secret was pasted: a line break, a space or a non-ASCII character "
-                         "is in it)")
+        raise UsageError(
+            "GITHUB_TOKEN is malformed: a token is one line of printable ASCII without spaces "
+            "(check how the secret was pasted: a line break, a space or a non-ASCII character "
+            "is in it)"
+        )
     return token
 
 
@@ -77,9 +81,15 @@ def check_api_url(url: str) -> str:
         has_host = bool(parts.hostname)
     except ValueError:
         parts, has_host = urlsplit(""), False
-    if parts.scheme not in ("http", "https") or not has_host or not url.isascii() or any(
-            ch.isspace() for ch in url.strip()):
-        raise UsageError(f"GITHUB_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, not {url.strip()!r}")
+    if (
+        parts.scheme not in ("http", "https")
+        or not has_host
+        or not url.isascii()
+        or any(ch.isspace() for ch in url.strip())
+    ):
+        raise UsageError(
+            f"GITHUB_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, not {url.strip()!r}"
+        )
     return url.strip().rstrip("/")
 
 
@@ -137,15 +147,25 @@ def _github_message(response: httpx2.Response) -> str:
     if not isinstance(body, dict):
         return ""
     message = str(body.get("message", ""))
-    details = [str(e.get("message") or e.get("code") or "") for e in body.get("errors", []) if isinstance(e, dict)]
+    details = [
+        str(e.get("message") or e.get("code") or "") for e in body.get("errors", []) if isinstance(e, dict)
+    ]
     details = [d for d in details if d]
     return message + (f" ({'; '.join(details)})" if details else "")
 
 
 class GitHubClient:
-    def __init__(self, repository: str, token: str, *, api_url: str | None = None, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, sleep: Sleeper = time.sleep,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        repository: str,
+        token: str,
+        *,
+        api_url: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        sleep: Sleeper = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ):
         self.owner, self.name = parse_repo_slug(repository)
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -154,8 +174,11 @@ class GitHubClient:
         self._token = token
         self._http = httpx2.Client(
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
-                     "User-Agent": "be-agent"},
+            headers={
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": "be-agent",
+            },
             follow_redirects=True,  # renamed repositories answer 301; auth is dropped on a change of host
         )
 
@@ -189,13 +212,23 @@ class GitHubClient:
 
     def list_pulls(self, *, head_branch: str, state: str = "open") -> list[dict[str, Any]]:
         """Pull requests whose head is `head_branch` of this repository."""
-        return self._paged(self._repo_path("/pulls"),
-                           params={"state": state, "head": f"{self.owner}:{head_branch}"})
+        return self._paged(
+            self._repo_path("/pulls"), params={"state": state, "head": f"{self.owner}:{head_branch}"}
+        )
 
     def create_pull(self, *, title: str, head: str, base: str, body: str, draft: bool) -> dict[str, Any]:
-        return self._json("POST", self._repo_path("/pulls"),
-                          body={"title": title, "head": head, "base": base, "body": body, "draft": draft,
-                                "maintainer_can_modify": True})
+        return self._json(
+            "POST",
+            self._repo_path("/pulls"),
+            body={
+                "title": title,
+                "head": head,
+                "base": base,
+                "body": body,
+                "draft": draft,
+                "maintainer_can_modify": True,
+            },
+        )
 
     def update_pull(self, number: int, **fields: Any) -> dict[str, Any]:
         return self._json("PATCH", self._repo_path(f"/pulls/{number}"), body=fields)
@@ -205,12 +238,19 @@ class GitHubClient:
     def _repo_path(self, suffix: str = "") -> str:
         return f"/repos/{self.owner}/{self.name}{suffix}"
 
-    def _json(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-              body: dict[str, Any] | None = None) -> Any:
+    def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
         return self._request(method, self.api_url + path, params=params, body=body).json()
 
-    def _paged(self, path: str, *, params: dict[str, Any] | None = None,
-               newest: bool = False) -> list[dict[str, Any]]:
+    def _paged(
+        self, path: str, *, params: dict[str, Any] | None = None, newest: bool = False
+    ) -> list[dict[str, Any]]:
         """Up to MAX_PAGES pages, oldest first: the first pages, or with `newest` the last ones."""
         pages: list[list[dict[str, Any]]] = []
         url: str | None = self.api_url + path
@@ -243,8 +283,14 @@ class GitHubClient:
         a, b = urlsplit(url), urlsplit(self.api_url)
         return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
-    def _request(self, method: str, url: str, *, params: dict[str, Any] | None = None,
-                 body: dict[str, Any] | None = None) -> httpx2.Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> httpx2.Response:
         label = f"GitHub API {method} {urlsplit(url).path}"
         idempotent = method in ("GET", "HEAD", "PATCH")
         waited = 0.0
@@ -252,19 +298,24 @@ class GitHubClient:
         for attempt in range(1, self.retry.attempts + 1):
             delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
             try:
-                response = self._http.request(method, url, params=params, json=body,
-                                              headers={"Authorization": f"Bearer {self._token}"})
+                response = self._http.request(
+                    method, url, params=params, json=body, headers={"Authorization": f"Bearer {self._token}"}
+                )
             except httpx2.ConnectError as exc:
                 last_problem = f"could not connect ({type(exc).__name__})"
             except httpx2.TimeoutException as exc:
                 if not idempotent and not isinstance(exc, httpx2.ConnectTimeout):
-                    raise GitHubError(f"{label}: timed out waiting for an answer; not retried because the "
-                                      "request may have been acted on") from None
+                    raise GitHubError(
+                        f"{label}: timed out waiting for an answer; not retried because the "
+                        "request may have been acted on"
+                    ) from None
                 last_problem = f"timed out ({type(exc).__name__})"
             except httpx2.TransportError as exc:
                 if not idempotent:
-                    raise GitHubError(f"{label}: connection failed mid-request ({type(exc).__name__}); "
-                                      "not retried because the request may have been acted on") from None
+                    raise GitHubError(
+                        f"{label}: connection failed mid-request ({type(exc).__name__}); "
+                        "not retried because the request may have been acted on"
+                    ) from None
                 last_problem = f"connection failed ({type(exc).__name__})"
             else:
                 status = response.status_code
@@ -274,15 +325,22 @@ class GitHubClient:
                 rate_limited = _is_rate_limited(response)
                 retryable = rate_limited or status == 503 or (idempotent and status in (500, 502, 504))
                 if not retryable:
-                    raise GitHubError(f"{label}: HTTP {status}: {message or response.reason_phrase}",
-                                      status=status)
-                last_problem = f"HTTP {status}" + (" (rate limited)" if rate_limited else "") + \
-                    (f": {message}" if message else "")
+                    raise GitHubError(
+                        f"{label}: HTTP {status}: {message or response.reason_phrase}", status=status
+                    )
+                last_problem = (
+                    f"HTTP {status}"
+                    + (" (rate limited)" if rate_limited else "")
+                    + (f": {message}" if message else "")
+                )
                 asked = _retry_after(response, self._clock())
                 if asked is not None:
                     if waited + asked > self.retry.max_total_wait:
-                        raise GitHubError(f"{label}: {last_problem}; GitHub asks to wait {asked:.0f}s, more "
-                                          f"than the {self.retry.max_total_wait:.0f}s allowed", status=status)
+                        raise GitHubError(
+                            f"{label}: {last_problem}; GitHub asks to wait {asked:.0f}s, more "
+                            f"than the {self.retry.max_total_wait:.0f}s allowed",
+                            status=status,
+                        )
                     delay = asked
             if attempt == self.retry.attempts or waited + delay > self.retry.max_total_wait:
                 break

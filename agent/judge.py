@@ -22,12 +22,25 @@ from agent.bench_tasks import BenchTask, git, prepare_repo, resolve_base
 from agent.errors import UsageError
 
 _SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (.+)$")
-_OUTCOME = {"PASSED": "passed", "XFAIL": "passed", "FAILED": "failed", "XPASS": "failed",
-            "ERROR": "error", "SKIPPED": "skipped"}
+_OUTCOME = {
+    "PASSED": "passed",
+    "XFAIL": "passed",
+    "FAILED": "failed",
+    "XPASS": "failed",
+    "ERROR": "error",
+    "SKIPPED": "skipped",
+}
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3, "missing": 4}
 # Variables of an outer pytest run that would change how the judged run behaves.
-_DROPPED_ENV = ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_XDIST_WORKER",
-                "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST", "VIRTUAL_ENV")
+_DROPPED_ENV = (
+    "PYTHONPATH",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+    "PYTEST_CURRENT_TEST",
+    "VIRTUAL_ENV",
+)
 
 
 @dataclass
@@ -47,13 +60,20 @@ class Evaluation:
     resolved: bool
     reason: str = ""  # why not resolved; empty when resolved
     patch_applied: bool = True
-    outcomes: dict[str, str] = field(default_factory=dict)  # each listed test -> outcome ("missing" if absent)
+    outcomes: dict[str, str] = field(
+        default_factory=dict
+    )  # each listed test -> outcome ("missing" if absent)
     duration_s: float = 0.0
     output_tail: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        return {"resolved": self.resolved, "reason": self.reason, "patch_applied": self.patch_applied,
-                "outcomes": self.outcomes, "duration_s": round(self.duration_s, 3)}
+        return {
+            "resolved": self.resolved,
+            "reason": self.reason,
+            "patch_applied": self.patch_applied,
+            "outcomes": self.outcomes,
+            "duration_s": round(self.duration_s, 3),
+        }
 
 
 def summary_entries(output: str) -> list[tuple[str, str]]:
@@ -79,30 +99,50 @@ def parse_pytest_summary(output: str) -> dict[str, str]:
     ids = set()
     for _, rest in entries:
         close = rest.find("] - ") if "[" in rest else -1
-        ids.add(rest[:close + 1] if close >= 0 else rest.split(" - ", 1)[0])
+        ids.add(rest[: close + 1] if close >= 0 else rest.split(" - ", 1)[0])
     return {test_id: outcome_of(test_id, entries) for test_id in ids}
 
 
 def test_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     bin_dir = str(Path(sys.executable).parent)
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", PYTHONDONTWRITEBYTECODE="1",
-               PYTHONHASHSEED="0", COLUMNS="240", NO_COLOR="1")
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONHASHSEED="0",
+        COLUMNS="240",
+        NO_COLOR="1",
+    )
     return env
 
 
-def run_tests(checkout: Path, test_files: list[str] | None = None, *, test_cmd: str | None = None,
-              timeout: float = 600.0) -> TestRun:
+def run_tests(
+    checkout: Path,
+    test_files: list[str] | None = None,
+    *,
+    test_cmd: str | None = None,
+    timeout: float = 600.0,
+) -> TestRun:
     """Run pytest (or the task's own pytest command) on `test_files` (all tests when None) and parse it."""
     files = " ".join(shlex.quote(f) for f in test_files or [])
     if test_cmd:
         command = f"{test_cmd} {'' if '-rA' in test_cmd else '-rA '}{files}".strip()
     else:
-        command = (f"{shlex.quote(sys.executable)} -m pytest -rA -p no:cacheprovider --color=no "
-                   f"--continue-on-collection-errors {files}").strip()
+        command = (
+            f"{shlex.quote(sys.executable)} -m pytest -rA -p no:cacheprovider --color=no "
+            f"--continue-on-collection-errors {files}"
+        ).strip()
     try:
-        proc = subprocess.run(["bash", "-c", command], cwd=checkout, env=test_env(), capture_output=True,
-                              text=True, errors="replace", timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["bash", "-c", command],
+            cwd=checkout,
+            env=test_env(),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode(errors="replace")
         return TestRun(command, summary_entries(out), out, None, timed_out=True)
@@ -116,8 +156,10 @@ def apply_patch(checkout: Path, patch: str, label: str) -> str | None:
         return None
     patch_file = checkout.parent / f"{label}.diff"
     patch_file.write_text(patch if patch.endswith("\n") else patch + "\n", encoding="utf-8")
-    attempts = (["git", "apply", "--whitespace=nowarn", str(patch_file)],
-                ["patch", "--batch", "--forward", "--fuzz=5", "-p1", "-i", str(patch_file)])
+    attempts = (
+        ["git", "apply", "--whitespace=nowarn", str(patch_file)],
+        ["patch", "--batch", "--forward", "--fuzz=5", "-p1", "-i", str(patch_file)],
+    )
     error = ""
     for command in attempts:
         if not shutil.which(command[0]):
@@ -150,8 +192,14 @@ def _summarize(kind: str, failing: list[str], outcomes: dict[str, str]) -> str:
     return f"{kind} not passing: {shown}{more}"
 
 
-def evaluate(task: BenchTask, patch: str, *, repo: Path | None = None, work_dir: Path | None = None,
-             timeout: float = 600.0) -> Evaluation:
+def evaluate(
+    task: BenchTask,
+    patch: str,
+    *,
+    repo: Path | None = None,
+    work_dir: Path | None = None,
+    timeout: float = 600.0,
+) -> Evaluation:
     """Judge `patch` for `task`: resolved only if every FAIL_TO_PASS and every PASS_TO_PASS test passes.
 
     `repo` is a local git repository for the task (default: prepared from `task.repo`); `work_dir` is where
@@ -163,10 +211,18 @@ def evaluate(task: BenchTask, patch: str, *, repo: Path | None = None, work_dir:
         checkout = Path(tmp) / "checkout"
         checkout_at(source, task.base_commit, checkout)
 
-        def verdict(reason: str, applied: bool = True, outcomes: dict[str, str] | None = None,
-                    tail: str = "") -> Evaluation:
-            return Evaluation(task.instance_id, not reason, reason, applied, outcomes or {},
-                              time.perf_counter() - started, tail)
+        def verdict(
+            reason: str, applied: bool = True, outcomes: dict[str, str] | None = None, tail: str = ""
+        ) -> Evaluation:
+            return Evaluation(
+                task.instance_id,
+                not reason,
+                reason,
+                applied,
+                outcomes or {},
+                time.perf_counter() - started,
+                tail,
+            )
 
         if error := apply_patch(checkout, patch, "patch"):
             return verdict(error, applied=False)

@@ -59,10 +59,19 @@ def _api_block(block: dict[str, Any]) -> dict[str, Any]:
 
 
 class AgentLoop:
-    def __init__(self, model: Model, tools: list[Tool], system: str, *, gate: FinishGate,
-                 finish_spec: dict[str, Any], limits: Limits, trajectory: Trajectory,
-                 worktree_fingerprint: Callable[[], str],
-                 on_step: Callable[[LoopState], None] | None = None):
+    def __init__(
+        self,
+        model: Model,
+        tools: list[Tool],
+        system: str,
+        *,
+        gate: FinishGate,
+        finish_spec: dict[str, Any],
+        limits: Limits,
+        trajectory: Trajectory,
+        worktree_fingerprint: Callable[[], str],
+        on_step: Callable[[LoopState], None] | None = None,
+    ):
         self.model = model
         self.tools = {t.name: t for t in tools}
         self.tool_specs = [t.spec() for t in tools] + [finish_spec]
@@ -93,11 +102,18 @@ class AgentLoop:
             calls = [b for b in turn.content if b.get("type") == "tool_use"]
             phase = self._phases.tag(turn.content)
             self.state.phases.append(phase)
-            self.trajectory.write("model", step=self.state.steps, phase=phase, request=self._request,
-                                  content=turn.content,
-                                  stop_reason=turn.stop_reason, usage=turn.usage.as_dict(),
-                                  latency_s=round(turn.latency_s, 3), attempts=turn.attempts,
-                                  model=turn.model or self.model.name)
+            self.trajectory.write(
+                "model",
+                step=self.state.steps,
+                phase=phase,
+                request=self._request,
+                content=turn.content,
+                stop_reason=turn.stop_reason,
+                usage=turn.usage.as_dict(),
+                latency_s=round(turn.latency_s, 3),
+                attempts=turn.attempts,
+                model=turn.model or self.model.name,
+            )
             if not calls:
                 self._notify()
                 raise RunStopped("the model ended its turn without calling finish", finished=True)
@@ -106,8 +122,10 @@ class AgentLoop:
             self._notify()
             if self.state.report:
                 if self.state.gave_up:
-                    raise RunStopped(f"the model gave up: {self.state.report.get('reason') or 'no reason given'}",
-                                     finished=True)
+                    raise RunStopped(
+                        f"the model gave up: {self.state.report.get('reason') or 'no reason given'}",
+                        finished=True,
+                    )
                 raise RunStopped("the model called finish", finished=True)
 
     def _notify(self) -> None:
@@ -125,8 +143,11 @@ class AgentLoop:
 
     def _query(self) -> ModelTurn:
         messages = fit_to_window(self.messages, budget_tokens=CONTEXT_BUDGET_TOKENS)
-        self._request = {"messages": len(messages), "estimated_tokens": estimate_tokens(messages),
-                         "elided": messages != self.messages}
+        self._request = {
+            "messages": len(messages),
+            "estimated_tokens": estimate_tokens(messages),
+            "elided": messages != self.messages,
+        }
         try:
             turn = self.model.query(system=self.system, tools=self.tool_specs, messages=messages)
         except ContextOverflowError as exc:
@@ -138,14 +159,18 @@ class AgentLoop:
         self.state.usage.add(turn.usage)
         self.state.model_latency += turn.latency_s
         step_cost = cost_usd(self.model.name, turn.usage)
-        self.state.cost = None if step_cost is None or self.state.cost is None else self.state.cost + step_cost
+        self.state.cost = (
+            None if step_cost is None or self.state.cost is None else self.state.cost + step_cost
+        )
         return turn
 
     def _execute(self, call: dict[str, Any]) -> dict[str, Any]:
         name, params, call_id = call.get("name", ""), call.get("input") or {}, call["id"]
         started = time.monotonic()
         if not isinstance(params, dict):
-            result = ToolResult(f"tool input must be a JSON object, got {type(params).__name__}", is_error=True)
+            result = ToolResult(
+                f"tool input must be a JSON object, got {type(params).__name__}", is_error=True
+            )
         elif name == FINISH:
             result = self._finish(params)
         elif name in self.tools:
@@ -154,15 +179,28 @@ class AgentLoop:
             known = ", ".join([*self.tools, FINISH])
             result = ToolResult(f"unknown tool {name!r}; the tools are: {known}", is_error=True)
         self.state.last_tool = name
-        log.info("tool_call", tool=name, is_error=result.is_error, duration_s=round(time.monotonic() - started, 3))
+        log.info(
+            "tool_call", tool=name, is_error=result.is_error, duration_s=round(time.monotonic() - started, 3)
+        )
         result = self._watch_repeats(name, params, result)
-        self.trajectory.write("tool", step=self.state.steps, id=call_id, name=name, input=params,
-                              content=result.content, is_error=result.is_error,
-                              duration_s=round(time.monotonic() - started, 4),
-                              data={k: v for k, v in result.data.items() if k != "report"})
+        self.trajectory.write(
+            "tool",
+            step=self.state.steps,
+            id=call_id,
+            name=name,
+            input=params,
+            content=result.content,
+            is_error=result.is_error,
+            duration_s=round(time.monotonic() - started, 4),
+            data={k: v for k, v in result.data.items() if k != "report"},
+        )
         # defence in depth: the sandbox keeps secrets out, and this keeps any that slip in from the model
-        return {"type": "tool_result", "tool_use_id": call_id, "content": redact_secret_values(result.content),
-                "is_error": result.is_error}
+        return {
+            "type": "tool_result",
+            "tool_use_id": call_id,
+            "content": redact_secret_values(result.content),
+            "is_error": result.is_error,
+        }
 
     def _run_tool(self, tool: Tool, params: dict[str, Any]) -> ToolResult:
         result = tool(params)
@@ -174,8 +212,9 @@ class AgentLoop:
         if report is not None and tool.name == "run_tests":
             from tools.test_report import TestReport
 
-            self.gate.note_tests(self.state.steps, TestReport.model_validate(report),
-                                 full=not params.get("tests"))
+            self.gate.note_tests(
+                self.state.steps, TestReport.model_validate(report), full=not params.get("tests")
+            )
         return result
 
     def _finish(self, params: dict[str, Any]) -> ToolResult:
@@ -184,7 +223,9 @@ class AgentLoop:
             return ToolResult(refusal, is_error=True)
         self.state.report = params
         self.state.gave_up = bool(params.get("gave_up"))
-        return ToolResult("finish accepted; the harness will now run the tests itself and decide the verdict.")
+        return ToolResult(
+            "finish accepted; the harness will now run the tests itself and decide the verdict."
+        )
 
     def _watch_repeats(self, name: str, params: dict[str, Any], result: ToolResult) -> ToolResult:
         key = name + json.dumps(params, sort_keys=True, default=str)
@@ -193,7 +234,9 @@ class AgentLoop:
         if self._repeats >= REPEAT_STOP:
             raise RunStopped(f"stuck repeating the same {name} call {self._repeats} times")
         if self._repeats == REPEAT_WARN:
-            note = (f"\n\n[harness: this is the {REPEAT_WARN}rd identical {name} call in a row. Repeating it will"
-                    " not change the result; try a different approach. A 4th identical call ends the run.]")
+            note = (
+                f"\n\n[harness: this is the {REPEAT_WARN}rd identical {name} call in a row. Repeating it will"
+                " not change the result; try a different approach. A 4th identical call ends the run.]"
+            )
             return ToolResult(result.content + note, is_error=result.is_error, data=result.data)
         return result

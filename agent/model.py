@@ -20,8 +20,12 @@ class Usage:
         self.cache_write += other.cache_write
 
     def as_dict(self) -> dict[str, int]:
-        return {"input": self.input, "output": self.output, "cache_read": self.cache_read,
-                "cache_write": self.cache_write}
+        return {
+            "input": self.input,
+            "output": self.output,
+            "cache_read": self.cache_read,
+            "cache_write": self.cache_write,
+        }
 
 
 @dataclass
@@ -39,7 +43,8 @@ class ModelTurn:
 class Model(Protocol):
     name: str
 
-    def query(self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]],
-              messages: list[dict[str, Any]]) -> ModelTurn:
+    def query(
+        self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+    ) -> ModelTurn:
         """Send one request; raise agent.errors.ModelAPIError (or ContextOverflowError) when it cannot."""
         ...

@@ -29,10 +29,38 @@ _TEST_COMMAND = re.compile(
     r"(^|[\s;&|(])(pytest|py\.test|tox|nox|unittest|go\s+test|cargo\s+test|(npm|yarn|pnpm)\s+(run\s+)?test"
     r"|make\s+(test|check)|rspec|phpunit|mvn\s+test|gradle\w*\s+test|jest|vitest|mocha|ctest)\b"
 )
-_WRITING_PROGRAMS = {"mv", "cp", "rm", "rmdir", "mkdir", "touch", "patch", "truncate", "ln", "chmod",
-                     "install", "rsync", "unzip", "tar"}
-_WRITING_GIT = {"apply", "am", "checkout", "restore", "mv", "rm", "reset", "stash", "switch", "merge",
-                "rebase", "cherry-pick", "revert", "pull"}
+_WRITING_PROGRAMS = {
+    "mv",
+    "cp",
+    "rm",
+    "rmdir",
+    "mkdir",
+    "touch",
+    "patch",
+    "truncate",
+    "ln",
+    "chmod",
+    "install",
+    "rsync",
+    "unzip",
+    "tar",
+}
+_WRITING_GIT = {
+    "apply",
+    "am",
+    "checkout",
+    "restore",
+    "mv",
+    "rm",
+    "reset",
+    "stash",
+    "switch",
+    "merge",
+    "rebase",
+    "cherry-pick",
+    "revert",
+    "pull",
+}
 _REDIRECTS = {">", ">>", ">|", "&>", "&>>"}
 _HEREDOC = re.compile(r"<<-?[ \t]*(['\"]?)(\w+)\1([^\n]*)\n.*?\n[ \t]*\2[ \t]*(?=\n|$)", re.DOTALL)
 _CONTRACT_WORDS = re.compile(
@@ -83,8 +111,11 @@ def _write_targets(command: str) -> list[str] | None:
         return None
     targets: list[str] = []
     for words in segments:
-        targets += [after for before, after in zip(words, words[1:], strict=False)
-                    if before in _REDIRECTS and after != "/dev/null"]
+        targets += [
+            after
+            for before, after in zip(words, words[1:], strict=False)
+            if before in _REDIRECTS and after != "/dev/null"
+        ]
         while words and "=" in words[0] and not words[0].startswith("="):  # leading VAR=value
             words = words[1:]
         program = words[0].rsplit("/", 1)[-1] if words else ""
@@ -93,8 +124,11 @@ def _write_targets(command: str) -> list[str] | None:
             targets += [w for w in words[1:] if not w.startswith("-") and w not in _REDIRECTS]
         elif program == "sed" and any(o.startswith("-i") or o == "--in-place" for o in options):
             targets += _sed_files(words[1:])
-        elif (program in _WRITING_PROGRAMS or (program == "perl" and any("i" in o for o in options))
-              or (program == "git" and len(words) > 1 and words[1] in _WRITING_GIT)):
+        elif (
+            program in _WRITING_PROGRAMS
+            or (program == "perl" and any("i" in o for o in options))
+            or (program == "git" and len(words) > 1 and words[1] in _WRITING_GIT)
+        ):
             return None
     return targets
 
@@ -131,8 +165,13 @@ def _text_of(content: Iterable[Mapping[str, Any]]) -> str:
     return "\n".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
 
 
-def tag_step(calls: Sequence[Mapping[str, Any]], content: Iterable[Mapping[str, Any]], *,
-             edited_before: bool = False, previous: Phase | None = None) -> Phase:
+def tag_step(
+    calls: Sequence[Mapping[str, Any]],
+    content: Iterable[Mapping[str, Any]],
+    *,
+    edited_before: bool = False,
+    previous: Phase | None = None,
+) -> Phase:
     """The phase of one step: its tool_use blocks and its whole content (for the text)."""
     actions = [action(str(c.get("name", "")), c.get("input") or {}) for c in calls]
     if "implement" in actions:
@@ -155,10 +194,12 @@ class PhaseTagger:
 
     def tag(self, content: Sequence[Mapping[str, Any]]) -> Phase:
         calls = [b for b in content if b.get("type") == "tool_use"]
-        phase = tag_step(calls, content, edited_before=self.edited,
-                         previous=self.tags[-1] if self.tags else None)
-        self.edited = self.edited or any(writes_files(str(c.get("name", "")), c.get("input") or {})
-                                         for c in calls)
+        phase = tag_step(
+            calls, content, edited_before=self.edited, previous=self.tags[-1] if self.tags else None
+        )
+        self.edited = self.edited or any(
+            writes_files(str(c.get("name", "")), c.get("input") or {}) for c in calls
+        )
         self.tags.append(phase)
         return phase
 

@@ -63,8 +63,12 @@ def cost_usd(model: str, usage: Usage) -> float | None:
     rate = price(model)
     if rate is None:
         return None
-    return (usage.input * rate.input + usage.output * rate.output + usage.cache_write * rate.cache_write
-            + usage.cache_read * rate.cache_read) / 1_000_000
+    return (
+        usage.input * rate.input
+        + usage.output * rate.output
+        + usage.cache_write * rate.cache_write
+        + usage.cache_read * rate.cache_read
+    ) / 1_000_000
 
 
 def _deprecated_models() -> dict[str, str]:

@@ -35,17 +35,26 @@ class ReplayModel:
         self._next = 0
         self.diverged: str | None = None
 
-    def query(self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]],
-              messages: list[dict[str, Any]]) -> ModelTurn:
+    def query(
+        self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+    ) -> ModelTurn:
         if self._next >= len(self._turns):
-            self.diverged = (f"replay diverged: the run asked for model turn {self._next + 1}, "
-                             f"but the recording has only {len(self._turns)}")
+            self.diverged = (
+                f"replay diverged: the run asked for model turn {self._next + 1}, "
+                f"but the recording has only {len(self._turns)}"
+            )
             raise RunStopped(self.diverged, conclusive=False)
         record = self._turns[self._next]
         self._next += 1
         usage = Usage(**{k: int(v) for k, v in (record.get("usage") or {}).items() if k in USAGE_FIELDS})
-        return ModelTurn(content=record["content"], stop_reason=record.get("stop_reason"), usage=usage,
-                         model=self.name, attempts=1, latency_s=0.0)
+        return ModelTurn(
+            content=record["content"],
+            stop_reason=record.get("stop_reason"),
+            usage=usage,
+            model=self.name,
+            attempts=1,
+            latency_s=0.0,
+        )
 
 
 @dataclass
@@ -79,7 +88,9 @@ def _check_start(start: dict[str, Any], line: int) -> None:
             raise _not_a_trajectory(f"the start record (line {line}) has no {key!r}")
     named = start.get("named_tests")
     if named is not None and not (isinstance(named, list) and all(isinstance(t, str) for t in named)):
-        raise _not_a_trajectory(f"the start record (line {line}) has named_tests that are not a list of names")
+        raise _not_a_trajectory(
+            f"the start record (line {line}) has named_tests that are not a list of names"
+        )
 
 
 def _model_record_problem(record: dict[str, Any]) -> str | None:
@@ -89,12 +100,19 @@ def _model_record_problem(record: dict[str, Any]) -> str | None:
     for block in content:
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
             return "has a content block that is not an object with a type"
-        if block["type"] == "tool_use" and not (isinstance(block.get("id"), str)
-                                                and isinstance(block.get("name"), str)):
+        if block["type"] == "tool_use" and not (
+            isinstance(block.get("id"), str) and isinstance(block.get("name"), str)
+        ):
             return "has a tool call without an id and a name"
     usage = record.get("usage")
-    if usage is not None and not (isinstance(usage, dict) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for k, v in usage.items() if k in USAGE_FIELDS)):
+    if usage is not None and not (
+        isinstance(usage, dict)
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in usage.items()
+            if k in USAGE_FIELDS
+        )
+    ):
         return "has usage that is not token counts"
     return None
 
@@ -143,7 +161,9 @@ def compare(recorded: list[dict[str, Any]], replayed: list[dict[str, Any]], root
         if (old.get("name"), old.get("input")) != (new.get("name"), new.get("input")):
             differences.append(f"{where}: tool call {index} differs")
         elif bool(old.get("is_error")) != bool(new.get("is_error")):
-            differences.append(f"{where}: recorded is_error={old.get('is_error')}, replayed {new.get('is_error')}")
+            differences.append(
+                f"{where}: recorded is_error={old.get('is_error')}, replayed {new.get('is_error')}"
+            )
         elif normalise(str(old.get("content")), roots) != normalise(str(new.get("content")), roots):
             differences.append(f"{where}: result text differs")
     if len(recorded) != len(replayed):
@@ -151,28 +171,51 @@ def compare(recorded: list[dict[str, Any]], replayed: list[dict[str, Any]], root
     return differences
 
 
-def _request_for(start: dict[str, Any], turns: list[dict[str, Any]], *, repo: Path | None, sandbox: str,
-                 state_dir: Path, quiet: bool) -> RunRequest:
+def _request_for(
+    start: dict[str, Any],
+    turns: list[dict[str, Any]],
+    *,
+    repo: Path | None,
+    sandbox: str,
+    state_dir: Path,
+    quiet: bool,
+) -> RunRequest:
     try:
         return RunRequest(
-            repo=repo or Path(start["repo"]), task=start["task"], task_untrusted=bool(start.get("task_untrusted")),
-            base=start["base"], test_cmd=start.get("test_cmd"), model=start.get("model") or "replay",
-            named_tests=start.get("named_tests") or [], max_steps=len(turns) + 1,
-            sandbox=sandbox, state_dir=state_dir, quiet=quiet)  # type: ignore[arg-type]
+            repo=repo or Path(start["repo"]),
+            task=start["task"],
+            task_untrusted=bool(start.get("task_untrusted")),
+            base=start["base"],
+            test_cmd=start.get("test_cmd"),
+            model=start.get("model") or "replay",
+            named_tests=start.get("named_tests") or [],
+            max_steps=len(turns) + 1,
+            sandbox=sandbox,
+            state_dir=state_dir,
+            quiet=quiet,
+        )  # type: ignore[arg-type]
     except ValidationError as exc:
-        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        problem = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
         raise _not_a_trajectory(f"the start record does not describe a run ({problem})") from None
 
 
-def replay(path: Path, *, repo: Path | None, sandbox: str, state_dir: Path, quiet: bool = True) -> ReplayOutcome:
+def replay(
+    path: Path, *, repo: Path | None, sandbox: str, state_dir: Path, quiet: bool = True
+) -> ReplayOutcome:
     from agent.run import run_task
 
     recording = load_recording(path)
     if recording.cut_off_line is not None:
-        print(f"be-agent: warning: line {recording.cut_off_line} of {path} is incomplete (the run was cut off "
-              f"while writing it); replaying the complete lines before it", file=sys.stderr)
-    request = _request_for(recording.start, recording.turns, repo=repo, sandbox=sandbox, state_dir=state_dir,
-                           quiet=quiet)
+        print(
+            f"be-agent: warning: line {recording.cut_off_line} of {path} is incomplete (the run was cut off "
+            f"while writing it); replaying the complete lines before it",
+            file=sys.stderr,
+        )
+    request = _request_for(
+        recording.start, recording.turns, repo=repo, sandbox=sandbox, state_dir=state_dir, quiet=quiet
+    )
 
     model = ReplayModel(recording.turns, request.model)
     result = run_task(request, model=model)

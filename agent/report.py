@@ -78,15 +78,19 @@ def migrations_check(report: Mapping[str, Any] | BaseModel, diff_paths: Iterable
     if not files or not is_blank(_fields(report).get("migrations")):
         return None
     shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-    return (f"The diff changes the database schema ({shown}) but the report's `migrations` section is empty: "
-            "describe each migration, how to roll it back, and whether it locks or rewrites large tables.")
+    return (
+        f"The diff changes the database schema ({shown}) but the report's `migrations` section is empty: "
+        "describe each migration, how to roll it back, and whether it locks or rewrites large tables."
+    )
 
 
 def _counts(brief: Mapping[str, Any] | None) -> str:
     if not brief:
         return "not run"
-    text = (f"{brief.get('passed', 0)} passed, {brief.get('failed', 0)} failed, "
-            f"{brief.get('error', 0)} errors, {brief.get('skipped', 0)} skipped")
+    text = (
+        f"{brief.get('passed', 0)} passed, {brief.get('failed', 0)} failed, "
+        f"{brief.get('error', 0)} errors, {brief.get('skipped', 0)} skipped"
+    )
     return text + (" (timed out)" if brief.get("timed_out") else "")
 
 
@@ -111,7 +115,9 @@ def _phase_line(phases: Mapping[str, int]) -> str:
 
 _CLOSING_REFERENCE = re.compile(
     r"\b(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(:?\s+)"
-    r"(?=(?:[\w.-]+/[\w.-]+)?#\d|https?://\S+/(?:issues|pull)/\d)", re.IGNORECASE)
+    r"(?=(?:[\w.-]+/[\w.-]+)?#\d|https?://\S+/(?:issues|pull)/\d)",
+    re.IGNORECASE,
+)
 
 
 def defuse_closing_references(text: str) -> str:
@@ -119,8 +125,14 @@ def defuse_closing_references(text: str) -> str:
     return _CLOSING_REFERENCE.sub(lambda m: f"{m.group(1)}{m.group(2)}issue ", text)
 
 
-def render_markdown_report(report: Mapping[str, Any] | BaseModel | None, verification: Mapping[str, Any], *,
-                    status: str, reason: str = "", phases: Mapping[str, int] | None = None) -> str:
+def render_markdown_report(
+    report: Mapping[str, Any] | BaseModel | None,
+    verification: Mapping[str, Any],
+    *,
+    status: str,
+    reason: str = "",
+    phases: Mapping[str, int] | None = None,
+) -> str:
     """The full report as Markdown: every finish section, then the harness's verification."""
     fields = _fields(report)
     out: list[str] = []
@@ -128,23 +140,34 @@ def render_markdown_report(report: Mapping[str, Any] | BaseModel | None, verific
         out += ["## The agent gave up", "", _text(fields.get("reason")) or "(no reason given)", ""]
     for key, title in SECTIONS:
         out += [f"## {title}", "", _text(fields.get(key)) or "_None given._", ""]
-    out += ["## Verification by the harness", "", f"**Verdict: {status.replace('_', ' ')}**"
-            + (f" — {reason}" if reason else ""), ""]
+    out += [
+        "## Verification by the harness",
+        "",
+        f"**Verdict: {status.replace('_', ' ')}**" + (f" — {reason}" if reason else ""),
+        "",
+    ]
     out += ["| run | passed | failed | errors | skipped | timed out |", "|---|---|---|---|---|---|"]
-    rows = (("baseline", "baseline"), ("final", "final (original tests, on the change)"),
-            ("change_tests", "the change's own test files"))
+    rows = (
+        ("baseline", "baseline"),
+        ("final", "final (original tests, on the change)"),
+        ("change_tests", "the change's own test files"),
+    )
     for key, label in rows:
         b = verification.get(key)
         if b:
-            out.append(f"| {label} | {b.get('passed', 0)} | {b.get('failed', 0)} | {b.get('error', 0)} | "
-                       f"{b.get('skipped', 0)} | {'yes' if b.get('timed_out') else 'no'} |")
+            out.append(
+                f"| {label} | {b.get('passed', 0)} | {b.get('failed', 0)} | {b.get('error', 0)} | "
+                f"{b.get('skipped', 0)} | {'yes' if b.get('timed_out') else 'no'} |"
+            )
         elif key != "change_tests":
             out.append(f"| {label} | – | – | – | – | not run |")
     out.append("")
     regressions = verification.get("regressions") or []
     missing = set(verification.get("missing") or [])
-    out.append("- Regressions: " + (", ".join(f"`{t}`" + (" (missing)" if t in missing else "")
-                                              for t in regressions) or "none"))
+    out.append(
+        "- Regressions: "
+        + (", ".join(f"`{t}`" + (" (missing)" if t in missing else "") for t in regressions) or "none")
+    )
     if verification.get("still_failing"):
         out.append(f"- Still failing: {_code_list(verification['still_failing'])}")
     out.append(f"- Tests added or changed: {_added_line(verification)}")
@@ -160,8 +183,14 @@ def render_markdown_report(report: Mapping[str, Any] | BaseModel | None, verific
     return defuse_closing_references("\n".join(out).rstrip() + "\n")
 
 
-def render_terminal(report: Mapping[str, Any] | BaseModel | None, verification: Mapping[str, Any], *,
-                    status: str, reason: str = "", phases: Mapping[str, int] | None = None) -> str:
+def render_terminal(
+    report: Mapping[str, Any] | BaseModel | None,
+    verification: Mapping[str, Any],
+    *,
+    status: str,
+    reason: str = "",
+    phases: Mapping[str, int] | None = None,
+) -> str:
     """A few plain lines for the terminal: verdict, test counts, regressions, reproduction, summary."""
     fields = _fields(report)
     lines = [f"{status.replace('_', ' ').upper()}: {reason}".rstrip(": ")]
@@ -179,7 +208,7 @@ def render_terminal(report: Mapping[str, Any] | BaseModel | None, verification: 
         summary = "gave up: " + " ".join(_text(fields.get("reason")).split())
     if summary:
         if len(summary) > _TERMINAL_SUMMARY_CHARS:
-            summary = summary[:_TERMINAL_SUMMARY_CHARS - 1].rstrip() + "…"
+            summary = summary[: _TERMINAL_SUMMARY_CHARS - 1].rstrip() + "…"
         lines.append(f"summary: {summary}")
     if phases:
         lines.append(f"steps: {_phase_line(phases)}")
@@ -190,14 +219,20 @@ def render_terminal_summary(result: RunResult) -> str:
     """The terminal summary of a finished run: the verdict lines, then where the branch and the run are."""
     import os
 
-    text = render_terminal(result.report, result.verification, status=result.status, reason=result.reason,
-                           phases=result.phases)
+    text = render_terminal(
+        result.report, result.verification, status=result.status, reason=result.reason, phases=result.phases
+    )
     tokens = sum(result.tokens.values())
     cost = "cost unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}"
     text += f"usage: {result.steps} steps, {tokens:,} tokens, {cost}, {result.duration_s:.1f} s\n"
     if result.branch:
         text += f"branch: {result.branch}" + (f" ({result.commit[:12]})" if result.commit else "") + "\n"
-    elif result.diff and result.status != "fixed" and os.path.isfile(result.diff) and os.path.getsize(result.diff):
+    elif (
+        result.diff
+        and result.status != "fixed"
+        and os.path.isfile(result.diff)
+        and os.path.getsize(result.diff)
+    ):
         text += f"no branch made; the change is in {result.diff}\n"
     if result.run_dir:
         text += f"run: {result.run_dir}\n"

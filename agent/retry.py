@@ -62,7 +62,11 @@ class RetryPolicy:
         return delay * (1 - self.jitter * random.random())
 
     def wait_for(self, failure: BaseException | None, failed_attempts: int) -> float:
-        if isinstance(failure, TransientFailure) and failure.retry_after is not None and failure.retry_after >= 0:
+        if (
+            isinstance(failure, TransientFailure)
+            and failure.retry_after is not None
+            and failure.retry_after >= 0
+        ):
             return failure.retry_after
         return self.backoff(failed_attempts)
 
@@ -87,9 +91,13 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}"
 
 
-def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy, *,
-                      on_retry: Callable[[RetryEvent], None] | None = None,
-                      sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+def call_with_retries(
+    attempt: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[T, int]:
     """Run `attempt` until it returns; return (its result, number of attempts made).
 
     Raises ModelAPIError naming the last transient failure, how long the retries lasted and how many attempts
@@ -112,19 +120,33 @@ def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy, *,
             return
         failure = state.outcome.exception() if state.outcome else None
         assert isinstance(failure, TransientFailure)
-        on_retry(RetryEvent(attempt=state.attempt_number, reason=failure.label, detail=failure.detail,
-                            wait_s=state.upcoming_sleep, elapsed_s=time.monotonic() - started,
-                            retry_after=failure.retry_after))
+        on_retry(
+            RetryEvent(
+                attempt=state.attempt_number,
+                reason=failure.label,
+                detail=failure.detail,
+                wait_s=state.upcoming_sleep,
+                elapsed_s=time.monotonic() - started,
+                retry_after=failure.retry_after,
+            )
+        )
 
-    retrying = Retrying(retry=retry_if_exception_type(TransientFailure), wait=wait,
-                        stop=stop_before_delay(policy.budget), before_sleep=before_sleep, sleep=sleep,
-                        reraise=True)
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientFailure),
+        wait=wait,
+        stop=stop_before_delay(policy.budget),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
     try:
         return retrying(counted), attempts
     except TransientFailure as failure:
         elapsed = time.monotonic() - started
-        message = (f"model API {failure.label} for {_format_seconds(elapsed)} s; gave up after {attempts} "
-                   f"attempt{'s' if attempts != 1 else ''} (retry budget {_format_seconds(policy.budget)} s)")
+        message = (
+            f"model API {failure.label} for {_format_seconds(elapsed)} s; gave up after {attempts} "
+            f"attempt{'s' if attempts != 1 else ''} (retry budget {_format_seconds(policy.budget)} s)"
+        )
         if failure.retry_after is not None and elapsed + failure.retry_after >= policy.budget:
             message += f"; the API asked to wait {_format_seconds(failure.retry_after)} s more"
         if failure.detail:

@@ -42,8 +42,9 @@ def _candidates(user_repo: Path) -> list[str]:
 
 def _probe(python: str) -> list[str] | None:
     try:
-        proc = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=30,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [python, "-c", _PROBE], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:

@@ -83,8 +83,11 @@ def resolve_named(name: str, outcomes: Mapping[str, str]) -> list[str]:
 
 
 def _regressions(baseline: TestReport, run: TestReport, flaky: set[str]) -> list[str]:
-    return sorted(t for t, o in baseline.outcomes.items()
-                  if o == "passed" and t not in flaky and run.outcomes.get(t) != "passed")
+    return sorted(
+        t
+        for t, o in baseline.outcomes.items()
+        if o == "passed" and t not in flaky and run.outcomes.get(t) != "passed"
+    )
 
 
 def _ancestors(test_id: str) -> list[str]:
@@ -103,9 +106,14 @@ def _failed_as_a_whole(test_id: str, baseline: TestReport) -> bool:
 
 def _new_failures(baseline: TestReport, run: TestReport, flaky: set[str]) -> list[str]:
     """Failing now, and neither failing nor passing at baseline (new tests, or tests skipped before)."""
-    return sorted(t for t, o in run.outcomes.items()
-                  if o in _FAILING and t not in flaky and baseline.outcomes.get(t) not in (*_FAILING, "passed")
-                  and not _failed_as_a_whole(t, baseline))
+    return sorted(
+        t
+        for t, o in run.outcomes.items()
+        if o in _FAILING
+        and t not in flaky
+        and baseline.outcomes.get(t) not in (*_FAILING, "passed")
+        and not _failed_as_a_whole(t, baseline)
+    )
 
 
 def _describe_regressions(regressions: list[str], run: TestReport) -> str:
@@ -134,18 +142,32 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status, "reason": self.reason, "regressions": self.regressions,
-            "missing": self.missing, "newly_passing": self.newly_passing,
-            "still_failing": self.still_failing, "new_failing": self.new_failing,
-            "added_passing": self.added_passing, "flaky": self.flaky,
-            "timed_out_tests": self.timed_out_tests, "baseline_timed_out": self.baseline_timed_out,
-            "edited_targets": self.edited_targets, "change_tests_failing": self.change_tests_failing,
+            "status": self.status,
+            "reason": self.reason,
+            "regressions": self.regressions,
+            "missing": self.missing,
+            "newly_passing": self.newly_passing,
+            "still_failing": self.still_failing,
+            "new_failing": self.new_failing,
+            "added_passing": self.added_passing,
+            "flaky": self.flaky,
+            "timed_out_tests": self.timed_out_tests,
+            "baseline_timed_out": self.baseline_timed_out,
+            "edited_targets": self.edited_targets,
+            "change_tests_failing": self.change_tests_failing,
         }
 
 
-def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = (), *,
-          flaky: Iterable[str] = (), added_tests: Iterable[str] = (), edited: Iterable[str] = (),
-          change_tests: TestReport | None = None) -> Verdict:
+def judge(
+    baseline: TestReport,
+    final: TestReport,
+    named_tests: Iterable[str] = (),
+    *,
+    flaky: Iterable[str] = (),
+    added_tests: Iterable[str] = (),
+    edited: Iterable[str] = (),
+    change_tests: TestReport | None = None,
+) -> Verdict:
     """The verdict on `final` (the harness's fresh full run of the change) against `baseline`.
 
     `fixed` needs: the targets pass (the named tests, or when none are named the tests that failed at
@@ -159,10 +181,15 @@ def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = 
     named = list(named_tests)
     passed_now = {t for t, o in final.outcomes.items() if o == "passed"}
     regressions = _regressions(baseline, final, flaky_set)
-    added_passing = sorted({t for t in passed_now if t not in baseline.outcomes}
-                           | {t for t in added_tests if t in passed_now}
-                           | {t for t, o in (change_tests.outcomes if change_tests else {}).items()
-                              if o == "passed" and t not in baseline.outcomes})
+    added_passing = sorted(
+        {t for t in passed_now if t not in baseline.outcomes}
+        | {t for t in added_tests if t in passed_now}
+        | {
+            t
+            for t, o in (change_tests.outcomes if change_tests else {}).items()
+            if o == "passed" and t not in baseline.outcomes
+        }
+    )
     if named:
         still_failing: list[str] = []
         for name in named:
@@ -176,7 +203,8 @@ def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = 
             if failed not in flaky_set:
                 still_failing += [failed] if not ids else [t for t in ids if t not in passed_now]
     verdict = Verdict(
-        status="not_fixed", reason="",
+        status="not_fixed",
+        reason="",
         regressions=regressions,
         missing=[t for t in regressions if t not in final.outcomes],
         newly_passing=sorted(t for t in baseline.failing if t in passed_now),
@@ -187,29 +215,37 @@ def judge(baseline: TestReport, final: TestReport, named_tests: Iterable[str] = 
         timed_out_tests=timed_out_tests(baseline),
         baseline_timed_out=baseline.timed_out,
         edited_targets=sorted(edited),
-        change_tests_failing=sorted(t for t in (change_tests.failing if change_tests else []) if t not in flaky_set),
+        change_tests_failing=sorted(
+            t for t in (change_tests.failing if change_tests else []) if t not in flaky_set
+        ),
     )
     verdict.status, verdict.reason = _decide(verdict, baseline, final, named)
     return verdict
 
 
-def _decide(v: Verdict, baseline: TestReport, final: TestReport,
-            named: list[str]) -> tuple[VerdictStatus, str]:
+def _decide(
+    v: Verdict, baseline: TestReport, final: TestReport, named: list[str]
+) -> tuple[VerdictStatus, str]:
     if final.timed_out:
         return "not_fixed", "The final test run timed out, so the change could not be verified."
     if v.edited_targets:
-        return "not_fixed", (f"The change edits the test(s) it is judged by ({name_ids(v.edited_targets)}); "
-                             "the original tests must pass unchanged.")
+        return "not_fixed", (
+            f"The change edits the test(s) it is judged by ({name_ids(v.edited_targets)}); "
+            "the original tests must pass unchanged."
+        )
     if v.regressions:
-        return "not_fixed", (f"{len(v.regressions)} test(s) that passed at baseline no longer pass: "
-                             f"{_describe_regressions(v.regressions, final)}.")
+        return "not_fixed", (
+            f"{len(v.regressions)} test(s) that passed at baseline no longer pass: "
+            f"{_describe_regressions(v.regressions, final)}."
+        )
     if v.change_tests_failing:
         return "not_fixed", f"Tests the change adds or edits fail: {name_ids(v.change_tests_failing)}."
     if v.still_failing:
         what = "named" if named else "baseline-failing"
         hint = "" if final.structured else " (the test runner's output could not be read per test)"
-        return "not_fixed", (f"{len(v.still_failing)} {what} test(s) still do not pass{hint}: "
-                             f"{name_ids(v.still_failing)}.")
+        return "not_fixed", (
+            f"{len(v.still_failing)} {what} test(s) still do not pass{hint}: {name_ids(v.still_failing)}."
+        )
     if v.new_failing:
         return "not_fixed", f"Tests that were not failing at baseline now fail: {name_ids(v.new_failing)}."
     if named:
@@ -217,21 +253,27 @@ def _decide(v: Verdict, baseline: TestReport, final: TestReport,
         ids = [t for name in named for t in resolve_named(name, final.outcomes)]
         solid = [t for t in ids if t not in v.flaky and baseline.outcomes.get(t) != "passed"]
         if not solid:
-            return "not_fixed", (f"The named tests ({name_ids(ids)}) are flaky or already passed before the "
-                                 "change: passing now is not evidence of a fix.")
+            return "not_fixed", (
+                f"The named tests ({name_ids(ids)}) are flaky or already passed before the "
+                "change: passing now is not evidence of a fix."
+            )
         return "fixed", f"The {len(named)} target test(s) now pass and no baseline-passing test broke."
     targets = [t for t in baseline.failing if t not in v.flaky]
     if targets:
         return "fixed", f"The {len(targets)} target test(s) now pass and no baseline-passing test broke."
     if baseline.failing:
-        return "not_fixed", (f"The only tests failing at baseline are flaky ({name_ids(baseline.failing)}): a "
-                             "green run now is not evidence of a fix.")
+        return "not_fixed", (
+            f"The only tests failing at baseline are flaky ({name_ids(baseline.failing)}): a "
+            "green run now is not evidence of a fix."
+        )
     if not final.green:
         return "not_fixed", "The final test run is not green."
     if baseline.green:
         if not v.added_passing:
-            return "not_fixed", ("The suite was already green at baseline and the change adds no passing "
-                                 "test, so nothing shows the task was done.")
+            return "not_fixed", (
+                "The suite was already green at baseline and the change adds no passing "
+                "test, so nothing shows the task was done."
+            )
         return "fixed", f"The suite is green and the change adds {len(v.added_passing)} passing test(s)."
     why = "timed out" if baseline.timed_out else "failed"
     return "fixed", f"The baseline run {why} without naming failing tests; the final run is green."
@@ -245,8 +287,14 @@ def _definition(source: str, names: list[str]) -> str | None:
         return "<unparseable>"
     node: ast.stmt | None = None
     for name in names:
-        node = next((n for n in body if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-                     and n.name == name), None)
+        node = next(
+            (
+                n
+                for n in body
+                if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name
+            ),
+            None,
+        )
         if node is None:
             return None
         body = node.body
@@ -292,9 +340,15 @@ class FinishGate:
     last full run.
     """
 
-    def __init__(self, baseline: TestReport, *, flaky: Iterable[str] = (), max_refusals: int = 2,
-                 changed_paths: Callable[[], Iterable[str]] | None = None,
-                 edited_targets: Callable[[], list[str]] | None = None):
+    def __init__(
+        self,
+        baseline: TestReport,
+        *,
+        flaky: Iterable[str] = (),
+        max_refusals: int = 2,
+        changed_paths: Callable[[], Iterable[str]] | None = None,
+        edited_targets: Callable[[], list[str]] | None = None,
+    ):
         self.baseline = baseline
         self.flaky = set(flaky)
         self.max_refusals = max_refusals
@@ -317,13 +371,19 @@ class FinishGate:
 
     def problems(self) -> list[str]:
         """Why finishing now would be refused; empty when it would be accepted."""
-        if self.last_edit_step is not None and (self.last_run is None or self.last_run[0] < self.last_edit_step):
+        if self.last_edit_step is not None and (
+            self.last_run is None or self.last_run[0] < self.last_edit_step
+        ):
             narrowed = ""
             if self.last_narrowed_step is not None and self.last_narrowed_step >= self.last_edit_step:
-                narrowed = (f" Your run at step {self.last_narrowed_step} was narrowed to some tests and counts "
-                            "only for those.")
-            return [f"No full test run since your last edit at step {self.last_edit_step}: call run_tests with "
-                    f"no `tests` argument after your last edit.{narrowed}"]
+                narrowed = (
+                    f" Your run at step {self.last_narrowed_step} was narrowed to some tests and counts "
+                    "only for those."
+                )
+            return [
+                f"No full test run since your last edit at step {self.last_edit_step}: call run_tests with "
+                f"no `tests` argument after your last edit.{narrowed}"
+            ]
         run = self.last_run[1] if self.last_run else self.baseline
         found: list[str] = []
         if run.timed_out:
@@ -334,8 +394,10 @@ class FinishGate:
         else:
             regressions = _regressions(self.baseline, run, self.flaky)
             if regressions:
-                found.append("Tests that passed at baseline no longer pass: "
-                             f"{_describe_regressions(regressions, run)}.")
+                found.append(
+                    "Tests that passed at baseline no longer pass: "
+                    f"{_describe_regressions(regressions, run)}."
+                )
             new = _new_failures(self.baseline, run, self.flaky)
             if new:
                 found.append(f"The last run has failures the baseline did not have: {name_ids(new)}.")
@@ -356,15 +418,19 @@ class FinishGate:
                 found.append(migration_problem)
         edited = self.edited_targets() if self.edited_targets is not None else []
         if edited:
-            found.append(f"You changed the test(s) the task is judged by: {name_ids(edited)}. The harness judges "
-                         "a fix by the original tests, so revert your edits to them and fix the code instead.")
+            found.append(
+                f"You changed the test(s) the task is judged by: {name_ids(edited)}. The harness judges "
+                "a fix by the original tests, so revert your edits to them and fix the code instead."
+            )
         if not found:
             return None
         self.refusals += 1
         text = f"finish refused at step {step}. " + " ".join(found)
         if self.refusals >= self.max_refusals:
-            text += (" If you cannot resolve this, call finish with gave_up: true and a `reason`; the run "
-                     "will end as not fixed.")
+            text += (
+                " If you cannot resolve this, call finish with gave_up: true and a `reason`; the run "
+                "will end as not fixed."
+            )
         else:
             text += " Fix the cause, run the full suite with run_tests, then call finish again."
         return text
@@ -433,9 +499,16 @@ def _base_copy_with_tests(checkout: Path, base_commit: str, test_paths: list[str
         target.write_bytes(data)
 
 
-def added_tests_check(checkout: Path, base_commit: str, changed: Iterable[str] | None, run: TestRunner, *,
-                      final: TestReport | None = None, scratch_root: Path | None = None,
-                      keep: bool = False) -> AddedTestsResult:
+def added_tests_check(
+    checkout: Path,
+    base_commit: str,
+    changed: Iterable[str] | None,
+    run: TestRunner,
+    *,
+    final: TestReport | None = None,
+    scratch_root: Path | None = None,
+    keep: bool = False,
+) -> AddedTestsResult:
     """Run the tests the change added or changed against the base code.
 
     `changed` are the paths that differ from `base_commit` (None: ask git); the test files among them
@@ -447,8 +520,9 @@ def added_tests_check(checkout: Path, base_commit: str, changed: Iterable[str] |
     all pass on the change; False otherwise; None when the change touches no test module.
     """
     paths = changed_files(checkout, base_commit) if changed is None else changed
-    test_files = sorted(p for p in set(paths)
-                        if is_test_path(p) and not _is_bytecode(p) and (checkout / p).is_file())
+    test_files = sorted(
+        p for p in set(paths) if is_test_path(p) and not _is_bytecode(p) and (checkout / p).is_file()
+    )
     modules = [p for p in test_files if is_test_module(p)]
     if not modules:
         return AddedTestsResult(note="the change adds or changes no test module")
@@ -480,9 +554,15 @@ def added_tests_check(checkout: Path, base_commit: str, changed: Iterable[str] |
     return result
 
 
-def verification_block(baseline: TestReport, final: TestReport | None, verdict: Verdict | None = None,
-                       added: AddedTestsResult | None = None, *, flaky: Iterable[str] = (),
-                       change_tests: TestReport | None = None) -> dict[str, Any]:
+def verification_block(
+    baseline: TestReport,
+    final: TestReport | None,
+    verdict: Verdict | None = None,
+    added: AddedTestsResult | None = None,
+    *,
+    flaky: Iterable[str] = (),
+    change_tests: TestReport | None = None,
+) -> dict[str, Any]:
     """The `verification` object of the JSON result."""
     block: dict[str, Any] = {
         "baseline": baseline.brief(),

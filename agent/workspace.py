@@ -21,24 +21,54 @@ from sandbox.env import is_secret_name
 GIT_TIMEOUT = 300.0
 # Nothing planted in a checkout may run code on the host: no hooks, no fsmonitor, and never look inside a
 # nested repository (a status inside one would run the filters its own config defines).
-SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.file.allow=always",
-            "-c", "diff.ignoreSubmodules=all", "-c", "status.submoduleSummary=false",
-            "-c", "submodule.recurse=false", "-c", "fetch.recurseSubmodules=false")
+SAFE_GIT = (
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "protocol.file.allow=always",
+    "-c",
+    "diff.ignoreSubmodules=all",
+    "-c",
+    "status.submoduleSummary=false",
+    "-c",
+    "submodule.recurse=false",
+    "-c",
+    "fetch.recurseSubmodules=false",
+)
 AUTHOR_NAME = "be-agent"
 AUTHOR_EMAIL = "be-agent@users.noreply.localhost"
-_IDENTITY = {"GIT_AUTHOR_NAME": AUTHOR_NAME, "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL,
-             "GIT_COMMITTER_NAME": AUTHOR_NAME, "GIT_COMMITTER_EMAIL": AUTHOR_EMAIL}
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": AUTHOR_NAME,
+    "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL,
+    "GIT_COMMITTER_NAME": AUTHOR_NAME,
+    "GIT_COMMITTER_EMAIL": AUTHOR_EMAIL,
+}
 # Build artefacts the model's own test runs leave behind; never part of the change.
 LOCAL_EXCLUDES = ("__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "*.egg-info/")
 
 
 # Variables that point git at another repository, index or object store (set, for example, when be-agent
 # runs inside a git hook). The rest of the user's GIT_* settings (GIT_SSH_COMMAND, GIT_CONFIG_*) still apply.
-REPOSITORY_REDIRECTS = frozenset({
-    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-    "GIT_PREFIX", "GIT_QUARANTINE_PATH", "GIT_REPLACE_REF_BASE", "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE",
-})
+REPOSITORY_REDIRECTS = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_CEILING_DIRECTORIES",
+        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+        "GIT_PREFIX",
+        "GIT_QUARANTINE_PATH",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_SHALLOW_FILE",
+        "GIT_GRAFT_FILE",
+    }
+)
 
 
 class GitError(AgentError):
@@ -53,13 +83,25 @@ def git_environment() -> dict[str, str]:
     return env
 
 
-def git(repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = GIT_TIMEOUT,
-        check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+def git(
+    repo: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = GIT_TIMEOUT,
+    check: bool = True,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     full_env = {**git_environment(), **(env or {})}
     try:
-        proc = subprocess.run(["git", *SAFE_GIT, "-C", str(repo), *args], capture_output=True, text=True,
-                              env=full_env, timeout=timeout, input=input_text, stdin=None if input_text
-                              else subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", *SAFE_GIT, "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            input=input_text,
+            stdin=None if input_text else subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f} s in {repo}") from exc
     if check and proc.returncode != 0:
@@ -107,8 +149,10 @@ def check_branch_name(repo: Path, branch: str) -> None:
     if branch.startswith("refs/heads/"):
         raise UsageError(f"invalid branch name: {branch!r}; give it without refs/heads/")
     if branch in ("@", "HEAD") or branch.startswith(("refs/", "-")):
-        raise UsageError(f"invalid branch name: {branch!r} (git would read it as something else); "
-                         f"choose another name with --branch")
+        raise UsageError(
+            f"invalid branch name: {branch!r} (git would read it as something else); "
+            f"choose another name with --branch"
+        )
     if git(repo, "check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
         raise UsageError(f"invalid branch name: {branch!r} (see `git help check-ref-format`)")
     parts = branch.split("/")
@@ -117,16 +161,23 @@ def check_branch_name(repo: Path, branch: str) -> None:
         if branch_tip(repo, parent) is None:
             continue
         if parent == DEFAULT_BRANCH_PREFIX:
-            raise UsageError(f"your branch {parent!r} in {repo} blocks be-agent's branch names "
-                             f"({DEFAULT_BRANCH_PREFIX}/...): git cannot have both; rename that branch or "
-                             f"choose another name with --branch")
-        raise UsageError(f"branch {branch!r} cannot be created: branch {parent!r} exists in {repo} and git "
-                         f"cannot have both; choose another name with --branch")
-    children = run_git_lines(repo, ["for-each-ref", "--count=1", "--format=%(refname:lstrip=2)",
-                                    f"refs/heads/{branch}/"])
+            raise UsageError(
+                f"your branch {parent!r} in {repo} blocks be-agent's branch names "
+                f"({DEFAULT_BRANCH_PREFIX}/...): git cannot have both; rename that branch or "
+                f"choose another name with --branch"
+            )
+        raise UsageError(
+            f"branch {branch!r} cannot be created: branch {parent!r} exists in {repo} and git "
+            f"cannot have both; choose another name with --branch"
+        )
+    children = run_git_lines(
+        repo, ["for-each-ref", "--count=1", "--format=%(refname:lstrip=2)", f"refs/heads/{branch}/"]
+    )
     if children:
-        raise UsageError(f"branch {branch!r} cannot be created: branch {children[0]!r} exists in {repo} and git "
-                         f"cannot have both; choose another name with --branch")
+        raise UsageError(
+            f"branch {branch!r} cannot be created: branch {children[0]!r} exists in {repo} and git "
+            f"cannot have both; choose another name with --branch"
+        )
 
 
 def slugify(text: str, limit: int = 40) -> str:
@@ -139,10 +190,24 @@ def slugify(text: str, limit: int = 40) -> str:
 def clone_for_run(user_repo: Path, base_sha: str, branch: str, dest: Path) -> None:
     """A private, independent copy: objects copied (no hardlinks, no alternates), no hooks, no remote."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["git", *SAFE_GIT, "clone", "--quiet", "--no-hardlinks", "--no-checkout",
-                           "--template=", str(user_repo), str(dest)],
-                          capture_output=True, text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL,
-                          env=git_environment())
+    proc = subprocess.run(
+        [
+            "git",
+            *SAFE_GIT,
+            "clone",
+            "--quiet",
+            "--no-hardlinks",
+            "--no-checkout",
+            "--template=",
+            str(user_repo),
+            str(dest),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        env=git_environment(),
+    )
     if proc.returncode != 0:
         raise GitError(f"could not copy the repository into the run directory: {proc.stderr.strip()}")
     git(dest, "remote", "remove", "origin")
@@ -154,7 +219,9 @@ def clone_for_run(user_repo: Path, base_sha: str, branch: str, dest: Path) -> No
 
 def nested_repositories(checkout: Path) -> list[str]:
     """Untracked directories that are git repositories of their own (made inside the sandbox)."""
-    listed = git(checkout, "ls-files", "--others", "--exclude-standard", "--directory", "-z").stdout.split("\0")
+    listed = git(checkout, "ls-files", "--others", "--exclude-standard", "--directory", "-z").stdout.split(
+        "\0"
+    )
     return sorted(p.rstrip("/") for p in listed if p.endswith("/") and os.path.lexists(checkout / p / ".git"))
 
 
@@ -164,8 +231,11 @@ def _exclude_nested(checkout: Path) -> None:
 
 def gitlinks(checkout: Path, tree: str) -> set[str]:
     """Submodule entries (mode 160000) of `tree` ("" = the index)."""
-    lines = (git(checkout, "ls-files", "-s", "-z").stdout if not tree
-             else git(checkout, "ls-tree", "-r", "-z", tree).stdout).split("\0")
+    lines = (
+        git(checkout, "ls-files", "-s", "-z").stdout
+        if not tree
+        else git(checkout, "ls-tree", "-r", "-z", tree).stdout
+    ).split("\0")
     return {line.split("\t", 1)[1] for line in lines if line.startswith("160000") and "\t" in line}
 
 
@@ -196,11 +266,14 @@ def restore_from_base(tree: Path, base_sha: str, paths: list[str]) -> None:
 
 
 def untracked_paths(checkout: Path) -> list[str]:
-    return sorted(p for p in git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
-                  if p)
+    return sorted(
+        p for p in git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0") if p
+    )
 
 
-def exclude_from_change(checkout: Path, paths: list[str], why: str = "written by the test suite itself") -> None:
+def exclude_from_change(
+    checkout: Path, paths: list[str], why: str = "written by the test suite itself"
+) -> None:
     """Leave these paths out of the change (files the test suite itself writes, nested repositories)."""
     paths = [p for p in paths if "\n" not in p]
     if not paths:
@@ -235,9 +308,14 @@ def write_diff(checkout: Path, base_sha: str, dest: Path) -> None:
         git(checkout, "add", "-A", env=env)
         keep_repositories_out(checkout, base_sha, env)
         with dest.open("wb") as out:
-            proc = subprocess.run(["git", *SAFE_GIT, "-C", str(checkout), "diff", "--cached", "--binary", base_sha],
-                                  stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT,
-                                  env={**git_environment(), **env})
+            proc = subprocess.run(
+                ["git", *SAFE_GIT, "-C", str(checkout), "diff", "--cached", "--binary", base_sha],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                timeout=GIT_TIMEOUT,
+                env={**git_environment(), **env},
+            )
         if proc.returncode != 0:
             raise GitError(f"git diff failed in {checkout}: {proc.stderr.decode(errors='replace').strip()}")
     finally:
@@ -256,16 +334,36 @@ def commit_all(checkout: Path, base_sha: str, subject: str, body: str, trailers:
     git(checkout, "add", "-A")
     keep_repositories_out(checkout, base_sha)
     message = _commit_message(subject, body, trailers)
-    git(checkout, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", env=_IDENTITY,
-        input_text=message)
+    git(
+        checkout,
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--allow-empty",
+        "-F",
+        "-",
+        env=_IDENTITY,
+        input_text=message,
+    )
     return git(checkout, "rev-parse", "HEAD").stdout.strip()
 
 
 def reword_head(checkout: Path, subject: str, body: str, trailers: dict[str, str]) -> str:
     """Give the last commit its final message; its tree (what was verified) does not change."""
     message = _commit_message(subject, body, trailers)
-    git(checkout, "commit", "--quiet", "--no-verify", "--amend", "--allow-empty", "--only", "-F", "-",
-        env=_IDENTITY, input_text=message)
+    git(
+        checkout,
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--amend",
+        "--allow-empty",
+        "--only",
+        "-F",
+        "-",
+        env=_IDENTITY,
+        input_text=message,
+    )
     return git(checkout, "rev-parse", "HEAD").stdout.strip()
 
 

@@ -59,9 +59,16 @@ def build_task(spec: Path, cache: Path) -> BenchTask:
     pass_to_pass = sorted(t for t in after if before.get(t) == "passed")
     if not fail_to_pass:
         raise SystemExit(f"{spec.name}: no test fails before the gold patch")
-    return BenchTask(instance_id=spec.name, repo=f"repos/{name}", base_commit=base,
-                     problem_statement=(spec / "problem.md").read_text(encoding="utf-8").strip() + "\n",
-                     FAIL_TO_PASS=fail_to_pass, PASS_TO_PASS=pass_to_pass, patch=gold, test_patch=tests)
+    return BenchTask(
+        instance_id=spec.name,
+        repo=f"repos/{name}",
+        base_commit=base,
+        problem_statement=(spec / "problem.md").read_text(encoding="utf-8").strip() + "\n",
+        FAIL_TO_PASS=fail_to_pass,
+        PASS_TO_PASS=pass_to_pass,
+        patch=gold,
+        test_patch=tests,
+    )
 
 
 def main() -> None:
@@ -71,8 +78,10 @@ def main() -> None:
     lines = [json.dumps(task.model_dump(exclude_none=True), ensure_ascii=False) for task in tasks]
     (TASKS_DIR / "tasks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for task in tasks:
-        print(f"{task.instance_id:28} F2P {len(task.FAIL_TO_PASS):2}  P2P {len(task.PASS_TO_PASS):2}  "
-              f"base {task.base_commit[:10]}")
+        print(
+            f"{task.instance_id:28} F2P {len(task.FAIL_TO_PASS):2}  P2P {len(task.PASS_TO_PASS):2}  "
+            f"base {task.base_commit[:10]}"
+        )
     print(f"wrote {len(tasks)} tasks to {TASKS_DIR / 'tasks.jsonl'}")
 
 

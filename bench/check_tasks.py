@@ -46,15 +46,22 @@ def main(argv: list[str] | None = None) -> int:
             bad += not ok
             gold_resolved += gold.resolved
             empty_resolved += empty.resolved
-            table.add_row(task.instance_id, str(len(task.FAIL_TO_PASS)), str(len(task.PASS_TO_PASS)),
-                          "resolved" if gold.resolved else f"NOT resolved: {gold.reason}",
-                          "resolved" if empty.resolved else "not resolved", "yes" if ok else "NO")
+            table.add_row(
+                task.instance_id,
+                str(len(task.FAIL_TO_PASS)),
+                str(len(task.PASS_TO_PASS)),
+                "resolved" if gold.resolved else f"NOT resolved: {gold.reason}",
+                "resolved" if empty.resolved else "not resolved",
+                "yes" if ok else "NO",
+            )
     console = Console(width=160)
     console.print(table)
     total = len(tasks)
-    console.print(f"gold patches resolved: {gold_resolved}/{total} ({100 * gold_resolved / total:.0f}%); "
-                  f"empty patches resolved: {empty_resolved}/{total} ({100 * empty_resolved / total:.0f}%); "
-                  f"judged correctly: {total - bad}/{total}")
+    console.print(
+        f"gold patches resolved: {gold_resolved}/{total} ({100 * gold_resolved / total:.0f}%); "
+        f"empty patches resolved: {empty_resolved}/{total} ({100 * empty_resolved / total:.0f}%); "
+        f"judged correctly: {total - bad}/{total}"
+    )
     return 1 if bad else 0
 
 

@@ -72,10 +72,18 @@ def replay_through_standin(recording: Path, work: Path, sandbox: str) -> Replaye
     repo = work / "repo"
     make_demo_repo(repo)
     model_name = start.get("model") or "claude-sonnet-5-5"
-    request = RunRequest(repo=repo, task=start["task"], base=start["base"], test_cmd=start.get("test_cmd"),
-                         model=model_name, named_tests=start.get("named_tests") or [],
-                         max_steps=len(turns) + 1, sandbox=sandbox,  # type: ignore[arg-type]
-                         state_dir=work / "state", quiet=True)
+    request = RunRequest(
+        repo=repo,
+        task=start["task"],
+        base=start["base"],
+        test_cmd=start.get("test_cmd"),
+        model=model_name,
+        named_tests=start.get("named_tests") or [],
+        max_steps=len(turns) + 1,
+        sandbox=sandbox,  # type: ignore[arg-type]
+        state_dir=work / "state",
+        quiet=True,
+    )
     with StandinServer(script) as srv:
         model = AnthropicModel(model_name, api_key="bench-key", base_url=srv.base_url)
         result = run_task(request, model=model)
@@ -84,8 +92,12 @@ def replay_through_standin(recording: Path, work: Path, sandbox: str) -> Replaye
     roots = [str(Path(result.run_dir) / "checkout"), str(Path(result.run_dir) / "scratch")]
     if start.get("run_dir"):
         roots.append(str(Path(start["run_dir"]) / "checkout"))
-    return Replayed(result, requests, compare(recorded_tools, replayed_tools, roots),
-                    min(len(recorded_tools), len(replayed_tools)))
+    return Replayed(
+        result,
+        requests,
+        compare(recorded_tools, replayed_tools, roots),
+        min(len(recorded_tools), len(replayed_tools)),
+    )
 
 
 # --- harness time per step ------------------------------------------------------------------------
@@ -132,9 +144,15 @@ def step_timings(records: Sequence[dict[str, Any]]) -> list[StepTiming]:
         calls = tools.get(step, [])
         end = max(float(r["time"]) for r in [models[step], *calls])
         if previous_end is not None:
-            rows.append(StepTiming(step=step, kind=kind_of(calls[0]) if calls else "no tool",
-                                   wall_s=end - previous_end, model_s=float(models[step].get("latency_s") or 0.0),
-                                   tool_s=sum(float(c.get("duration_s") or 0.0) for c in calls)))
+            rows.append(
+                StepTiming(
+                    step=step,
+                    kind=kind_of(calls[0]) if calls else "no tool",
+                    wall_s=end - previous_end,
+                    model_s=float(models[step].get("latency_s") or 0.0),
+                    tool_s=sum(float(c.get("duration_s") or 0.0) for c in calls),
+                )
+            )
         previous_end = end
     return rows
 
@@ -194,8 +212,15 @@ def cache_rows(bodies: Sequence[dict[str, Any]], usages: Sequence[dict[str, int]
         same = 0
         while same < min(len(previous), end) and payloads[same] == previous[same]:
             same += 1
-        rows.append(CacheRow(number, sum(tokens), sum(tokens[:end]), sum(tokens[:same]),
-                             int(usage.get("cache_read_input_tokens", 0))))
+        rows.append(
+            CacheRow(
+                number,
+                sum(tokens),
+                sum(tokens[:end]),
+                sum(tokens[:same]),
+                int(usage.get("cache_read_input_tokens", 0)),
+            )
+        )
         previous = payloads
     return rows
 
@@ -209,8 +234,10 @@ def _ms(seconds: float) -> str:
 
 def print_step_table(rows: list[StepTiming]) -> None:
     print("Harness time per step, model excluded (ms; bookkeeping = step wall - model latency - tool time)")
-    header = (f"{'kind':<12} {'steps':>5} {'tool med':>8} {'tool p90':>8} {'book med':>8} {'book p90':>8} "
-              f"{'harn med':>8} {'harn p90':>8}  target")
+    header = (
+        f"{'kind':<12} {'steps':>5} {'tool med':>8} {'tool p90':>8} {'book med':>8} {'book p90':>8} "
+        f"{'harn med':>8} {'harn p90':>8}  target"
+    )
     print(header)
     print("-" * len(header))
     for kind in [*KINDS, *sorted({r.kind for r in rows} - set(KINDS))]:
@@ -224,33 +251,45 @@ def print_step_table(rows: list[StepTiming]) -> None:
         if kind in TARGETED_KINDS:
             ok = statistics.median(harness) * 1000 < HARNESS_TARGET_MS
             target = f"median < {HARNESS_TARGET_MS:.0f} ms: {'met' if ok else 'MISSED'}"
-        print(f"{kind:<12} {len(group):>5} {_ms(statistics.median(tool))} {_ms(p90(tool))} "
-              f"{_ms(statistics.median(book))} {_ms(p90(book))} {_ms(statistics.median(harness))} "
-              f"{_ms(p90(harness))}  {target}")
+        print(
+            f"{kind:<12} {len(group):>5} {_ms(statistics.median(tool))} {_ms(p90(tool))} "
+            f"{_ms(statistics.median(book))} {_ms(p90(book))} {_ms(statistics.median(harness))} "
+            f"{_ms(p90(harness))}  {target}"
+        )
     harness_all = [r.harness_s for r in rows]
-    print(f"{'all steps':<12} {len(rows):>5} {'':>8} {'':>8} {'':>8} {'':>8} {_ms(statistics.median(harness_all))} "
-          f"{_ms(p90(harness_all))}")
+    print(
+        f"{'all steps':<12} {len(rows):>5} {'':>8} {'':>8} {'':>8} {'':>8} {_ms(statistics.median(harness_all))} "
+        f"{_ms(p90(harness_all))}"
+    )
     model = [r.model_s for r in rows]
-    print(f"model latency (stand-in + SDK + HTTP, not harness): median {statistics.median(model) * 1000:.1f} ms, "
-          f"p90 {p90(model) * 1000:.1f} ms")
+    print(
+        f"model latency (stand-in + SDK + HTTP, not harness): median {statistics.median(model) * 1000:.1f} ms, "
+        f"p90 {p90(model) * 1000:.1f} ms"
+    )
 
 
 def print_per_step(rows: list[StepTiming]) -> None:
     print(f"{'step':>4} {'kind':<12} {'wall ms':>8} {'model ms':>8} {'tool ms':>8} {'book ms':>8}")
     for r in rows:
-        print(f"{r.step:>4} {r.kind:<12} {_ms(r.wall_s)} {_ms(r.model_s)} {_ms(r.tool_s)} {_ms(r.bookkeeping_s)}")
+        print(
+            f"{r.step:>4} {r.kind:<12} {_ms(r.wall_s)} {_ms(r.model_s)} {_ms(r.tool_s)} {_ms(r.bookkeeping_s)}"
+        )
 
 
 def print_cache_table(rows: list[CacheRow]) -> bool:
     print("Prompt-cache effectiveness (tokens estimated as JSON characters / 4)")
-    header = (f"{'req':>3} {'input tok':>9} {'<= last bp':>10} {'same as prev':>12} {'share':>6} "
-              f"{'stand-in read':>13}")
+    header = (
+        f"{'req':>3} {'input tok':>9} {'<= last bp':>10} {'same as prev':>12} {'share':>6} "
+        f"{'stand-in read':>13}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         read_share = r.standin_read / r.total if r.total else 0.0
-        print(f"{r.number:>3} {r.total:>9} {r.before_breakpoint:>10} {r.cacheable:>12} {r.share:>6.1%} "
-              f"{r.standin_read:>7} {read_share:>5.0%}")
+        print(
+            f"{r.number:>3} {r.total:>9} {r.before_breakpoint:>10} {r.cacheable:>12} {r.share:>6.1%} "
+            f"{r.standin_read:>7} {read_share:>5.0%}"
+        )
     later = [r for r in rows if r.number >= CACHE_FROM_REQUEST]
     if not later:
         print(f"fewer than {CACHE_FROM_REQUEST} requests: no aggregate")
@@ -259,9 +298,11 @@ def print_cache_table(rows: list[CacheRow]) -> bool:
     share = sum(r.cacheable for r in later) / total
     read = sum(r.standin_read for r in later) / total
     ok = share >= CACHE_TARGET
-    print(f"requests {CACHE_FROM_REQUEST}-{rows[-1].number}: cacheable share {share:.1%} of {total} input tokens "
-          f"(lowest single request {min(r.share for r in later):.1%}; stand-in reported {read:.1%} read from "
-          f"cache); target >= {CACHE_TARGET:.0%}: {'met' if ok else 'MISSED'}")
+    print(
+        f"requests {CACHE_FROM_REQUEST}-{rows[-1].number}: cacheable share {share:.1%} of {total} input tokens "
+        f"(lowest single request {min(r.share for r in later):.1%}; stand-in reported {read:.1%} read from "
+        f"cache); target >= {CACHE_TARGET:.0%}: {'met' if ok else 'MISSED'}"
+    )
     return ok
 
 
@@ -282,9 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     result = replayed.result
-    print(f"{args.trajectory.name}: {result.steps} steps replayed through the stand-in API with the {args.sandbox} "
-          f"sandbox: {result.status}, run wall {result.duration_s:.1f} s; {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"{args.trajectory.name}: {result.steps} steps replayed through the stand-in API with the {args.sandbox} "
+        f"sandbox: {result.status}, run wall {result.duration_s:.1f} s; {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
     if replayed.differences:
         print("replay DIFFERS from the recording: " + "; ".join(replayed.differences[:3]))
     else:
@@ -292,8 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     rows = step_timings(records)
     print_step_table(rows)
-    print(f"sandbox start (`true` in {args.sandbox}, {len(starts)} runs): median {statistics.median(starts):.1f} ms, "
-          f"p90 {p90(starts):.1f} ms")
+    print(
+        f"sandbox start (`true` in {args.sandbox}, {len(starts)} runs): median {statistics.median(starts):.1f} ms, "
+        f"p90 {p90(starts):.1f} ms"
+    )
     if args.per_step:
         print()
         print_per_step(rows)

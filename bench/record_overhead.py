@@ -27,12 +27,12 @@ MODEL_NAME = "claude-sonnet-5-5"
 EDITOR = "str_replace_based_edit_tool"
 STEPS = 30
 
-TRANSFER_BEFORE = '''    def transfer(self, source: str, target: str, amount_cents: int) -> None:
+TRANSFER_BEFORE = """    def transfer(self, source: str, target: str, amount_cents: int) -> None:
         self._balances[source] -= amount_cents
         if self._balances[source] < 0:
             raise InsufficientFunds(f"{source} cannot pay {amount_cents}")
         self._balances[target] += amount_cents
-'''
+"""
 
 TRANSFER_AFTER = '''    def transfer(self, source: str, target: str, amount_cents: int) -> None:
         """Move `amount_cents` from `source` to `target`: both balances change, or neither does."""
@@ -46,20 +46,20 @@ TRANSFER_AFTER = '''    def transfer(self, source: str, target: str, amount_cent
         self._balances[target] += amount_cents
 '''
 
-BALANCE_BEFORE = '''    def balance(self, account: str) -> int:
+BALANCE_BEFORE = """    def balance(self, account: str) -> int:
         return self._balances[account]
-'''
+"""
 
-BALANCE_AFTER = '''    def balance(self, account: str) -> int:
+BALANCE_AFTER = """    def balance(self, account: str) -> int:
         self._require(account)
         return self._balances[account]
 
     def _require(self, account: str) -> None:
         if account not in self._balances:
             raise UnknownAccount(account)
-'''
+"""
 
-UNKNOWN_ACCOUNT_TEST = '''import pytest
+UNKNOWN_ACCOUNT_TEST = """import pytest
 
 from ledger import Ledger, UnknownAccount
 
@@ -74,11 +74,11 @@ def test_transfer_to_unknown_account_changes_nothing():
 def test_balance_of_unknown_account_is_an_error():
     with pytest.raises(UnknownAccount):
         Ledger({}).balance("nobody")
-'''
+"""
 
 REPORT: dict[str, Any] = {
     "summary": "Ledger.transfer checks everything before it writes, so a failed transfer leaves every balance "
-               "as it was; non-positive amounts raise InvalidAmount and unknown accounts UnknownAccount.",
+    "as it was; non-positive amounts raise InvalidAmount and unknown accounts UnknownAccount.",
     "contract": {
         "inputs": "source and target account names that exist; amount_cents, a positive int (not bool)",
         "outputs": "None",
@@ -127,19 +127,38 @@ def session() -> list[Reply]:
         reply(view(accounts, [12, 17])),
         reply(tool_use("run_tests", {})),
         reply(bash("grep -rn 'InvalidAmount\\|UnknownAccount' --include='*.py' .")),
-        reply(text("Contract: transfer validates the amount and both accounts first, then writes both balances."),
-              edit(accounts, "from ledger.errors import InsufficientFunds\n",
-                   "from ledger.errors import InsufficientFunds, InvalidAmount, UnknownAccount\n")),
+        reply(
+            text(
+                "Contract: transfer validates the amount and both accounts first, then writes both balances."
+            ),
+            edit(
+                accounts,
+                "from ledger.errors import InsufficientFunds\n",
+                "from ledger.errors import InsufficientFunds, InvalidAmount, UnknownAccount\n",
+            ),
+        ),
         reply(view(accounts, [1, 5])),
         reply(edit(accounts, TRANSFER_BEFORE, TRANSFER_AFTER)),
         reply(view(accounts, [12, 23])),
         reply(edit(accounts, BALANCE_BEFORE, BALANCE_AFTER)),
         reply(view(accounts, [8, 16])),
-        reply(bash("python3 -c 'from ledger import Ledger; l = Ledger({\"a\": 5, \"b\": 0}); "
-                   "l.transfer(\"a\", \"b\", 5); print(l.balance(\"a\"), l.balance(\"b\"))'")),
+        reply(
+            bash(
+                'python3 -c \'from ledger import Ledger; l = Ledger({"a": 5, "b": 0}); '
+                'l.transfer("a", "b", 5); print(l.balance("a"), l.balance("b"))\''
+            )
+        ),
         reply(view("pyproject.toml")),
-        reply(tool_use(EDITOR, {"command": "create", "path": "tests/test_unknown_account.py",
-                                "file_text": UNKNOWN_ACCOUNT_TEST})),
+        reply(
+            tool_use(
+                EDITOR,
+                {
+                    "command": "create",
+                    "path": "tests/test_unknown_account.py",
+                    "file_text": UNKNOWN_ACCOUNT_TEST,
+                },
+            )
+        ),
         reply(view("tests/test_unknown_account.py", [1, 6])),
         reply(tool_use("run_tests", {"tests": ["tests/test_unknown_account.py"]})),
         reply(bash("grep -rn 'def test_' tests/")),
@@ -163,10 +182,23 @@ def main() -> int:
         make_demo_repo(repo)
         with StandinServer(session()) as srv:
             model = AnthropicModel(MODEL_NAME, api_key="recording-key", base_url=srv.base_url)
-            result = run_task(RunRequest(repo=repo, task=DEMO_TASK, state_dir=work / "state", sandbox="bwrap",
-                                         model=MODEL_NAME, max_steps=STEPS + 1, quiet=True), model=model)
+            result = run_task(
+                RunRequest(
+                    repo=repo,
+                    task=DEMO_TASK,
+                    state_dir=work / "state",
+                    sandbox="bwrap",
+                    model=MODEL_NAME,
+                    max_steps=STEPS + 1,
+                    quiet=True,
+                ),
+                model=model,
+            )
         if result.status != "fixed" or result.steps != STEPS:
-            print(f"recording failed: {result.status} after {result.steps} steps: {result.reason}", file=sys.stderr)
+            print(
+                f"recording failed: {result.status} after {result.steps} steps: {result.reason}",
+                file=sys.stderr,
+            )
             return 1
         shutil.copyfile(result.trajectory, RECORDING)
         print(f"recorded {RECORDING.relative_to(ROOT)} ({result.steps} steps, {result.status})")

@@ -24,7 +24,7 @@ from sandbox.base import SandboxConfig  # noqa: E402
 from sandbox.bwrap import BwrapSandbox  # noqa: E402
 from sandbox.env import sandbox_environment  # noqa: E402
 
-SUITE = '''
+SUITE = """
 import json
 import pytest
 
@@ -37,10 +37,12 @@ def test_round_trip(n, tmp_path):
     path = tmp_path / "data.json"
     path.write_text(json.dumps({"n": n}))
     assert json.loads(path.read_text()) == {"n": n}
-'''
+"""
 
 
-def paired_medians_ms(first: Callable[[], object], second: Callable[[], object], runs: int) -> tuple[float, float]:
+def paired_medians_ms(
+    first: Callable[[], object], second: Callable[[], object], runs: int
+) -> tuple[float, float]:
     """Median wall time of each action; they alternate, so load from elsewhere hits both alike."""
     first(), second()  # warm caches once
     times: tuple[list[float], list[float]] = ([], [])
@@ -67,8 +69,14 @@ def main() -> None:
         pytest_cmd = f"{shlex.quote(sys.executable)} -m pytest -q -p no:cacheprovider tests"
 
         def bare(command: str) -> Callable[[], object]:
-            return lambda: subprocess.run(["bash", "-c", command], cwd=project, env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            return lambda: subprocess.run(
+                ["bash", "-c", command],
+                cwd=project,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
 
         def sandboxed(command: str) -> Callable[[], object]:
             def go() -> object:
@@ -76,18 +84,25 @@ def main() -> None:
                 if result.exit_code != 0:
                     raise SystemExit(f"sandboxed {command!r} failed:\n{result.output}")
                 return result
+
             return go
 
         rows = []
-        for label, command, runs, goal in (("trivial (`true`)", "true", args.trivial_runs, "<= 15 ms extra"),
-                                           ("pytest, 60 tests", pytest_cmd, args.suite_runs, "<= 1.3x")):
+        for label, command, runs, goal in (
+            ("trivial (`true`)", "true", args.trivial_runs, "<= 15 ms extra"),
+            ("pytest, 60 tests", pytest_cmd, args.suite_runs, "<= 1.3x"),
+        ):
             plain, boxed = paired_medians_ms(bare(command), sandboxed(command), runs)
             rows.append((label, runs, plain, boxed, boxed / plain, boxed - plain, goal))
         box.close()
 
     load = os.getloadavg()[0]
-    print(f"{os.cpu_count()} CPUs, load average {load:.2f} at the end (medians drift when others load the machine)")
-    header = f"{'command':<18} {'runs':>4} {'bare ms':>9} {'sandbox ms':>11} {'ratio':>6} {'extra ms':>9}  goal"
+    print(
+        f"{os.cpu_count()} CPUs, load average {load:.2f} at the end (medians drift when others load the machine)"
+    )
+    header = (
+        f"{'command':<18} {'runs':>4} {'bare ms':>9} {'sandbox ms':>11} {'ratio':>6} {'extra ms':>9}  goal"
+    )
     print(header)
     print("-" * len(header))
     for label, runs, plain, boxed, ratio, extra, goal in rows:

@@ -33,8 +33,15 @@ def script_for(patch: str) -> list[Reply]:
     return [
         reply(text("Applying the fix."), tool_use("bash", {"command": apply})),
         reply(tool_use("run_tests", {})),
-        reply(tool_use("finish", {"summary": "Applied the reference fix (scripted bench run).",
-                                  "tests": "the task's own tests judge it"})),
+        reply(
+            tool_use(
+                "finish",
+                {
+                    "summary": "Applied the reference fix (scripted bench run).",
+                    "tests": "the task's own tests judge it",
+                },
+            )
+        ),
     ]
 
 
@@ -58,13 +65,34 @@ def main() -> int:
     args = parser.parse_args()
     tasks = load_tasks(TASKS)
     # the first line of each problem statement is enough to recognise the task in the prompt
-    scripts = {json.dumps(t.problem_statement.strip().splitlines()[0])[1:-1]: script_for(t.patch) for t in tasks}
+    scripts = {
+        json.dumps(t.problem_statement.strip().splitlines()[0])[1:-1]: script_for(t.patch) for t in tasks
+    }
     with StandinServer([responder(scripts)] * (len(tasks) * 10)) as srv:
-        env = {**os.environ, "ANTHROPIC_API_KEY": "scripted-bench-key", "ANTHROPIC_BASE_URL": srv.base_url,
-               "VIRTUAL_ENV": sys.prefix}
-        done = subprocess.run([sys.executable, "-m", "agent.cli", "bench", str(TASKS), "--workers",
-                               str(args.workers), "--out", str(args.out), "--sandbox", "bwrap"],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "ANTHROPIC_API_KEY": "scripted-bench-key",
+            "ANTHROPIC_BASE_URL": srv.base_url,
+            "VIRTUAL_ENV": sys.prefix,
+        }
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agent.cli",
+                "bench",
+                str(TASKS),
+                "--workers",
+                str(args.workers),
+                "--out",
+                str(args.out),
+                "--sandbox",
+                "bwrap",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
     print((args.out / "report.md").read_text())
     return done.returncode
 

@@ -108,7 +108,9 @@ def system_mount_args() -> list[str]:
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
     for hidden in unreadable_config():
-        args += ["--tmpfs", hidden.rstrip("/")] if hidden.endswith("/") else ["--ro-bind", "/dev/null", hidden]
+        args += (
+            ["--tmpfs", hidden.rstrip("/")] if hidden.endswith("/") else ["--ro-bind", "/dev/null", hidden]
+        )
     return args + ["--proc", "/proc", "--dev", "/dev"]
 
 
@@ -122,8 +124,16 @@ def toolchain_mount_args(extra_ro_paths: tuple[str, ...] = ()) -> list[str]:
 
 
 def isolation_args(bwrap: str, *, network: bool) -> list[str]:
-    args = ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--hostname", "sandbox"]
+    args = [
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "sandbox",
+    ]
     if network:
         args.append("--share-net")
     if "--disable-userns" in bwrap_help(bwrap):
@@ -139,14 +149,17 @@ def _cwd_script(command: str, start: str, report_fd: int, strict: bool) -> str:
     if strict:
         enter = f"cd -- {shlex.quote(start)} || exit 1; "
     else:
-        enter = (f"cd -- {shlex.quote(start)} 2>/dev/null || {{ cd {WORKDIR} && "
-                 f"echo {shlex.quote(f'[{start} no longer exists; starting in {WORKDIR}]')}; }}; ")
+        enter = (
+            f"cd -- {shlex.quote(start)} 2>/dev/null || {{ cd {WORKDIR} && "
+            f"echo {shlex.quote(f'[{start} no longer exists; starting in {WORKDIR}]')}; }}; "
+        )
     return report + enter + command
 
 
 class BwrapSandbox:
-    def __init__(self, checkout: Path, scratch: Path, config: SandboxConfig | None = None, *,
-                 use_cgroups: bool = True):
+    def __init__(
+        self, checkout: Path, scratch: Path, config: SandboxConfig | None = None, *, use_cgroups: bool = True
+    ):
         self.checkout = checkout.resolve()
         if not self.checkout.is_dir():
             raise FileNotFoundError(f"checkout {self.checkout} is not a directory")
@@ -158,7 +171,9 @@ class BwrapSandbox:
         self.use_cgroups = use_cgroups
         bwrap = find_bwrap()
         if bwrap is None:
-            raise SandboxUnavailable(f"sandbox unavailable: bubblewrap (bwrap) is not installed; {INSTALL_HINT}")
+            raise SandboxUnavailable(
+                f"sandbox unavailable: bubblewrap (bwrap) is not installed; {INSTALL_HINT}"
+            )
         self.bwrap = bwrap
         self._env = sandbox_environment(self.config.extra_env, home=SANDBOX_HOME, tmpdir=SANDBOX_TMP)
         self._cwd: str | None = None
@@ -166,14 +181,37 @@ class BwrapSandbox:
         self._kill_active: Callable[[], None] | None = None
 
     def _argv(self, script: str, *, info_fd: int, block_fd: int) -> list[str]:
-        args = [self.bwrap, *isolation_args(self.bwrap, network=self.config.network), *system_mount_args(),
-                "--bind", str(self.checkout), WORKDIR]
+        args = [
+            self.bwrap,
+            *isolation_args(self.bwrap, network=self.config.network),
+            *system_mount_args(),
+            "--bind",
+            str(self.checkout),
+            WORKDIR,
+        ]
         git = self.checkout / ".git"
         if git.exists() and not git.is_symlink():
             args += ["--ro-bind", str(git), f"{WORKDIR}/.git"]
-        args += ["--bind", str(self.scratch), SANDBOX_TMP, "--tmpfs", SANDBOX_HOME,
-                 *toolchain_mount_args(self.config.extra_ro_paths), "--remount-ro", "/", "--chdir", WORKDIR,
-                 "--info-fd", str(info_fd), "--block-fd", str(block_fd), "--", "bash", "-c", script]
+        args += [
+            "--bind",
+            str(self.scratch),
+            SANDBOX_TMP,
+            "--tmpfs",
+            SANDBOX_HOME,
+            *toolchain_mount_args(self.config.extra_ro_paths),
+            "--remount-ro",
+            "/",
+            "--chdir",
+            WORKDIR,
+            "--info-fd",
+            str(info_fd),
+            "--block-fd",
+            str(block_fd),
+            "--",
+            "bash",
+            "-c",
+            script,
+        ]
         return args
 
     def run(self, command: str, *, timeout: float | None = None, cwd: str | None = None) -> CommandResult:
@@ -184,8 +222,12 @@ class BwrapSandbox:
     def _run(self, command: str, limit: float, cwd: str | None) -> CommandResult:
         start = time.monotonic()
         deadline = start + limit
-        limits = CommandLimits(self.config.memory_bytes, self.config.max_processes, self.use_cgroups,
-                               file_bytes=self.config.max_file_bytes)
+        limits = CommandLimits(
+            self.config.memory_bytes,
+            self.config.max_processes,
+            self.use_cgroups,
+            file_bytes=self.config.max_file_bytes,
+        )
         limits.prepare()
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
@@ -194,9 +236,14 @@ class BwrapSandbox:
         child_fd: int | None = None
         limit_error: str | None = None
         try:
-            proc = subprocess.Popen(self._argv(script, info_fd=info_w, block_fd=block_r), env=self._env,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, pass_fds=(info_w, block_r, side_w))
+            proc = subprocess.Popen(
+                self._argv(script, info_fd=info_w, block_fd=block_r),
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(info_w, block_r, side_w),
+            )
         except BaseException:
             for fd in (info_r, info_w, block_r, block_w, side_r, side_w):
                 os.close(fd)
@@ -241,8 +288,9 @@ class BwrapSandbox:
         final_cwd = pumped.side.decode("utf-8", "replace") or None
         if final_cwd:
             self._cwd = final_cwd
-        return command_result(pumped, capture, limit=limit, started=start, notes=notes,
-                              cwd=final_cwd or self._cwd or WORKDIR)
+        return command_result(
+            pumped, capture, limit=limit, started=start, notes=notes, cwd=final_cwd or self._cwd or WORKDIR
+        )
 
     def reset(self) -> None:
         """Forget the working directory: the next command starts at the checkout root (bash `restart`)."""

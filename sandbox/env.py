@@ -9,15 +9,32 @@ SANDBOX_HOME = "/home/agent"
 SANDBOX_TMP = "/tmp"
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-ALLOWED_NAMES = frozenset({
-    "PATH", "LANG", "LANGUAGE", "TERM", "TZ", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CI",
-    "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONUTF8",
-    "PYTEST_ADDOPTS", "SOURCE_DATE_EPOCH",
-})
+ALLOWED_NAMES = frozenset(
+    {
+        "PATH",
+        "LANG",
+        "LANGUAGE",
+        "TERM",
+        "TZ",
+        "COLUMNS",
+        "LINES",
+        "NO_COLOR",
+        "FORCE_COLOR",
+        "CI",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONHASHSEED",
+        "PYTHONUNBUFFERED",
+        "PYTHONIOENCODING",
+        "PYTHONUTF8",
+        "PYTEST_ADDOPTS",
+        "SOURCE_DATE_EPOCH",
+    }
+)
 ALLOWED_PREFIXES = ("LC_",)
 
-_SECRET_EXACT = frozenset({"ANTHROPIC_API_KEY", "GITHUB_TOKEN", "GH_TOKEN", "TOKEN", "KEY", "SECRET",
-                           "APIKEY", "API_KEY"})
+_SECRET_EXACT = frozenset(
+    {"ANTHROPIC_API_KEY", "GITHUB_TOKEN", "GH_TOKEN", "TOKEN", "KEY", "SECRET", "APIKEY", "API_KEY"}
+)
 _SECRET_SUFFIXES = ("_TOKEN", "_KEY", "_SECRET", "_APIKEY")
 _SECRET_PARTS = ("PASSWORD", "PASSWD", "CREDENTIAL", "SECRET")
 
@@ -25,16 +42,24 @@ _SECRET_PARTS = ("PASSWORD", "PASSWD", "CREDENTIAL", "SECRET")
 def is_secret_name(name: str) -> bool:
     """True for variable names that conventionally hold secrets (API keys, tokens, passwords)."""
     upper = name.upper()
-    return (upper in _SECRET_EXACT or upper.endswith(_SECRET_SUFFIXES)
-            or any(part in upper for part in _SECRET_PARTS))
+    return (
+        upper in _SECRET_EXACT
+        or upper.endswith(_SECRET_SUFFIXES)
+        or any(part in upper for part in _SECRET_PARTS)
+    )
 
 
 def _allowed(name: str) -> bool:
     return name in ALLOWED_NAMES or name.startswith(ALLOWED_PREFIXES)
 
 
-def sandbox_environment(extra: Mapping[str, str] | None = None, *, home: str = SANDBOX_HOME,
-                        tmpdir: str = SANDBOX_TMP, source: Mapping[str, str] | None = None) -> dict[str, str]:
+def sandbox_environment(
+    extra: Mapping[str, str] | None = None,
+    *,
+    home: str = SANDBOX_HOME,
+    tmpdir: str = SANDBOX_TMP,
+    source: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Allowed variables from `source` (default: this process's environment), then `extra`, then HOME and
     TMPDIR. A secret-looking name never passes, whichever of them it came from."""
     source = os.environ if source is None else source

@@ -133,7 +133,10 @@ def _settings(place: _Place, memory_bytes: int, max_processes: int) -> dict[str,
             wanted |= {"memory.max": str(memory_bytes), "memory.swap.max": "0"}
         else:
             # memsw must stay >= the plain limit, so the plain one goes first
-            wanted |= {"memory.limit_in_bytes": str(memory_bytes), "memory.memsw.limit_in_bytes": str(memory_bytes)}
+            wanted |= {
+                "memory.limit_in_bytes": str(memory_bytes),
+                "memory.memsw.limit_in_bytes": str(memory_bytes),
+            }
     if "pids" in place.controllers:
         wanted["pids.max"] = str(max_processes)
     return wanted
@@ -203,11 +206,14 @@ class CommandLimits:
             if "memory" in place.controllers:
                 events = _read(path / ("memory.events" if place.v2 else "memory.oom_control"))
                 if _counter_in(events, "oom_kill"):
-                    found.append(f"[a process was killed: the memory limit of {_size(self.memory_bytes)} "
-                                 "per command was reached]")
+                    found.append(
+                        f"[a process was killed: the memory limit of {_size(self.memory_bytes)} "
+                        "per command was reached]"
+                    )
             if "pids" in place.controllers and _counter_in(_read(path / "pids.events"), "max"):
-                found.append(f"[the process limit of {self.max_processes} per command was reached; "
-                             "some forks failed]")
+                found.append(
+                    f"[the process limit of {self.max_processes} per command was reached; some forks failed]"
+                )
         return found
 
     def remove(self) -> None:
@@ -236,8 +242,9 @@ def file_size_notes(file_bytes: int, exit_code: int | None, markers_seen: bool) 
     """The note for a command that (by its exit status or its output) ran into the file size limit."""
     if not file_bytes or not (markers_seen or exit_code == _XFSZ_EXIT):
         return []
-    return [f"[a file write was stopped: the file size limit of {_size(file_size_limit(file_bytes))} "
-            "was reached]"]
+    return [
+        f"[a file write was stopped: the file size limit of {_size(file_size_limit(file_bytes))} was reached]"
+    ]
 
 
 _pending: set[Path] = set()

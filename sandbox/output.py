@@ -17,7 +17,7 @@ def cut_middle(text: str, head: int, tail: int) -> str:
     cut = len(text) - head - tail
     if cut <= 0:
         return text
-    end = text[len(text) - tail:] if tail else ""
+    end = text[len(text) - tail :] if tail else ""
     return f"{text[:head]}\n{cut_note(cut)}\n{end}"
 
 
@@ -71,7 +71,7 @@ class OutputCapture:
         if not chunk or not self.tail_limit:
             return
         if len(chunk) >= self.tail_limit:
-            self._tail[:] = chunk[-self.tail_limit:]
+            self._tail[:] = chunk[-self.tail_limit :]
         else:
             self._tail += chunk
             excess = len(self._tail) - self.tail_limit

@@ -11,8 +11,10 @@ from agent.config import SandboxMode
 from agent.errors import SandboxUnavailable
 from sandbox.bwrap import INSTALL_HINT, find_bwrap, isolation_args, system_mount_args, toolchain_mount_args
 
-UNCONFINED_WARNING = ("warning: --sandbox none: commands chosen by the model run unconfined, with your "
-                      "user's files, credentials and network within reach")
+UNCONFINED_WARNING = (
+    "warning: --sandbox none: commands chosen by the model run unconfined, with your "
+    "user's files, credentials and network within reach"
+)
 OPT_OUT_HINT = "(or pass --sandbox none to run unconfined, at your own risk)"
 PROBE_TIMEOUT_S = 15.0
 
@@ -39,10 +41,23 @@ def bwrap_problem() -> str | None:
 
 @functools.cache
 def _probe(bwrap: str) -> str | None:
-    argv = [bwrap, *isolation_args(bwrap, network=False), *system_mount_args(), *toolchain_mount_args(), "--", "true"]
+    argv = [
+        bwrap,
+        *isolation_args(bwrap, network=False),
+        *system_mount_args(),
+        *toolchain_mount_args(),
+        "--",
+        "true",
+    ]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            env={"PATH": "/usr/bin:/bin"},
+        )
     except subprocess.TimeoutExpired:
         return f"sandbox unavailable: bwrap did not start within {PROBE_TIMEOUT_S:g} s {OPT_OUT_HINT}"
     except OSError as exc:
@@ -64,18 +79,24 @@ def diagnose(bwrap_error: str, *, proc_sys: Path, euid: int) -> str:
     otherwise bwrap's own error."""
     max_ns = proc_sys / "user" / "max_user_namespaces"
     if _setting(max_ns) == "0":
-        return (f"sandbox unavailable: user namespaces are disabled ({max_ns} = 0); enable them with: "
-                f"sysctl -w user.max_user_namespaces=10000 {OPT_OUT_HINT}")
+        return (
+            f"sandbox unavailable: user namespaces are disabled ({max_ns} = 0); enable them with: "
+            f"sysctl -w user.max_user_namespaces=10000 {OPT_OUT_HINT}"
+        )
     if euid != 0:  # the next two only restrict unprivileged users
         clone = proc_sys / "kernel" / "unprivileged_userns_clone"
         if _setting(clone) == "0":
-            return (f"sandbox unavailable: unprivileged user namespaces are disabled ({clone} = 0); enable "
-                    f"them with: sysctl -w kernel.unprivileged_userns_clone=1 {OPT_OUT_HINT}")
+            return (
+                f"sandbox unavailable: unprivileged user namespaces are disabled ({clone} = 0); enable "
+                f"them with: sysctl -w kernel.unprivileged_userns_clone=1 {OPT_OUT_HINT}"
+            )
         apparmor = proc_sys / "kernel" / "apparmor_restrict_unprivileged_userns"
         if _setting(apparmor) == "1":
-            return (f"sandbox unavailable: AppArmor restricts unprivileged user namespaces ({apparmor} = 1); "
-                    "allow bwrap with an AppArmor profile or run: "
-                    f"sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 {OPT_OUT_HINT}")
+            return (
+                f"sandbox unavailable: AppArmor restricts unprivileged user namespaces ({apparmor} = 1); "
+                "allow bwrap with an AppArmor profile or run: "
+                f"sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 {OPT_OUT_HINT}"
+            )
     lines = [line.strip() for line in bwrap_error.splitlines() if line.strip()]
     reason = lines[-1] if lines else "no error message"
     return f"sandbox unavailable: bwrap cannot start a sandbox: {reason} {OPT_OUT_HINT}"

@@ -31,18 +31,37 @@ def timeout_note(seconds: float) -> str:
     return f"[timed out after {seconds:g} s; the command and everything it started were killed]"
 
 
-def command_result(pumped: Pumped, capture: OutputCapture, *, limit: float, started: float, cwd: str,
-                   notes: list[str] | None = None) -> CommandResult:
+def command_result(
+    pumped: Pumped,
+    capture: OutputCapture,
+    *,
+    limit: float,
+    started: float,
+    cwd: str,
+    notes: list[str] | None = None,
+) -> CommandResult:
     """What the model is told: the bounded output, then a note for a timeout or a limit that was hit."""
     text = capture.text()
     for note in ([timeout_note(limit)] if pumped.timed_out else []) + (notes or []):
         text = append_note(text, note)
-    return CommandResult(exit_code=pumped.exit_code, output=text, timed_out=pumped.timed_out,
-                         duration_s=time.monotonic() - started, cut_bytes=capture.cut_bytes, cwd=cwd)
+    return CommandResult(
+        exit_code=pumped.exit_code,
+        output=text,
+        timed_out=pumped.timed_out,
+        duration_s=time.monotonic() - started,
+        cut_bytes=capture.cut_bytes,
+        cwd=cwd,
+    )
 
 
-def pump(proc: subprocess.Popen[bytes], *, deadline: float, capture: OutputCapture,
-         kill: Callable[[], None], side_fd: int | None = None) -> Pumped:
+def pump(
+    proc: subprocess.Popen[bytes],
+    *,
+    deadline: float,
+    capture: OutputCapture,
+    kill: Callable[[], None],
+    side_fd: int | None = None,
+) -> Pumped:
     """Read `proc.stdout` into `capture` until it closes. At `deadline` call `kill` (which must end the
     whole process tree). `side_fd`, if given, is read too and closed here."""
     assert proc.stdout is not None

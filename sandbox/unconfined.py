@@ -49,12 +49,21 @@ class UnconfinedSandbox:
         start = time.monotonic()
         side_r, side_w = os.pipe()
         begin_in = cwd or self._cwd or self.workdir
-        script = (f"{self._file_size_setting()}trap 'printf %s \"$PWD\" >&{side_w}' EXIT; "
-                  f"cd -- {shlex.quote(begin_in)} || exit 1; {command}")
+        script = (
+            f"{self._file_size_setting()}trap 'printf %s \"$PWD\" >&{side_w}' EXIT; "
+            f"cd -- {shlex.quote(begin_in)} || exit 1; {command}"
+        )
         try:
-            proc = subprocess.Popen(["bash", "-c", script], cwd=self.workdir, env=self._env,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(side_w,))
+            proc = subprocess.Popen(
+                ["bash", "-c", script],
+                cwd=self.workdir,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(side_w,),
+            )
         except BaseException:
             os.close(side_r)
             raise
@@ -76,8 +85,14 @@ class UnconfinedSandbox:
         if final_cwd:
             self._cwd = final_cwd
         notes = file_size_notes(self.config.max_file_bytes, pumped.exit_code, capture.watched_seen)
-        return command_result(pumped, capture, limit=limit, started=start, notes=notes,
-                              cwd=final_cwd or self._cwd or self.workdir)
+        return command_result(
+            pumped,
+            capture,
+            limit=limit,
+            started=start,
+            notes=notes,
+            cwd=final_cwd or self._cwd or self.workdir,
+        )
 
     def _file_size_setting(self) -> str:
         """A `ulimit -f` (soft and hard, in KiB) for the command's shell: there is no process to hold

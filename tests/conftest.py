@@ -16,8 +16,14 @@ import pytest
 from agent.demo import make_demo_repo
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_ENV = ("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN",
-              "ANTHROPIC_PROFILE", "ANTHROPIC_CONFIG_DIR")
+SECRET_ENV = (
+    "ANTHROPIC_API_KEY",
+    "GITHUB_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_PROFILE",
+    "ANTHROPIC_CONFIG_DIR",
+)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -27,7 +33,9 @@ def git(repo: Path, *args: str) -> str:
 def repo_snapshot(repo: Path) -> dict[str, str]:
     """Everything a user could lose: current branch, HEAD, index, working tree status and content, stash."""
     tracked_and_untracked = git(repo, "ls-files", "-c", "-o", "--exclude-standard").split()
-    contents = {p: (repo / p).read_bytes().hex() for p in sorted(tracked_and_untracked) if (repo / p).is_file()}
+    contents = {
+        p: (repo / p).read_bytes().hex() for p in sorted(tracked_and_untracked) if (repo / p).is_file()
+    }
     return {
         "branch": git(repo, "symbolic-ref", "-q", "HEAD"),
         "head": git(repo, "rev-parse", "HEAD"),
@@ -98,7 +106,12 @@ def agent_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliRun:
     """Run the real `be-agent` console entry point in a subprocess."""
     full_env = agent_env(env)
-    proc = subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     return CliRun(proc.returncode, proc.stdout, proc.stderr)
-

@@ -65,11 +65,24 @@ class GitHubStandin:
 
     # --- set-up ----------------------------------------------------------------------------------------
 
-    def add_issue(self, number: int, *, title: str, body: str = "", state: str = "open",
-                  labels: tuple[str, ...] = (), user: str = "reporter", is_pull: bool = False) -> dict[str, Any]:
+    def add_issue(
+        self,
+        number: int,
+        *,
+        title: str,
+        body: str = "",
+        state: str = "open",
+        labels: tuple[str, ...] = (),
+        user: str = "reporter",
+        is_pull: bool = False,
+    ) -> dict[str, Any]:
         issue: dict[str, Any] = {
-            "number": number, "title": title, "body": body, "state": state,
-            "labels": [{"name": n} for n in labels], "user": {"login": user},
+            "number": number,
+            "title": title,
+            "body": body,
+            "state": state,
+            "labels": [{"name": n} for n in labels],
+            "user": {"login": user},
             "html_url": f"https://github.example/{self.repository}/issues/{number}",
         }
         if is_pull:
@@ -81,8 +94,16 @@ class GitHubStandin:
     def add_comment(self, number: int, body: str, *, user: str = "commenter") -> None:
         self.comments.setdefault(number, []).append(self._comment(number, body, user))
 
-    def fail_next(self, method: str, path_pattern: str, status: int, *, headers: dict[str, str] | None = None,
-                  message: str = "stand-in failure", times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int,
+        *,
+        headers: dict[str, str] | None = None,
+        message: str = "stand-in failure",
+        times: int = 1,
+    ) -> None:
         """The next `times` requests matching method and the `path_pattern` regex get this error answer."""
         for _ in range(times):
             self._failures.append(_Failure(method, path_pattern, status, headers or {}, {"message": message}))
@@ -122,8 +143,9 @@ class GitHubStandin:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -143,10 +165,14 @@ class GitHubStandin:
         raw = h.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         with self._lock:
-            self.requests.append(RecordedRequest(h.command, split.path, query,
-                                                 {k.lower(): v for k, v in h.headers.items()}, body))
-            status, payload, headers = self._route(h.command, split.path, query, body,
-                                                   h.headers.get("Authorization", ""))
+            self.requests.append(
+                RecordedRequest(
+                    h.command, split.path, query, {k.lower(): v for k, v in h.headers.items()}, body
+                )
+            )
+            status, payload, headers = self._route(
+                h.command, split.path, query, body, h.headers.get("Authorization", "")
+            )
         data = json.dumps(payload).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
@@ -156,8 +182,9 @@ class GitHubStandin:
         h.end_headers()
         h.wfile.write(data)
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: Any,
-               auth: str) -> tuple[int, Any, dict[str, str]]:
+    def _route(
+        self, method: str, path: str, query: dict[str, str], body: Any, auth: str
+    ) -> tuple[int, Any, dict[str, str]]:
         if auth != f"Bearer {self.token}":
             return 401, {"message": "Bad credentials"}, {}
         for failure in self._failures:
@@ -167,7 +194,7 @@ class GitHubStandin:
         prefix = f"/repos/{self.repository}"
         if not path.startswith(prefix):
             return 404, {"message": "Not Found"}, {}
-        rest = path[len(prefix):]
+        rest = path[len(prefix) :]
         if method == "GET" and rest == "":
             return 200, {"full_name": self.repository, "default_branch": self.default_branch}, {}
         m = re.fullmatch(r"/issues/(\d+)", rest)
@@ -186,9 +213,12 @@ class GitHubStandin:
                 self.comments[number].append(comment)
                 return 201, comment, {}
         if rest == "/pulls" and method == "GET":
-            matching = [p for p in self.pulls
-                        if query.get("state", "open") in ("all", p["state"])
-                        and ("head" not in query or query["head"] == p["head"]["label"])]
+            matching = [
+                p
+                for p in self.pulls
+                if query.get("state", "open") in ("all", p["state"])
+                and ("head" not in query or query["head"] == p["head"]["label"])
+            ]
             return self._page(path, query, matching)
         if rest == "/pulls" and method == "POST":
             return self._create_pull(body)
@@ -205,20 +235,34 @@ class GitHubStandin:
         owner = self.repository.split("/")[0]
         label = f"{owner}:{body['head']}"
         if any(p["head"]["label"] == label and p["state"] == "open" for p in self.pulls):
-            return 422, {"message": "Validation Failed",
-                         "errors": [{"message": f"A pull request already exists for {label}."}]}, {}
+            return (
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"message": f"A pull request already exists for {label}."}],
+                },
+                {},
+            )
         number = max([*self.issues, *(p["number"] for p in self.pulls), 0]) + 1
-        pull = {"number": number, "state": "open", "title": body["title"], "body": body["body"],
-                "draft": bool(body.get("draft")), "head": {"ref": body["head"], "label": label},
-                "base": {"ref": body["base"]},
-                "html_url": f"https://github.example/{self.repository}/pull/{number}"}
+        pull = {
+            "number": number,
+            "state": "open",
+            "title": body["title"],
+            "body": body["body"],
+            "draft": bool(body.get("draft")),
+            "head": {"ref": body["head"], "label": label},
+            "base": {"ref": body["base"]},
+            "html_url": f"https://github.example/{self.repository}/pull/{number}",
+        }
         self.pulls.append(pull)
         return 201, pull, {}
 
-    def _page(self, path: str, query: dict[str, str], items: list[dict[str, Any]]) -> tuple[int, Any, dict[str, str]]:
+    def _page(
+        self, path: str, query: dict[str, str], items: list[dict[str, Any]]
+    ) -> tuple[int, Any, dict[str, str]]:
         size = min(int(query.get("per_page", 30)), self.page_size_cap)
         page = int(query.get("page", 1))
-        chunk = items[(page - 1) * size: page * size]
+        chunk = items[(page - 1) * size : page * size]
         headers: dict[str, str] = {}
         if page * size < len(items):  # like GitHub: `next` and `last` on every page but the last
             rest = {k: v for k, v in query.items() if k != "page"}
@@ -232,8 +276,12 @@ class GitHubStandin:
 
     def _comment(self, number: int, body: str, user: str) -> dict[str, Any]:
         self._next_id += 1
-        return {"id": self._next_id, "body": body, "user": {"login": user},
-                "html_url": f"https://github.example/{self.repository}/issues/{number}#issuecomment-{self._next_id}"}
+        return {
+            "id": self._next_id,
+            "body": body,
+            "user": {"login": user},
+            "html_url": f"https://github.example/{self.repository}/issues/{number}#issuecomment-{self._next_id}",
+        }
 
 
 class GitHttpServer:
@@ -259,8 +307,9 @@ class GitHttpServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def url(self, repo_name: str) -> str:
         host, port = self._server.server_address[:2]
@@ -287,12 +336,19 @@ class GitHttpServer:
             h.end_headers()
             return
         split = urlsplit(h.path)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.root),
-               "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": "x-access-token", "REQUEST_METHOD": h.command,
-               "PATH_INFO": split.path, "QUERY_STRING": split.query,
-               "CONTENT_TYPE": h.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-               "HTTP_CONTENT_ENCODING": h.headers.get("Content-Encoding", ""),
-               "GIT_PROTOCOL": h.headers.get("Git-Protocol", "")}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REMOTE_USER": "x-access-token",
+            "REQUEST_METHOD": h.command,
+            "PATH_INFO": split.path,
+            "QUERY_STRING": split.query,
+            "CONTENT_TYPE": h.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_CONTENT_ENCODING": h.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": h.headers.get("Git-Protocol", ""),
+        }
         proc = subprocess.run(["git", "http-backend"], input=body, capture_output=True, env=env, timeout=60)
         head, _, payload = proc.stdout.partition(b"\r\n\r\n")
         status = 200

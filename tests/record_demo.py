@@ -25,8 +25,10 @@ def main() -> int:
     make_demo_repo(repo)
     with StandinServer(ledger_fix()) as srv:
         model = AnthropicModel("claude-sonnet-5-5", api_key="recording-key", base_url=srv.base_url)
-        result = run_task(RunRequest(repo=repo, task=DEMO_TASK, state_dir=work / "state", sandbox="bwrap",
-                                     quiet=True), model=model)
+        result = run_task(
+            RunRequest(repo=repo, task=DEMO_TASK, state_dir=work / "state", sandbox="bwrap", quiet=True),
+            model=model,
+        )
     if result.status != "fixed":
         print(f"recording failed: {result.status}: {result.reason}", file=sys.stderr)
         return 1

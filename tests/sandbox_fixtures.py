@@ -25,11 +25,18 @@ MakeSandbox = Callable[..., AnySandbox]
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
-           "GIT_COMMITTER_NAME": "dev", "GIT_COMMITTER_EMAIL": "dev@example.com"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/nonexistent",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout
 
 
 def make_repo(path: Path) -> Path:
@@ -51,8 +58,11 @@ def sandbox_factory(tmp_path: Path, repo: Path) -> Iterator[MakeSandbox]:
     def make(kind: str, *, use_cgroups: bool = True, **config: Any) -> AnySandbox:
         scratch = tmp_path / f"scratch-{len(made)}"
         settings = SandboxConfig(**config)
-        box: AnySandbox = (BwrapSandbox(repo, scratch, settings, use_cgroups=use_cgroups) if kind == "bwrap"
-                           else UnconfinedSandbox(repo, scratch, settings))
+        box: AnySandbox = (
+            BwrapSandbox(repo, scratch, settings, use_cgroups=use_cgroups)
+            if kind == "bwrap"
+            else UnconfinedSandbox(repo, scratch, settings)
+        )
         made.append(box)
         return box
 

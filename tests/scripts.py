@@ -12,12 +12,12 @@ from tests.standin import Reply, reply, text, tool_use
 
 EDITOR = "str_replace_based_edit_tool"
 
-OLD_TRANSFER = '''    def transfer(self, source: str, target: str, amount_cents: int) -> None:
+OLD_TRANSFER = """    def transfer(self, source: str, target: str, amount_cents: int) -> None:
         self._balances[source] -= amount_cents
         if self._balances[source] < 0:
             raise InsufficientFunds(f"{source} cannot pay {amount_cents}")
         self._balances[target] += amount_cents
-'''
+"""
 
 NEW_TRANSFER = '''    def transfer(self, source: str, target: str, amount_cents: int) -> None:
         """Move `amount_cents` from `source` to `target`; on any error no balance changes."""
@@ -32,7 +32,7 @@ NEW_TRANSFER = '''    def transfer(self, source: str, target: str, amount_cents:
         self._balances[target] += amount_cents
 '''
 
-NEW_TEST = '''import pytest
+NEW_TEST = """import pytest
 
 from ledger import Ledger, UnknownAccount
 
@@ -42,11 +42,11 @@ def test_unknown_account_is_rejected_without_side_effects():
     with pytest.raises(UnknownAccount):
         ledger.transfer("alice", "mallory", 10)
     assert ledger.balance("alice") == 100
-'''
+"""
 
 REPORT: dict[str, Any] = {
     "summary": "Ledger.transfer now validates before it writes: a failed transfer changes no balance, and "
-               "non-positive amounts and unknown accounts are rejected.",
+    "non-positive amounts and unknown accounts are rejected.",
     "contract": {
         "inputs": "source and target account names; amount_cents, a positive int",
         "outputs": "None",
@@ -66,22 +66,47 @@ REPORT: dict[str, Any] = {
 
 def ledger_fix() -> list[Reply]:
     return [
-        reply(text("I'll read the ledger module and its tests first."),
-              tool_use(EDITOR, {"command": "view", "path": "ledger/accounts.py"})),
+        reply(
+            text("I'll read the ledger module and its tests first."),
+            tool_use(EDITOR, {"command": "view", "path": "ledger/accounts.py"}),
+        ),
         reply(tool_use("bash", {"command": "grep -rn 'class ' ledger/errors.py"})),
-        reply(text("Contract for transfer: inputs are two account names and a positive integer amount; the "
-                   "invariant is that both balances change or neither does; failure modes are InvalidAmount, "
-                   "UnknownAccount and InsufficientFunds, all raised before any write. Checking the tests."),
-              tool_use(EDITOR, {"command": "view", "path": "tests/test_accounts.py"})),
-        reply(text("Validation first, then the two writes."),
-              tool_use(EDITOR, {"command": "str_replace", "path": "ledger/accounts.py",
-                                "old_str": "from ledger.errors import InsufficientFunds\n",
-                                "new_str": "from ledger.errors import InsufficientFunds, InvalidAmount, "
-                                           "UnknownAccount\n"})),
-        reply(tool_use(EDITOR, {"command": "str_replace", "path": "ledger/accounts.py",
-                                "old_str": OLD_TRANSFER, "new_str": NEW_TRANSFER})),
-        reply(tool_use(EDITOR, {"command": "create", "path": "tests/test_unknown_account.py",
-                                "file_text": NEW_TEST})),
+        reply(
+            text(
+                "Contract for transfer: inputs are two account names and a positive integer amount; the "
+                "invariant is that both balances change or neither does; failure modes are InvalidAmount, "
+                "UnknownAccount and InsufficientFunds, all raised before any write. Checking the tests."
+            ),
+            tool_use(EDITOR, {"command": "view", "path": "tests/test_accounts.py"}),
+        ),
+        reply(
+            text("Validation first, then the two writes."),
+            tool_use(
+                EDITOR,
+                {
+                    "command": "str_replace",
+                    "path": "ledger/accounts.py",
+                    "old_str": "from ledger.errors import InsufficientFunds\n",
+                    "new_str": "from ledger.errors import InsufficientFunds, InvalidAmount, UnknownAccount\n",
+                },
+            ),
+        ),
+        reply(
+            tool_use(
+                EDITOR,
+                {
+                    "command": "str_replace",
+                    "path": "ledger/accounts.py",
+                    "old_str": OLD_TRANSFER,
+                    "new_str": NEW_TRANSFER,
+                },
+            )
+        ),
+        reply(
+            tool_use(
+                EDITOR, {"command": "create", "path": "tests/test_unknown_account.py", "file_text": NEW_TEST}
+            )
+        ),
         reply(tool_use("run_tests", {})),
         reply(tool_use("finish", REPORT)),
     ]

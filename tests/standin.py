@@ -143,17 +143,32 @@ def tool_use(name: str, input: dict[str, Any], id: str | None = None) -> dict[st
     return {"type": "tool_use", "id": id or _new_id("toolu"), "name": name, "input": input}
 
 
-def reply(*blocks: dict[str, Any] | str, stop_reason: str | None = None,
-          usage: dict[str, int] | None = None) -> Reply:
+def reply(
+    *blocks: dict[str, Any] | str, stop_reason: str | None = None, usage: dict[str, int] | None = None
+) -> Reply:
     """An assistant turn; plain strings become text blocks."""
     content = [text(b) if isinstance(b, str) else b for b in blocks]
     return Reply(content=content, stop_reason=stop_reason, usage=usage)
 
 
-def error(status: int, *, count: int = 1, message: str | None = None, error_type: str | None = None,
-          retry_after: float | str | None = None, retry_after_ms: float | None = None) -> Fault:
-    return Fault("status", status=status, count=count, message=message, error_type=error_type,
-                 retry_after=retry_after, retry_after_ms=retry_after_ms)
+def error(
+    status: int,
+    *,
+    count: int = 1,
+    message: str | None = None,
+    error_type: str | None = None,
+    retry_after: float | str | None = None,
+    retry_after_ms: float | None = None,
+) -> Fault:
+    return Fault(
+        "status",
+        status=status,
+        count=count,
+        message=message,
+        error_type=error_type,
+        retry_after=retry_after,
+        retry_after_ms=retry_after_ms,
+    )
 
 
 def drop(*, after_events: int = 3, count: int = 1) -> Fault:
@@ -168,10 +183,21 @@ def malformed(*, after_events: int = 2, count: int = 1) -> Fault:
     return Fault("malformed", status=200, after_events=after_events, count=count)
 
 
-def stream_error(error_type: str = "overloaded_error", *, message: str = "Overloaded", after_events: int = 2,
-                 count: int = 1) -> Fault:
-    return Fault("stream_error", status=200, error_type=error_type, message=message,
-                 after_events=after_events, count=count)
+def stream_error(
+    error_type: str = "overloaded_error",
+    *,
+    message: str = "Overloaded",
+    after_events: int = 2,
+    count: int = 1,
+) -> Fault:
+    return Fault(
+        "stream_error",
+        status=200,
+        error_type=error_type,
+        message=message,
+        after_events=after_events,
+        count=count,
+    )
 
 
 def stall(seconds: float, *, count: int = 1) -> Fault:
@@ -179,10 +205,13 @@ def stall(seconds: float, *, count: int = 1) -> Fault:
 
 
 def error_body(status: int, error_type: str | None = None, message: str | None = None) -> dict[str, Any]:
-    return {"type": "error", "error": {
-        "type": error_type or ERROR_TYPES.get(status, "api_error"),
-        "message": message or DEFAULT_MESSAGES.get(status, f"error {status}"),
-    }}
+    return {
+        "type": "error",
+        "error": {
+            "type": error_type or ERROR_TYPES.get(status, "api_error"),
+            "message": message or DEFAULT_MESSAGES.get(status, f"error {status}"),
+        },
+    }
 
 
 # --- what the server saw --------------------------------------------------------------------------
@@ -261,7 +290,7 @@ def validate(body: Any, *, context_window: int | None) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
     if messages[0].get("role") != "user":
-        return "messages: first message must use the \"user\" role"
+        return 'messages: first message must use the "user" role'
     breakpoints = sum(marked for _, marked in prompt_segments(body))
     if breakpoints > 4:
         return f"A maximum of 4 blocks with cache_control may be provided. Found {breakpoints}."
@@ -280,13 +309,18 @@ def validate(body: Any, *, context_window: int | None) -> str | None:
         if following is None:
             continue  # a trailing assistant turn is a prefill
         next_content = following.get("content")
-        result_ids = {b.get("tool_use_id") for b in next_content if b.get("type") == "tool_result"} \
-            if isinstance(next_content, list) else set()
+        result_ids = (
+            {b.get("tool_use_id") for b in next_content if b.get("type") == "tool_result"}
+            if isinstance(next_content, list)
+            else set()
+        )
         missing = [u for u in use_ids if u not in result_ids]
         if missing:
-            return (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately "
-                    f"after: {', '.join(map(str, missing))}. Each `tool_use` block must have a corresponding "
-                    f"`tool_result` block in the next message.")
+            return (
+                f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately "
+                f"after: {', '.join(map(str, missing))}. Each `tool_use` block must have a corresponding "
+                f"`tool_result` block in the next message."
+            )
     for i, message in enumerate(messages):
         content = message.get("content")
         if message.get("role") != "user" or not isinstance(content, list):
@@ -298,9 +332,11 @@ def validate(body: Any, *, context_window: int | None) -> str | None:
         known = {b.get("id") for b in prev_content if b.get("type") == "tool_use"}
         for block in content:
             if block.get("type") == "tool_result" and block.get("tool_use_id") not in known:
-                return (f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: "
-                        f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding "
-                        f"`tool_use` block in the previous message.")
+                return (
+                    f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: "
+                    f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding "
+                    f"`tool_use` block in the previous message."
+                )
     if context_window is not None:
         total = sum(estimate_tokens(s) for s, _ in prompt_segments(body))
         if total > context_window:
@@ -338,29 +374,52 @@ class PromptCache:
         for i in marks:
             self._entries.add((model, hashes[i]))
         write = cumulative[last] - read
-        return {"input_tokens": total - read - write, "cache_read_input_tokens": read,
-                "cache_creation_input_tokens": write}
+        return {
+            "input_tokens": total - read - write,
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": write,
+        }
 
 
 # --- the wire format ------------------------------------------------------------------------------
 
 
 def _chunks(value: str, size: int) -> list[str]:
-    return [value[i:i + size] for i in range(0, len(value), size)] or [""]
+    return [value[i : i + size] for i in range(0, len(value), size)] or [""]
 
 
 def message_json(turn: Reply, model: str, usage: dict[str, int]) -> dict[str, Any]:
-    return {"id": _new_id("msg"), "type": "message", "role": "assistant", "model": model,
-            "content": turn.content, "stop_reason": turn.resolved_stop_reason(), "stop_sequence": None,
-            "usage": usage}
+    return {
+        "id": _new_id("msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": turn.content,
+        "stop_reason": turn.resolved_stop_reason(),
+        "stop_sequence": None,
+        "usage": usage,
+    }
 
 
 def stream_events(turn: Reply, model: str, usage: dict[str, int]) -> list[tuple[str, dict[str, Any]]]:
     start_usage = {**usage, "output_tokens": 1}
     events: list[tuple[str, dict[str, Any]]] = [
-        ("message_start", {"type": "message_start", "message": {
-            "id": _new_id("msg"), "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": start_usage}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": _new_id("msg"),
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": start_usage,
+                },
+            },
+        ),
         ("ping", {"type": "ping"}),
     ]
     for index, block in enumerate(turn.content):
@@ -379,14 +438,24 @@ def stream_events(turn: Reply, model: str, usage: dict[str, int]) -> list[tuple[
             deltas.append({"type": "signature_delta", "signature": block.get("signature", "c2lnbmF0dXJl")})
         else:
             raise ValueError(f"stand-in cannot stream a {kind!r} block")
-        events.append(("content_block_start",
-                       {"type": "content_block_start", "index": index, "content_block": start}))
-        events += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
-                   for d in deltas]
+        events.append(
+            ("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+        )
+        events += [
+            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+            for d in deltas
+        ]
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(("message_delta", {"type": "message_delta",
-                                     "delta": {"stop_reason": turn.resolved_stop_reason(), "stop_sequence": None},
-                                     "usage": usage}))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": turn.resolved_stop_reason(), "stop_sequence": None},
+                "usage": usage,
+            },
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}))
     return events
 
@@ -402,9 +471,15 @@ def _sse(name: str, data: dict[str, Any] | str) -> bytes:
 class StandinServer:
     """The stand-in API. Use as a context manager; `base_url` is e.g. `http://127.0.0.1:40123`."""
 
-    def __init__(self, script: Iterable[Entry] = (), *, model: str | None = None,
-                 context_window: int | None = None, api_key: str | None = None,
-                 when_exhausted: Reply | Fault | None = None):
+    def __init__(
+        self,
+        script: Iterable[Entry] = (),
+        *,
+        model: str | None = None,
+        context_window: int | None = None,
+        api_key: str | None = None,
+        when_exhausted: Reply | Fault | None = None,
+    ):
         self._script: list[Entry] = []
         self.model = model
         self.context_window = context_window
@@ -449,8 +524,9 @@ class StandinServer:
         handler = type("Handler", (_Handler,), {"standin": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="standin", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -480,7 +556,9 @@ class StandinServer:
     # conveniences for assertions
     @property
     def message_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path.startswith("/v1/messages") and "count_tokens" not in r.path]
+        return [
+            r for r in self.requests if r.path.startswith("/v1/messages") and "count_tokens" not in r.path
+        ]
 
     @property
     def attempts(self) -> int:
@@ -539,9 +617,14 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        request = RecordedRequest(method=self.command, path=self.path,
-                                  headers={k.lower(): v for k, v in self.headers.items()}, body=body, raw=raw,
-                                  received_at=time.monotonic())
+        request = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            raw=raw,
+            received_at=time.monotonic(),
+        )
         self.standin._record(request)
         return request
 
@@ -599,13 +682,15 @@ class _Handler(BaseHTTPRequestHandler):
         events = stream_events(turn, self._model(request, turn), self._usage(request, turn))
         request.status = 200
         self._start_stream()
-        for name, data in events[:fault.after_events]:
+        for name, data in events[: fault.after_events]:
             self._write_chunk(_sse(name, data))
         if fault.kind == "drop":
             return self._close_abruptly()
         if fault.kind == "malformed":
-            self._write_chunk(b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, '
-                              b'"delta": {"type": "text_del\n\n')
+            self._write_chunk(
+                b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, '
+                b'"delta": {"type": "text_del\n\n'
+            )
         elif fault.kind == "stream_error":
             self._write_chunk(_sse("error", fault.body()))
         self._end_stream()
@@ -641,8 +726,12 @@ def entry_from_json(item: dict[str, Any]) -> Reply | Fault:
     if "fault" in item:
         fields = {k: v for k, v in item.items() if k != "fault"}
         return Fault(kind=item["fault"], **fields)
-    return Reply(content=item["content"], stop_reason=item.get("stop_reason"), usage=item.get("usage"),
-                 model=item.get("model"))
+    return Reply(
+        content=item["content"],
+        stop_reason=item.get("stop_reason"),
+        usage=item.get("usage"),
+        model=item.get("model"),
+    )
 
 
 def load_script(path: str) -> list[Reply | Fault]:

@@ -56,7 +56,8 @@ def test_judge_rejects_a_patch_that_breaks_passing_tests_or_does_not_apply(tmp_p
     breaks_listing = task.patch + (
         "--- a/notes_api/store.py\n+++ b/notes_api/store.py\n@@ -36 +36 @@\n"
         "-        return [n for n in self._notes.values() if owner is None or n.owner == owner]\n"
-        "+        return [n for n in self._notes.values() if n.owner == owner]\n")
+        "+        return [n for n in self._notes.values() if n.owner == owner]\n"
+    )
     verdict = evaluate(task, breaks_listing, work_dir=tmp_path)
     assert not verdict.resolved
     assert verdict.reason.startswith("PASS_TO_PASS not passing")
@@ -67,11 +68,13 @@ def test_judge_rejects_a_patch_that_breaks_passing_tests_or_does_not_apply(tmp_p
 
 
 def test_summary_parsing_keeps_parameter_ids_whole():
-    output = ("=== short test summary info ===\n"
-              "PASSED tests/t.py::test_a[x - y]\n"
-              "FAILED tests/t.py::test_b[1] - AssertionError: assert [1] - [2]\n"
-              "PASSED tests/t.py::test_c\n"
-              "ERROR tests/t.py::test_c - RuntimeError: teardown\n")
+    output = (
+        "=== short test summary info ===\n"
+        "PASSED tests/t.py::test_a[x - y]\n"
+        "FAILED tests/t.py::test_b[1] - AssertionError: assert [1] - [2]\n"
+        "PASSED tests/t.py::test_c\n"
+        "ERROR tests/t.py::test_c - RuntimeError: teardown\n"
+    )
     entries = summary_entries(output)
     assert outcome_of("tests/t.py::test_a[x - y]", entries) == "passed"
     assert outcome_of("tests/t.py::test_b[1]", entries) == "failed"
@@ -105,18 +108,40 @@ def test_bench_writes_results_and_report_and_resumes(tmp_path: Path):
 
 
 SLUG_OLD = "    slug = _NOT_SLUG.sub(separator, text.lower()).strip(separator)\n"
-SLUG_NEW = ('    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")\n'
-            "    slug = _NOT_SLUG.sub(separator, plain.lower()).strip(separator)\n")
+SLUG_NEW = (
+    '    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")\n'
+    "    slug = _NOT_SLUG.sub(separator, plain.lower()).strip(separator)\n"
+)
 
 
 @pytest.mark.bwrap
 def test_bench_judges_a_scripted_agent_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     turns = [
-        reply(text("Reading the slug module."), tool_use(EDITOR, {"command": "view", "path": "textkit/slug.py"})),
-        reply(tool_use(EDITOR, {"command": "str_replace", "path": "textkit/slug.py",
-                                "old_str": "import re\n", "new_str": "import re\nimport unicodedata\n"})),
-        reply(tool_use(EDITOR, {"command": "str_replace", "path": "textkit/slug.py",
-                                "old_str": SLUG_OLD, "new_str": SLUG_NEW})),
+        reply(
+            text("Reading the slug module."), tool_use(EDITOR, {"command": "view", "path": "textkit/slug.py"})
+        ),
+        reply(
+            tool_use(
+                EDITOR,
+                {
+                    "command": "str_replace",
+                    "path": "textkit/slug.py",
+                    "old_str": "import re\n",
+                    "new_str": "import re\nimport unicodedata\n",
+                },
+            )
+        ),
+        reply(
+            tool_use(
+                EDITOR,
+                {
+                    "command": "str_replace",
+                    "path": "textkit/slug.py",
+                    "old_str": SLUG_OLD,
+                    "new_str": SLUG_NEW,
+                },
+            )
+        ),
         reply(tool_use("run_tests", {})),
         reply(tool_use("finish", REPORT)),
     ]
@@ -130,4 +155,7 @@ def test_bench_judges_a_scripted_agent_run(tmp_path: Path, monkeypatch: pytest.M
     assert row["steps"] == 5 and row["tokens_total"] > 0
     assert row["harness_s"] is not None and 0 < row["harness_s"] <= row["wall_s"]
     assert "unicodedata" in (tmp_path / "out" / "patches" / "bebench__textkit-1.diff").read_text()
-    assert json.loads((tmp_path / "out" / "results.jsonl").read_text())["agent_status"] in ("fixed", "not_fixed")
+    assert json.loads((tmp_path / "out" / "results.jsonl").read_text())["agent_status"] in (
+        "fixed",
+        "not_fixed",
+    )

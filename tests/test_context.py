@@ -15,19 +15,41 @@ from tests.standin import validate
 
 
 def conversation(steps: int, output_chars: int = 4000) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": "Fix it. " * 200}]}]
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": [{"type": "text", "text": "Fix it. " * 200}]}
+    ]
     for i in range(steps):
-        messages.append({"role": "assistant", "content": [
-            {"type": "text", "text": f"step {i}"},
-            {"type": "tool_use", "id": f"t{i}", "name": "bash", "input": {"command": f"cat file{i}"}}]})
-        messages.append({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": f"t{i}", "content": f"line {i}\n" * (output_chars // 7)}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": f"step {i}"},
+                    {"type": "tool_use", "id": f"t{i}", "name": "bash", "input": {"command": f"cat file{i}"}},
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": f"t{i}",
+                        "content": f"line {i}\n" * (output_chars // 7),
+                    }
+                ],
+            }
+        )
     return messages
 
 
 def results(messages: list[dict[str, Any]]) -> list[str]:
-    return [b["content"] for m in messages for b in m["content"]
-            if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return [
+        b["content"]
+        for m in messages
+        for b in m["content"]
+        if isinstance(b, dict) and b.get("type") == "tool_result"
+    ]
 
 
 def test_under_budget_is_returned_unchanged() -> None:
@@ -46,7 +68,9 @@ def test_oldest_outputs_are_elided_first_until_under_budget() -> None:
     elided = [o.startswith("[output of this") for o in outputs]
     assert elided[:3] == [True, True, True] and not any(elided[3:])  # a prefix of the oldest ones only
     original = len(results(messages)[0])
-    assert outputs[0] == f"[output of this bash call elided to fit the context window; {original:,} characters]"
+    assert (
+        outputs[0] == f"[output of this bash call elided to fit the context window; {original:,} characters]"
+    )
     assert fitted[0] == messages[0] and fitted[-6:] == messages[-6:]
     assert validate({"model": "m", "max_tokens": 1, "messages": fitted}, context_window=None) is None
 
@@ -61,14 +85,22 @@ def test_first_message_and_recent_messages_are_never_touched() -> None:
 
 def test_is_error_and_pairing_are_kept_and_list_content_is_counted() -> None:
     messages = conversation(1) + conversation(1)[1:]
-    messages[2]["content"][0] = {"type": "tool_result", "tool_use_id": "t0", "is_error": True,
-                                 "content": [{"type": "text", "text": "x" * 1234}]}
+    messages[2]["content"][0] = {
+        "type": "tool_result",
+        "tool_use_id": "t0",
+        "is_error": True,
+        "content": [{"type": "text", "text": "x" * 1234}],
+    }
     messages[3]["content"][1]["id"] = "t1"
     messages[4]["content"][0]["tool_use_id"] = "t1"
     fitted = fit_to_window(messages, budget_tokens=1, keep_last=2)
     block = fitted[2]["content"][0]
-    assert block == {"type": "tool_result", "tool_use_id": "t0", "is_error": True,
-                     "content": "[output of this bash call elided to fit the context window; 1,234 characters]"}
+    assert block == {
+        "type": "tool_result",
+        "tool_use_id": "t0",
+        "is_error": True,
+        "content": "[output of this bash call elided to fit the context window; 1,234 characters]",
+    }
 
 
 def test_compact_harder_keeps_only_the_last_outputs_and_is_idempotent() -> None:
@@ -86,5 +118,7 @@ def test_messages_budget_leaves_room_for_prefix_and_response() -> None:
     system = [{"type": "text", "text": "x" * 4000}]
     prefix = estimate_tokens(system)
     assert 1000 <= prefix <= 1010
-    assert messages_budget(200_000, system=system, max_tokens=8192, headroom=0.8) == int(191_808 * 0.8) - prefix
+    assert (
+        messages_budget(200_000, system=system, max_tokens=8192, headroom=0.8) == int(191_808 * 0.8) - prefix
+    )
     assert messages_budget(1000, max_tokens=8192) == 0

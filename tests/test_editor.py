@@ -35,11 +35,15 @@ def call(editor: EditorTool, **params: Any) -> ToolResult:
 
 
 def test_spec_is_the_anthropic_text_editor(editor: EditorTool) -> None:
-    assert editor.spec() == {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool",
-                             "max_characters": 2000}
+    assert editor.spec() == {
+        "type": "text_editor_20250728",
+        "name": "str_replace_based_edit_tool",
+        "max_characters": 2000,
+    }
 
 
 # view
+
 
 def test_view_numbers_lines_like_cat_n(editor: EditorTool) -> None:
     result = call(editor, command="view", path="src/app.py")
@@ -50,19 +54,24 @@ def test_view_numbers_lines_like_cat_n(editor: EditorTool) -> None:
 
 def test_view_range_selects_lines_and_minus_one_means_to_the_end(editor: EditorTool) -> None:
     assert call(editor, command="view", path="src/app.py", view_range=[5, 6]).content == (
-        "     5\tdef sub(a, b):\n     6\t    return a - b")
+        "     5\tdef sub(a, b):\n     6\t    return a - b"
+    )
     assert call(editor, command="view", path="/workspace/src/app.py", view_range=[6, -1]).content == (
-        "     6\t    return a - b")
+        "     6\t    return a - b"
+    )
     clamped = call(editor, command="view", path="src/app.py", view_range=[6, 99])
     assert not clamped.is_error and "the file ends at line 6" in clamped.content
 
 
-@pytest.mark.parametrize("view_range, expected", [
-    ([0, 2], "out of range: the file has 6 lines"),
-    ([9, 12], "out of range: the file has 6 lines"),
-    ([4, 2], "before start"),
-    ("1-3", "two integers"),
-])
+@pytest.mark.parametrize(
+    "view_range, expected",
+    [
+        ([0, 2], "out of range: the file has 6 lines"),
+        ([9, 12], "out of range: the file has 6 lines"),
+        ([4, 2], "before start"),
+        ("1-3", "two integers"),
+    ],
+)
 def test_bad_view_ranges_say_what_is_valid(editor: EditorTool, view_range: Any, expected: str) -> None:
     result = call(editor, command="view", path="src/app.py", view_range=view_range)
     assert result.is_error and expected in result.content
@@ -110,6 +119,7 @@ def test_non_utf8_files_are_shown_with_a_warning(editor: EditorTool, root: Path)
 
 # create
 
+
 def test_create_makes_parent_directories_and_reports_a_change(editor: EditorTool, root: Path) -> None:
     result = call(editor, command="create", path="src/new/feature.py", file_text="A = 1\nB = 2\n")
     assert not result.is_error and result.content == "Created src/new/feature.py (2 lines)."
@@ -133,12 +143,19 @@ def test_create_needs_file_text_and_a_file_path(editor: EditorTool) -> None:
 
 # str_replace
 
+
 def test_str_replace_edits_once_and_shows_the_region(editor: EditorTool, root: Path) -> None:
-    result = call(editor, command="str_replace", path="src/app.py",
-                  old_str="    return a - b", new_str="    if b is None:\n        raise ValueError('b')\n    return a - b")
+    result = call(
+        editor,
+        command="str_replace",
+        path="src/app.py",
+        old_str="    return a - b",
+        new_str="    if b is None:\n        raise ValueError('b')\n    return a - b",
+    )
     assert not result.is_error
     assert (root / "src" / "app.py").read_text() == APP.replace(
-        "    return a - b", "    if b is None:\n        raise ValueError('b')\n    return a - b")
+        "    return a - b", "    if b is None:\n        raise ValueError('b')\n    return a - b"
+    )
     assert "     6\t    if b is None:" in result.content and "     8\t    return a - b" in result.content
     assert result.data == {"path": "src/app.py", "changed": True}
 
@@ -147,18 +164,24 @@ def test_str_replace_with_several_matches_names_their_lines(editor: EditorTool, 
     (root / "dup.py").write_text("x = 1\ny = 2\nx = 1\n\nx = 1\n")
     result = call(editor, command="str_replace", path="dup.py", old_str="x = 1", new_str="x = 3")
     assert result.is_error
-    assert result.content == ("found 3 matches for old_str in dup.py at lines 1, 3, 5; "
-                              "add context to make it unique")
+    assert result.content == (
+        "found 3 matches for old_str in dup.py at lines 1, 3, 5; add context to make it unique"
+    )
     assert (root / "dup.py").read_text() == "x = 1\ny = 2\nx = 1\n\nx = 1\n"
 
 
 def test_overlapping_matches_count_as_several(editor: EditorTool, root: Path) -> None:
     (root / "a.txt").write_text("aaa\n")
-    assert "found 2 matches" in call(editor, command="str_replace", path="a.txt", old_str="aa", new_str="b").content
+    assert (
+        "found 2 matches"
+        in call(editor, command="str_replace", path="a.txt", old_str="aa", new_str="b").content
+    )
 
 
 def test_no_match_points_at_a_whitespace_difference(editor: EditorTool) -> None:
-    result = call(editor, command="str_replace", path="src/app.py", old_str="def add(a, b):\n\treturn a + b", new_str="")
+    result = call(
+        editor, command="str_replace", path="src/app.py", old_str="def add(a, b):\n\treturn a + b", new_str=""
+    )
     assert result.is_error
     assert "no match for old_str in src/app.py" in result.content
     assert "Line 2 has the text 'return a + b' with different whitespace" in result.content
@@ -171,7 +194,9 @@ def test_no_match_shows_the_most_similar_line(editor: EditorTool) -> None:
 
 def test_str_replace_keeps_crlf_and_bom(editor: EditorTool, root: Path) -> None:
     (root / "win.py").write_bytes(b"\xef\xbb\xbfa = 1\r\nb = 2\r\n")
-    result = call(editor, command="str_replace", path="win.py", old_str="a = 1\nb = 2", new_str="a = 1\nb = 3")
+    result = call(
+        editor, command="str_replace", path="win.py", old_str="a = 1\nb = 2", new_str="a = 1\nb = 3"
+    )
     assert not result.is_error, result.content
     assert (root / "win.py").read_bytes() == b"\xef\xbb\xbfa = 1\r\nb = 3\r\n"
 
@@ -195,10 +220,15 @@ def test_identical_replacement_changes_nothing(editor: EditorTool) -> None:
 
 # insert
 
+
 def test_insert_after_a_line_at_the_top_and_at_the_end(editor: EditorTool, root: Path) -> None:
     path = root / "src" / "pkg" / "mod.py"
-    assert not call(editor, command="insert", path="src/pkg/mod.py", insert_line=0, insert_text="import os").is_error
-    assert not call(editor, command="insert", path="src/pkg/mod.py", insert_line=2, insert_text="y = 2\n").is_error
+    assert not call(
+        editor, command="insert", path="src/pkg/mod.py", insert_line=0, insert_text="import os"
+    ).is_error
+    assert not call(
+        editor, command="insert", path="src/pkg/mod.py", insert_line=2, insert_text="y = 2\n"
+    ).is_error
     result = call(editor, command="insert", path="src/pkg/mod.py", insert_line=1, insert_text="\n")
     assert path.read_text() == "import os\n\nx = 1\ny = 2\n"
     assert "     2\t" in result.content and result.data == {"path": "src/pkg/mod.py", "changed": True}
@@ -218,6 +248,7 @@ def test_insert_line_out_of_range_gives_the_valid_range(editor: EditorTool) -> N
 
 # commands and paths
 
+
 def test_unknown_commands_list_the_valid_ones(editor: EditorTool) -> None:
     result = call(editor, command="undo_edit", path="src/app.py")
     assert result.is_error
@@ -232,8 +263,9 @@ def test_paths_outside_the_checkout_are_refused(editor: EditorTool, root: Path, 
     assert not (root.parent / "escape.py").exists()
 
 
-def test_a_symlink_planted_to_the_outside_is_never_followed(editor: EditorTool, root: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_symlink_planted_to_the_outside_is_never_followed(
+    editor: EditorTool, root: Path, tmp_path: Path
+) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("token = 1\n")
     os.symlink(secret, root / "src" / "config.py")
@@ -254,14 +286,21 @@ def test_a_symlink_planted_to_the_outside_is_never_followed(editor: EditorTool, 
 
 
 def test_git_metadata_cannot_be_viewed_or_edited(editor: EditorTool, root: Path) -> None:
-    for params in ({"command": "view", "path": ".git/config"},
-                   {"command": "create", "path": "/workspace/.git/hooks/pre-commit", "file_text": "evil"}):
+    for params in (
+        {"command": "view", "path": ".git/config"},
+        {"command": "create", "path": "/workspace/.git/hooks/pre-commit", "file_text": "evil"},
+    ):
         result = editor(params)
         assert result.is_error and "git metadata is managed by the harness" in result.content
     assert not (root / ".git" / "hooks").exists()
 
 
 def test_no_match_when_lines_exist_but_not_together(editor: EditorTool) -> None:
-    result = call(editor, command="str_replace", path="src/app.py",
-                  old_str="def add(a, b):\n    return a - b", new_str="")
+    result = call(
+        editor,
+        command="str_replace",
+        path="src/app.py",
+        old_str="def add(a, b):\n    return a - b",
+        new_str="",
+    )
     assert result.is_error and "not in this order" in result.content

@@ -15,12 +15,15 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 def test_imports_are_followed_relative_to_the_importing_file_once_each(tmp_path: Path):
     repo = tmp_path / "repo"
-    _write(repo, {
-        "AGENTS.md": "Read @docs/style.md first. Mail owner@example.com.\n",
-        "docs/style.md": "Style: small functions. See @./testing.md and again @testing.md\n",
-        "docs/testing.md": "Tests: pytest. Back to @../AGENTS.md\n",
-        "CLAUDE.md": "Also @docs/style.md\n",
-    })
+    _write(
+        repo,
+        {
+            "AGENTS.md": "Read @docs/style.md first. Mail owner@example.com.\n",
+            "docs/style.md": "Style: small functions. See @./testing.md and again @testing.md\n",
+            "docs/testing.md": "Tests: pytest. Back to @../AGENTS.md\n",
+            "CLAUDE.md": "Also @docs/style.md\n",
+        },
+    )
     files = load_guidance(repo)
     assert [rel for rel, _ in files] == ["AGENTS.md", "docs/style.md", "docs/testing.md", "CLAUDE.md"]
 

@@ -20,9 +20,28 @@ MARKER = "agent-command-started"
 
 def _start(repo: Path, state_dir: Path, srv: StandinServer) -> subprocess.Popen[str]:
     env = agent_env({"ANTHROPIC_API_KEY": "sk-ant-test-0123456789", "ANTHROPIC_BASE_URL": srv.base_url})
-    return subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--repo", str(repo), "--task", TASK,
-                             "--state-dir", str(state_dir), "--sandbox", "bwrap", "--json"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "run",
+            "--repo",
+            str(repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_marker(state_dir: Path, proc: subprocess.Popen[str], deadline_s: float = 60) -> Path:
@@ -92,9 +111,19 @@ def test_kill_9_leaves_a_run_directory_that_the_next_run_cleans(demo_repo: Path,
     assert _sleep_gone(4099), "the sandboxed command outlived the killed agent"
     assert repo_snapshot(demo_repo) == before
     with StandinServer([reply(text("nothing to do"))]) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--json",
-                      env={"ANTHROPIC_API_KEY": "sk-ant-test-0123456789", "ANTHROPIC_BASE_URL": srv.base_url})
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env={"ANTHROPIC_API_KEY": "sk-ant-test-0123456789", "ANTHROPIC_BASE_URL": srv.base_url},
+        )
     assert run.code == 1
     assert "cleaned_abandoned_run" in run.stderr and run_dir.name in run.stderr
     assert not (run_dir / "checkout").exists()

@@ -11,7 +11,7 @@ import pytest
 
 from tools.junit import MESSAGE_LIMIT, node_id, parse_junit, trim_failure
 
-NASTY = '''
+NASTY = """
 import pytest
 
 @pytest.mark.parametrize("value", ["a b", 'say "hi"', "it's", "br[ack]et", "x::y", "caf\\u00e9", "tab\\there",
@@ -46,23 +46,23 @@ def test_skipped():
 @pytest.mark.xfail(strict=True)
 def test_xpass_strict():
     pass
-'''
+"""
 
-BASE_CASES = '''
+BASE_CASES = """
 class BaseCases:
     def test_inherited(self):
         assert self.value == 2
 
 def test_shared():
     pass
-'''
+"""
 
-INHERIT = '''
+INHERIT = """
 from base_cases import BaseCases, test_shared  # noqa: F401
 
 class TestConcrete(BaseCases):
     value = 1
-'''
+"""
 
 
 def write_suite(root: Path) -> Path:
@@ -80,10 +80,20 @@ def write_suite(root: Path) -> Path:
 
 
 def run_pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root), "LANG": "C.UTF-8",
-           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # faster, and the outer run's plugins stay out
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root),
+        "LANG": "C.UTF-8",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }  # faster, and the outer run's plugins stay out
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def collected_ids(root: Path) -> set[str]:
@@ -119,14 +129,19 @@ def test_ids_are_exactly_the_collected_node_ids(suite: tuple[Path, dict[str, str
 
 def test_nasty_ids_survive_verbatim(suite: tuple[Path, dict[str, str], dict[str, str]]) -> None:
     _, outcomes, _ = suite
-    for test_id in ["tests/test_nasty.py::test_param[a b]", 'tests/test_nasty.py::test_param[say "hi"]',
-                    "tests/test_nasty.py::test_param[br[ack]et]", "tests/test_nasty.py::test_param[x::y]",
-                    "tests/test_nasty.py::test_param[caf\\xe9]", "tests/test_nasty.py::test_ids[sec[ond] :: id]",
-                    'tests/test_nasty.py::TestOuter::test_method[a b-"q"]',
-                    "tests/test_nasty.py::TestOuter::TestInner::test_deep",
-                    "pkg.v2/tests/test_dotted_dir.py::TestDots::test_it",
-                    "tests/test_inherit.py::TestConcrete::test_inherited",
-                    "tests/test_inherit.py::test_shared"]:
+    for test_id in [
+        "tests/test_nasty.py::test_param[a b]",
+        'tests/test_nasty.py::test_param[say "hi"]',
+        "tests/test_nasty.py::test_param[br[ack]et]",
+        "tests/test_nasty.py::test_param[x::y]",
+        "tests/test_nasty.py::test_param[caf\\xe9]",
+        "tests/test_nasty.py::test_ids[sec[ond] :: id]",
+        'tests/test_nasty.py::TestOuter::test_method[a b-"q"]',
+        "tests/test_nasty.py::TestOuter::TestInner::test_deep",
+        "pkg.v2/tests/test_dotted_dir.py::TestDots::test_it",
+        "tests/test_inherit.py::TestConcrete::test_inherited",
+        "tests/test_inherit.py::test_shared",
+    ]:
         assert test_id in outcomes, test_id
 
 
@@ -161,14 +176,23 @@ def test_without_a_file_attribute_the_path_is_found_on_disk(tmp_path: Path) -> N
     (tmp_path / "pkg.v2" / "tests").mkdir(parents=True)
     (tmp_path / "pkg.v2" / "tests" / "test_x.py").write_text("")
     assert node_id("pkg.v2.tests.test_x.TestA", "test_b[a.b]", None, root=tmp_path) == (
-        "pkg.v2/tests/test_x.py::TestA::test_b[a.b]")
+        "pkg.v2/tests/test_x.py::TestA::test_b[a.b]"
+    )
     assert node_id("pkg.v2.tests.test_x", "test_c", None, root=tmp_path) == "pkg.v2/tests/test_x.py::test_c"
 
 
 def test_trim_failure_keeps_the_assertion_and_frame_lines() -> None:
-    text = "\n".join(["    def test_x():", "        value = compute()", ">       assert value == 3",
-                      "E       assert 2 == 3", "", "tests/test_x.py:9: AssertionError"]
-                     + [f"noise line {n}" for n in range(500)])
+    text = "\n".join(
+        [
+            "    def test_x():",
+            "        value = compute()",
+            ">       assert value == 3",
+            "E       assert 2 == 3",
+            "",
+            "tests/test_x.py:9: AssertionError",
+        ]
+        + [f"noise line {n}" for n in range(500)]
+    )
     trimmed = trim_failure("assert 2 == 3", text)
     assert trimmed == ">       assert value == 3\nE       assert 2 == 3\ntests/test_x.py:9: AssertionError"
     long = trim_failure("x", "\n".join(f"E   line {n}" for n in range(1000)))

@@ -27,8 +27,10 @@ from tests.standin import (
 KEY = "sk-ant-test-0123456789abcdef"
 MODEL = "claude-sonnet-4-6"
 SYSTEM = [{"type": "text", "text": "You fix bugs."}, {"type": "text", "text": "Repository guidance."}]
-TOOLS = [{"name": "run_tests", "description": "run the tests", "input_schema": {"type": "object"}},
-         {"name": "finish", "description": "finish", "input_schema": {"type": "object"}}]
+TOOLS = [
+    {"name": "run_tests", "description": "run the tests", "input_schema": {"type": "object"}},
+    {"name": "finish", "description": "finish", "input_schema": {"type": "object"}},
+]
 MESSAGES = [{"role": "user", "content": [{"type": "text", "text": "Fix the failing test."}]}]
 
 
@@ -57,9 +59,15 @@ def test_streamed_turn_with_text_and_tool_use() -> None:
         turn = ask(model_for(srv))
         assert srv.requests[0].api_key == KEY
         assert srv.requests[0].body["stream"] is True
-    assert turn.content == [{"type": "text", "text": "I will run the tests."},
-                            {"type": "tool_use", "id": "toolu_01", "name": "run_tests",
-                             "input": {"tests": ["tests/test_x.py::test_a[1 - 2]"]}}]
+    assert turn.content == [
+        {"type": "text", "text": "I will run the tests."},
+        {
+            "type": "tool_use",
+            "id": "toolu_01",
+            "name": "run_tests",
+            "input": {"tests": ["tests/test_x.py::test_a[1 - 2]"]},
+        },
+    ]
     assert turn.stop_reason == "tool_use"
     assert turn.attempts == 1 and turn.model == MODEL
     assert turn.usage.output == 42
@@ -82,7 +90,9 @@ def test_other_retryable_statuses_are_retried(status: int) -> None:
         assert ask(model_for(srv)).attempts == 2
 
 
-@pytest.mark.parametrize(("header", "seconds"), [({"retry_after": 0.3}, 0.3), ({"retry_after_ms": 250}, 0.25)])
+@pytest.mark.parametrize(
+    ("header", "seconds"), [({"retry_after": 0.3}, 0.3), ({"retry_after_ms": 250}, 0.25)]
+)
 def test_429_retry_after_is_honoured(header: dict[str, Any], seconds: float) -> None:
     events: list[RetryEvent] = []
     with StandinServer([error(429, **header), reply("ok")]) as srv:
@@ -93,9 +103,17 @@ def test_429_retry_after_is_honoured(header: dict[str, Any], seconds: float) -> 
     assert events[0].retry_after == pytest.approx(seconds) and events[0].reason == "rate limited (429)"
 
 
-@pytest.mark.parametrize("fault", [
-    drop(after_events=4), truncate(after_events=5), malformed(), stream_error("overloaded_error"), error(500),
-], ids=["dropped-connection", "stream-ends-early", "malformed-sse", "overloaded-event-in-stream", "500"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        drop(after_events=4),
+        truncate(after_events=5),
+        malformed(),
+        stream_error("overloaded_error"),
+        error(500),
+    ],
+    ids=["dropped-connection", "stream-ends-early", "malformed-sse", "overloaded-event-in-stream", "500"],
+)
 def test_broken_responses_are_retried_then_succeed(fault: Any) -> None:
     with StandinServer([fault, reply("recovered", tool_use("finish", {"summary": "ok"}, id="t9"))]) as srv:
         turn = ask(model_for(srv))
@@ -113,13 +131,18 @@ def test_a_stalled_response_times_out_and_is_retried() -> None:
     assert time.monotonic() - started < 2
 
 
-@pytest.mark.parametrize(("status", "error_type", "message"), [
-    (400, "invalid_request_error", "messages.1.content.0: unexpected block"),
-    (401, "authentication_error", "invalid x-api-key"),
-    (403, "permission_error", "not allowed"),
-    (404, "not_found_error", "model: claude-nope"),
-])
-def test_client_errors_fail_at_once_with_what_the_api_said(status: int, error_type: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "error_type", "message"),
+    [
+        (400, "invalid_request_error", "messages.1.content.0: unexpected block"),
+        (401, "authentication_error", "invalid x-api-key"),
+        (403, "permission_error", "not allowed"),
+        (404, "not_found_error", "model: claude-nope"),
+    ],
+)
+def test_client_errors_fail_at_once_with_what_the_api_said(
+    status: int, error_type: str, message: str
+) -> None:
     with StandinServer([error(status, message=message), reply("never")]) as srv:
         started = time.monotonic()
         with pytest.raises(ModelAPIError) as info:
@@ -148,8 +171,11 @@ def test_budget_exhausted_on_persistent_529_names_the_failure_and_time() -> None
         attempts = srv.attempts
     # The next wait (at most the 0.05 s cap) would have crossed the budget, so it stopped just short of it.
     assert 0.4 <= elapsed < 1.0
-    match = re.fullmatch(r"model API overloaded \(529\) for (\d\.\d) s; gave up after (\d+) attempts "
-                         r"\(retry budget 0\.5 s\): Overloaded", str(info.value))
+    match = re.fullmatch(
+        r"model API overloaded \(529\) for (\d\.\d) s; gave up after (\d+) attempts "
+        r"\(retry budget 0\.5 s\): Overloaded",
+        str(info.value),
+    )
     assert match, str(info.value)
     assert int(match.group(2)) == attempts == len(events) + 1 > 5
     assert 0.4 <= float(match.group(1)) <= 0.6
@@ -171,7 +197,10 @@ def test_default_backoff_doubles_with_jitter_and_caps() -> None:
 
 
 def test_413_and_prompt_too_long_raise_context_overflow() -> None:
-    with StandinServer([error(413)]) as srv, pytest.raises(ContextOverflowError, match=r"\(413 request_too_large\)"):
+    with (
+        StandinServer([error(413)]) as srv,
+        pytest.raises(ContextOverflowError, match=r"\(413 request_too_large\)"),
+    ):
         ask(model_for(srv))
     with StandinServer([reply("never")], context_window=20) as srv:
         with pytest.raises(ContextOverflowError, match="prompt is too long"):
@@ -183,8 +212,13 @@ def test_cache_breakpoints_on_tools_system_and_latest_message() -> None:
     messages = [
         MESSAGES[0],
         {"role": "assistant", "content": [tool_use("run_tests", {}, id="t1")]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "1 failed"},
-                                     {"type": "text", "text": "keep going"}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": "1 failed"},
+                {"type": "text", "text": "keep going"},
+            ],
+        },
     ]
     before = copy.deepcopy((SYSTEM, TOOLS, messages))
     with StandinServer([reply("a"), reply("b")]) as srv:
@@ -197,7 +231,11 @@ def test_cache_breakpoints_on_tools_system_and_latest_message() -> None:
     assert [t.get("cache_control") for t in body["tools"]] == [None, ephemeral]
     assert [s.get("cache_control") for s in body["system"]] == [None, ephemeral]
     assert [b.get("cache_control") for m in body["messages"] for b in m["content"]] == [
-        None, None, None, ephemeral]
+        None,
+        None,
+        None,
+        ephemeral,
+    ]
     # The second step re-reads what the first one cached.
     assert first.usage.cache_write > 0
     assert second.usage.cache_read == first.usage.cache_write
@@ -206,9 +244,16 @@ def test_cache_breakpoints_on_tools_system_and_latest_message() -> None:
 def test_with_cache_breakpoints_keeps_at_most_four_and_skips_thinking() -> None:
     system = [{"type": "text", "text": f"s{i}", "cache_control": {"type": "ephemeral"}} for i in range(3)]
     tools: list[dict[str, Any]] = [{"name": "a", "cache_control": {"type": "ephemeral"}}, {"name": "b"}]
-    messages = [{"role": "user", "content": [{"type": "text", "text": "old", "cache_control": {"x": 1}}]},
-                {"role": "assistant", "content": [{"type": "text", "text": "hi"},
-                                                  {"type": "thinking", "thinking": "hm", "signature": "s"}]}]
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "old", "cache_control": {"x": 1}}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "thinking", "thinking": "hm", "signature": "s"},
+            ],
+        },
+    ]
     before = copy.deepcopy((system, tools, messages))
     new_system, new_tools, new_messages = with_cache_breakpoints(system, tools, messages)
     assert (system, tools, messages) == before
@@ -220,12 +265,16 @@ def test_with_cache_breakpoints_keeps_at_most_four_and_skips_thinking() -> None:
     assert new_messages[1]["content"][0]["cache_control"] == {"type": "ephemeral"}
     assert "cache_control" not in new_messages[1]["content"][1]
     _, _, from_string = with_cache_breakpoints([], [], [{"role": "user", "content": "plain"}])
-    assert from_string[0]["content"] == [{"type": "text", "text": "plain", "cache_control": {"type": "ephemeral"}}]
+    assert from_string[0]["content"] == [
+        {"type": "text", "text": "plain", "cache_control": {"type": "ephemeral"}}
+    ]
 
 
 def test_api_key_never_appears_in_errors() -> None:
-    with StandinServer([error(401, message=f"invalid x-api-key: {KEY}")]) as srv, \
-            pytest.raises(ModelAPIError) as info:
+    with (
+        StandinServer([error(401, message=f"invalid x-api-key: {KEY}")]) as srv,
+        pytest.raises(ModelAPIError) as info,
+    ):
         ask(model_for(srv))
     assert KEY not in str(info.value) and "[redacted]" in str(info.value)
     with StandinServer([drop(count=10_000)]) as srv, pytest.raises(ModelAPIError) as info:
@@ -236,7 +285,8 @@ def test_api_key_never_appears_in_errors() -> None:
 
 
 def test_missing_key_is_a_usage_error_and_base_url_comes_from_the_environment(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(UsageError, match="ANTHROPIC_API_KEY is not set"):
         AnthropicModel(MODEL)

@@ -20,8 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_overhead_bench_replays_a_short_recording_and_prints_the_tables(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     env["TMPDIR"] = str(tmp_path)
-    done = subprocess.run([sys.executable, "bench/overhead.py", "--trajectory", str(RECORDING),
-                           "--sandbox-runs", "3"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
+    done = subprocess.run(
+        [sys.executable, "bench/overhead.py", "--trajectory", str(RECORDING), "--sandbox-runs", "3"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "8 steps replayed through the stand-in API with the bwrap sandbox: fixed" in out

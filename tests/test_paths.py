@@ -31,14 +31,25 @@ def test_relative_and_sandbox_absolute_paths_map_to_the_same_file(root: Path) ->
     assert resolve_in_checkout(root, "/workspace", workdir=WORKDIR) == root.resolve()
 
 
-@pytest.mark.parametrize("path", ["../outside.txt", "src/../../outside.txt", "/etc/passwd",
-                                  "/workspace/../etc/passwd", "/workspacex/app.py", ""])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../outside.txt",
+        "src/../../outside.txt",
+        "/etc/passwd",
+        "/workspace/../etc/passwd",
+        "/workspacex/app.py",
+        "",
+    ],
+)
 def test_paths_leaving_the_checkout_are_refused(root: Path, path: str) -> None:
     with pytest.raises(ToolInputError):
         resolve_in_checkout(root, path, workdir=WORKDIR)
 
 
-@pytest.mark.parametrize("path", [".git/config", "/workspace/.git/hooks/pre-commit", "sub/.git/HEAD", ".GIT/x"])
+@pytest.mark.parametrize(
+    "path", [".git/config", "/workspace/.git/hooks/pre-commit", "sub/.git/HEAD", ".GIT/x"]
+)
 def test_git_metadata_is_refused(root: Path, path: str) -> None:
     with pytest.raises(ToolInputError, match="managed by the harness"):
         resolve_in_checkout(root, path, workdir=WORKDIR)

@@ -17,10 +17,14 @@ def test_sonnet_cost_counts_cache_writes_and_reads() -> None:
     assert cost_usd("claude-sonnet-4-6", usage) == pytest.approx(22.05)
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("claude-opus-4-5", 5.0 * 2 + 25.0), ("claude-haiku-4-5-20251001", 1.0 * 2 + 5.0),
-    ("claude-sonnet-5-5", 3.0 * 2 + 15.0),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("claude-opus-4-5", 5.0 * 2 + 25.0),
+        ("claude-haiku-4-5-20251001", 1.0 * 2 + 5.0),
+        ("claude-sonnet-5-5", 3.0 * 2 + 15.0),
+    ],
+)
 def test_family_rates(model: str, expected: float) -> None:
     assert cost_usd(model, Usage(input=2_000_000, output=1_000_000)) == pytest.approx(expected)
 

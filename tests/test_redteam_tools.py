@@ -27,14 +27,17 @@ def report(cases: str) -> bytes:
 
 def rewriting_conftest(body: str) -> str:
     """A conftest that replaces pytest's JUnit report with whatever `body` writes to `out`."""
-    return ("def pytest_unconfigure(config):\n"
-            "    path = getattr(config.option, 'xmlpath', None)\n"
-            "    if path:\n"
-            "        with open(path, 'w') as out:\n"
-            + "".join(f"            {line}\n" for line in body.splitlines()))
+    return (
+        "def pytest_unconfigure(config):\n"
+        "    path = getattr(config.option, 'xmlpath', None)\n"
+        "    if path:\n"
+        "        with open(path, 'w') as out:\n"
+        + "".join(f"            {line}\n" for line in body.splitlines())
+    )
 
 
 # --- a report that would stall or flood the harness --------------------------------------------------------
+
 
 def test_classnames_matching_no_file_are_resolved_quickly(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
@@ -68,11 +71,14 @@ def test_the_number_of_test_cases_is_capped() -> None:
 
 
 def test_a_report_with_too_many_cases_gives_no_per_test_results(tmp_path: Path) -> None:
-    body = (f"out.write('<testsuites><testsuite>')\n"
-            f"out.write(''.join('<testcase classname=\"t\" name=\"t%d\"/>' % i for i in range({MAX_CASES + 1})))\n"
-            f"out.write('</testsuite></testsuites>')")
-    checkout = make_checkout(tmp_path, {"conftest.py": rewriting_conftest(body),
-                                        "test_a.py": "def test_a():\n    pass\n"})
+    body = (
+        f"out.write('<testsuites><testsuite>')\n"
+        f"out.write(''.join('<testcase classname=\"t\" name=\"t%d\"/>' % i for i in range({MAX_CASES + 1})))\n"
+        f"out.write('</testsuite></testsuites>')"
+    )
+    checkout = make_checkout(
+        tmp_path, {"conftest.py": rewriting_conftest(body), "test_a.py": "def test_a():\n    pass\n"}
+    )
     result = RunTestsTool(sandbox_for(tmp_path, checkout), PYTEST_CMD, timeout=60)({})
     report_ = TestReport.model_validate(result.data["report"])
     assert not report_.structured and report_.outcomes == {}
@@ -82,11 +88,14 @@ def test_a_report_with_too_many_cases_gives_no_per_test_results(tmp_path: Path) 
 
 def test_a_report_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
     padding = MAX_XML_BYTES + 1024
-    body = (f"out.write('<testsuites><testsuite><testcase classname=\"t\" name=\"t\"/>')\n"
-            f"out.write(' ' * {padding})\n"
-            f"out.write('</testsuite></testsuites>')")
-    checkout = make_checkout(tmp_path, {"conftest.py": rewriting_conftest(body),
-                                        "test_a.py": "def test_a():\n    pass\n"})
+    body = (
+        f'out.write(\'<testsuites><testsuite><testcase classname="t" name="t"/>\')\n'
+        f"out.write(' ' * {padding})\n"
+        f"out.write('</testsuite></testsuites>')"
+    )
+    checkout = make_checkout(
+        tmp_path, {"conftest.py": rewriting_conftest(body), "test_a.py": "def test_a():\n    pass\n"}
+    )
     result = RunTestsTool(sandbox_for(tmp_path, checkout), PYTEST_CMD, timeout=60)({})
     report_ = TestReport.model_validate(result.data["report"])
     assert not report_.structured and report_.outcomes == {}
@@ -97,8 +106,10 @@ def test_a_report_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
 def test_parsing_a_large_report_takes_little_memory(tmp_path: Path) -> None:
     prop = f'<property name="{"n" * 40}" value="{"v" * 60}"/>'
     failure = "".join(f"E   line {n}\n" for n in range(100_000))  # ~1.5 MB of failure text
-    xml = report(f'<testcase classname="t" name="big"><properties>{prop * 40_000}</properties>'
-                 f'<failure message="boom">{failure}</failure></testcase>')
+    xml = report(
+        f'<testcase classname="t" name="big"><properties>{prop * 40_000}</properties>'
+        f'<failure message="boom">{failure}</failure></testcase>'
+    )
     assert len(xml) > 6 * 1024**2
     tracemalloc.start()
     try:
@@ -112,6 +123,7 @@ def test_parsing_a_large_report_takes_little_memory(tmp_path: Path) -> None:
 
 
 # --- a report used as a host file-existence oracle ---------------------------------------------------------
+
 
 @pytest.fixture
 def checkout_and_outside(tmp_path: Path) -> tuple[Path, Path]:
@@ -128,13 +140,16 @@ def checkout_and_outside(tmp_path: Path) -> tuple[Path, Path]:
     return checkout, outside
 
 
-@pytest.mark.parametrize("classname", [
-    "{outside}/secret.txt",  # absolute: the root joined with it is the host path itself
-    "...outside.secret.TestX",  # ".." made of empty parts
-    "link.secret.TestX",  # a directory link planted in the checkout
-    "link.secretdir.test_x.TestX",
-    "alias.TestX",  # a file link
-])
+@pytest.mark.parametrize(
+    "classname",
+    [
+        "{outside}/secret.txt",  # absolute: the root joined with it is the host path itself
+        "...outside.secret.TestX",  # ".." made of empty parts
+        "link.secret.TestX",  # a directory link planted in the checkout
+        "link.secretdir.test_x.TestX",
+        "alias.TestX",  # a file link
+    ],
+)
 def test_a_classname_cannot_probe_the_host(checkout_and_outside: tuple[Path, Path], classname: str) -> None:
     checkout, outside = checkout_and_outside
     present = classname.format(outside=outside)
@@ -150,6 +165,7 @@ def test_files_inside_the_checkout_are_still_found(checkout_and_outside: tuple[P
 
 
 # --- the bash tool's working directory used as a host directory-existence oracle ---------------------------
+
 
 @needs_bwrap
 def test_the_shell_directory_is_never_checked_on_the_host(tmp_path: Path) -> None:

@@ -11,8 +11,17 @@ from tests.conftest import git, run_cli
 def test_replay_of_the_recording_matches_and_makes_the_branch(tmp_path: Path):
     repo = tmp_path / "ledger"
     make_demo_repo(repo)
-    run = run_cli("replay", str(RECORDING), "--repo", str(repo), "--state-dir", str(tmp_path / "state"),
-                  "--sandbox", "bwrap", "--json")
+    run = run_cli(
+        "replay",
+        str(RECORDING),
+        "--repo",
+        str(repo),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--sandbox",
+        "bwrap",
+        "--json",
+    )
     assert run.code == 0, run.stderr
     result = run.json
     assert result["status"] == "fixed"
@@ -32,8 +41,17 @@ def test_replay_reports_where_the_recording_and_the_replay_differ(tmp_path: Path
             record["content"] = "something the replay will not print"
     altered = tmp_path / "altered.jsonl"
     altered.write_text("".join(json.dumps(r) + "\n" for r in records))
-    run = run_cli("replay", str(altered), "--repo", str(repo), "--state-dir", str(tmp_path / "state"),
-                  "--sandbox", "bwrap", "--json")
+    run = run_cli(
+        "replay",
+        str(altered),
+        "--repo",
+        str(repo),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--sandbox",
+        "bwrap",
+        "--json",
+    )
     assert run.code == 1, run.stderr
     assert run.json["replay"]["matches"] is False
     assert run.json["replay"]["differences"] == ["step 2 bash: result text differs"]

@@ -29,28 +29,53 @@ def without(record: dict, key: str) -> dict:
 
 def replay(trajectory: Path, tmp_path: Path, *extra: str) -> CliRun:
     """A whole replay, in its own process as a user runs it."""
-    return run_cli("replay", str(trajectory), "--state-dir", str(tmp_path / "state"), "--sandbox", "bwrap",
-                   "--json", *extra)
+    return run_cli(
+        "replay",
+        str(trajectory),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--sandbox",
+        "bwrap",
+        "--json",
+        *extra,
+    )
 
 
 def refused_replay(trajectory: Path, tmp_path: Path, *extra: str) -> CliRun:
     """A replay refused before it starts: the same command, in process (faster)."""
-    done = CliRunner().invoke(app, ["replay", str(trajectory), "--state-dir", str(tmp_path / "state"),
-                                    "--sandbox", "bwrap", "--json", *extra])
+    done = CliRunner().invoke(
+        app,
+        [
+            "replay",
+            str(trajectory),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            *extra,
+        ],
+    )
     assert not (tmp_path / "state").exists()
     return CliRun(done.exit_code, done.stdout, done.stderr)
 
 
-@pytest.mark.parametrize(("lines", "why"), [
-    (["[1, 2]"], "line 1 is a JSON list, not an object"),
-    (['{"type": "start"}', '"just a string"'], "line 2 is a JSON str, not an object"),
-    (['{"type": "start", "repo": "/r", "task": "t", "base": "abc"}', "{not json", "{}"], "line 2 is not JSON"),
-    (['{"type": "start", "task": "t", "base": "abc"}'], "the start record (line 1) has no 'repo'"),
-    (['{"type": "start", "repo": "/r", "base": "abc"}'], "the start record (line 1) has no 'task'"),
-    (['{"type": "start", "repo": "/r", "task": "t"}'], "the start record (line 1) has no 'base'"),
-    (['{"type": "note"}'], "has no start record"),
-    ([], "has no start record"),
-])
+@pytest.mark.parametrize(
+    ("lines", "why"),
+    [
+        (["[1, 2]"], "line 1 is a JSON list, not an object"),
+        (['{"type": "start"}', '"just a string"'], "line 2 is a JSON str, not an object"),
+        (
+            ['{"type": "start", "repo": "/r", "task": "t", "base": "abc"}', "{not json", "{}"],
+            "line 2 is not JSON",
+        ),
+        (['{"type": "start", "task": "t", "base": "abc"}'], "the start record (line 1) has no 'repo'"),
+        (['{"type": "start", "repo": "/r", "base": "abc"}'], "the start record (line 1) has no 'task'"),
+        (['{"type": "start", "repo": "/r", "task": "t"}'], "the start record (line 1) has no 'base'"),
+        (['{"type": "note"}'], "has no start record"),
+        ([], "has no start record"),
+    ],
+)
 def test_files_that_are_not_trajectories_are_usage_errors(tmp_path: Path, lines: list[str], why: str):
     trajectory = tmp_path / "t.jsonl"
     trajectory.write_text("".join(line + "\n" for line in lines))
@@ -61,13 +86,21 @@ def test_files_that_are_not_trajectories_are_usage_errors(tmp_path: Path, lines:
     assert run.json["exit_code"] == 2
 
 
-@pytest.mark.parametrize(("change", "why"), [
-    (lambda r: without(r, "content"), "the model record on line 3 has no content"),
-    (lambda r: {**r, "content": "text"}, "the model record on line 3 has no content"),
-    (lambda r: {**r, "content": [{"type": "tool_use", "input": {}}]},
-     "the model record on line 3 has a tool call without an id and a name"),
-    (lambda r: {**r, "usage": {"input": "many"}}, "the model record on line 3 has usage that is not token counts"),
-])
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda r: without(r, "content"), "the model record on line 3 has no content"),
+        (lambda r: {**r, "content": "text"}, "the model record on line 3 has no content"),
+        (
+            lambda r: {**r, "content": [{"type": "tool_use", "input": {}}]},
+            "the model record on line 3 has a tool call without an id and a name",
+        ),
+        (
+            lambda r: {**r, "usage": {"input": "many"}},
+            "the model record on line 3 has usage that is not token counts",
+        ),
+    ],
+)
 def test_a_broken_model_record_is_named_by_its_line(tmp_path: Path, change, why: str):
     records = recorded()
     records[2] = change(records[2])

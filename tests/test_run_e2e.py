@@ -23,8 +23,21 @@ def test_run_fixes_and_hands_back_a_tested_branch(busy_demo_repo: Path, state_di
     repo = busy_demo_repo
     before = repo_snapshot(repo)
     with StandinServer(ledger_fix()) as srv:
-        run = run_cli("run", "--repo", str(repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--base", "main", "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--base",
+            "main",
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
     assert run.code == 0, run.stderr
     result = run.json
     assert result["status"] == "fixed"
@@ -46,16 +59,31 @@ def test_run_fixes_and_hands_back_a_tested_branch(busy_demo_repo: Path, state_di
     # the branch's tests pass on a fresh clone
     clone = tmp_path / "verify"
     subprocess.run(["git", "clone", "-q", "-b", result["branch"], str(repo), str(clone)], check=True)
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=clone,
-                           capture_output=True, text=True)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+    )
     assert tests.returncode == 0, tests.stdout
     assert "5 passed" in tests.stdout
 
 
 def test_requests_use_prompt_caching_and_the_api_key_header(demo_repo: Path, state_dir: Path):
     with StandinServer(ledger_fix()) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
         requests = srv.requests
     assert run.code == 0, run.stderr
     assert len(requests) == 8
@@ -80,14 +108,31 @@ def test_not_fixed_leaves_no_branch_but_keeps_diff_and_trajectory(busy_demo_repo
     branches_before = git(repo, "branch", "--list")
     give_up = {"summary": "could not do it", "gave_up": True, "reason": "the ledger is beyond me"}
     script = [
-        reply(tool_use("str_replace_based_edit_tool", {"command": "create", "path": "ledger/extra.py",
-                                                       "file_text": "X = 1\n"})),
+        reply(
+            tool_use(
+                "str_replace_based_edit_tool",
+                {"command": "create", "path": "ledger/extra.py", "file_text": "X = 1\n"},
+            )
+        ),
         reply(tool_use("run_tests", {})),
         reply(tool_use("finish", give_up)),
     ]
     with StandinServer(script) as srv:
-        run = run_cli("run", "--repo", str(repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--base", "main", "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--base",
+            "main",
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
     assert run.code == 1, run.stderr
     result = run.json
     assert result["status"] == "not_fixed"
@@ -102,8 +147,19 @@ def test_not_fixed_leaves_no_branch_but_keeps_diff_and_trajectory(busy_demo_repo
 
 def test_model_that_stops_calling_tools_is_judged_by_the_harness(demo_repo: Path, state_dir: Path):
     with StandinServer([reply(text("I think it is fine as it is."))]) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
     assert run.code == 1
     assert run.json["status"] == "not_fixed"
     assert run.json["tests_after"]["failed"] == 3
@@ -113,22 +169,51 @@ def test_max_steps_ends_the_run_as_not_fixed(demo_repo: Path, state_dir: Path):
     view = tool_use("bash", {"command": "ls"})
     script = [reply(view), reply(tool_use("bash", {"command": "pwd"}))]
     with StandinServer(script) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--max-steps", "2", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--max-steps",
+            "2",
+            "--json",
+            env=_env(srv),
+        )
     assert run.code == 1
     assert "max steps (2) reached" in run.json["reason"]
     assert run.json["steps"] == 2
 
 
 def test_a_change_that_breaks_a_passing_test_is_not_fixed_and_names_it(demo_repo: Path, state_dir: Path):
-    breaking = tool_use("str_replace_based_edit_tool", {
-        "command": "str_replace", "path": "ledger/accounts.py",
-        "old_str": "        self._balances[target] += amount_cents\n",
-        "new_str": "        self._balances[target] += 0  # lost money\n"})
+    breaking = tool_use(
+        "str_replace_based_edit_tool",
+        {
+            "command": "str_replace",
+            "path": "ledger/accounts.py",
+            "old_str": "        self._balances[target] += amount_cents\n",
+            "new_str": "        self._balances[target] += 0  # lost money\n",
+        },
+    )
     script = [reply(breaking), reply(tool_use("run_tests", {})), reply(text("Done, I believe."))]
     with StandinServer(script) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
     assert run.code == 1
     result = run.json
     assert result["status"] == "not_fixed"
@@ -142,11 +227,25 @@ def test_a_secret_value_in_the_repository_never_reaches_the_model(demo_repo: Pat
     (demo_repo / "settings.py").write_text(f"API_KEY = '{secret}'\nFIXTURE = 'ghp_notarealtoken1234'\n")
     git(demo_repo, "add", "settings.py")
     git(demo_repo, "commit", "-qm", "oops")
-    script = [reply(tool_use("str_replace_based_edit_tool", {"command": "view", "path": "settings.py"})),
-              reply(tool_use("bash", {"command": "cat settings.py"})), reply(text("done"))]
+    script = [
+        reply(tool_use("str_replace_based_edit_tool", {"command": "view", "path": "settings.py"})),
+        reply(tool_use("bash", {"command": "cat settings.py"})),
+        reply(text("done")),
+    ]
     with StandinServer(script) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
         bodies = [json.dumps(r.body) for r in srv.requests]
     assert run.code == 1
     assert all(secret not in body for body in bodies)
@@ -159,12 +258,24 @@ def test_files_the_test_suite_writes_are_not_part_of_the_change(demo_repo: Path,
     (demo_repo / "tests" / "conftest.py").write_text(
         "import pathlib, time\n\n\ndef pytest_sessionfinish(session):\n"
         "    out = pathlib.Path('reports')\n    out.mkdir(exist_ok=True)\n"
-        "    (out / 'last run [ci].txt').write_text(str(time.time()))\n")
+        "    (out / 'last run [ci].txt').write_text(str(time.time()))\n"
+    )
     git(demo_repo, "add", "tests/conftest.py")
     git(demo_repo, "commit", "-qm", "tests write a report")
     with StandinServer(ledger_fix()) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
     assert run.code == 0, run.stderr
     files = git(demo_repo, "show", "--name-only", "--format=", run.json["branch"]).split()
     assert sorted(files) == ["ledger/accounts.py", "tests/test_unknown_account.py"]
@@ -176,38 +287,85 @@ def test_a_fix_that_only_works_with_an_ignored_file_is_not_fixed(demo_repo: Path
     git(demo_repo, "add", ".gitignore")
     git(demo_repo, "commit", "-qm", "ignore local settings")
     turns = ledger_fix()
-    hidden = reply(tool_use("str_replace_based_edit_tool", {
-        "command": "create", "path": "local_settings.py", "file_text": "STRICT = True\n"}))
-    uses_it = reply(tool_use("str_replace_based_edit_tool", {
-        "command": "insert", "path": "ledger/accounts.py", "insert_line": 0,
-        "insert_text": "import local_settings  # noqa: F401\n"}))
+    hidden = reply(
+        tool_use(
+            "str_replace_based_edit_tool",
+            {"command": "create", "path": "local_settings.py", "file_text": "STRICT = True\n"},
+        )
+    )
+    uses_it = reply(
+        tool_use(
+            "str_replace_based_edit_tool",
+            {
+                "command": "insert",
+                "path": "ledger/accounts.py",
+                "insert_line": 0,
+                "insert_text": "import local_settings  # noqa: F401\n",
+            },
+        )
+    )
     script = [*turns[:5], hidden, uses_it, *turns[5:]]
     with StandinServer(script) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
     # the model's own test run passes in its checkout, where the ignored file exists; the branch would not
     assert run.code == 1, run.stderr
     assert run.json["status"] == "not_fixed"
     assert run.json["branch"] is None
 
 
-def test_rewriting_the_failing_test_instead_of_the_code_is_refused_and_not_fixed(demo_repo: Path,
-                                                                                 state_dir: Path):
-    cheat = tool_use("str_replace_based_edit_tool", {
-        "command": "str_replace", "path": "tests/test_accounts.py",
-        "old_str": "    with pytest.raises(InsufficientFunds):\n        ledger.transfer(\"alice\", \"bob\", 150)\n"
-                   "    assert (ledger.balance(\"alice\"), ledger.balance(\"bob\")) == (100, 0)\n",
-        "new_str": "    with pytest.raises(InsufficientFunds):\n        ledger.transfer(\"alice\", \"bob\", 150)\n"})
+def test_rewriting_the_failing_test_instead_of_the_code_is_refused_and_not_fixed(
+    demo_repo: Path, state_dir: Path
+):
+    cheat = tool_use(
+        "str_replace_based_edit_tool",
+        {
+            "command": "str_replace",
+            "path": "tests/test_accounts.py",
+            "old_str": '    with pytest.raises(InsufficientFunds):\n        ledger.transfer("alice", "bob", 150)\n'
+            '    assert (ledger.balance("alice"), ledger.balance("bob")) == (100, 0)\n',
+            "new_str": '    with pytest.raises(InsufficientFunds):\n        ledger.transfer("alice", "bob", 150)\n',
+        },
+    )
     finish = tool_use("finish", {"summary": "done"})
-    script = [reply(cheat), reply(tool_use("run_tests", {"tests": ["tests/test_accounts.py"]})),
-              reply(tool_use("run_tests", {})), reply(finish), reply(text("I am done."))]
+    script = [
+        reply(cheat),
+        reply(tool_use("run_tests", {"tests": ["tests/test_accounts.py"]})),
+        reply(tool_use("run_tests", {})),
+        reply(finish),
+        reply(text("I am done.")),
+    ]
     with StandinServer(script) as srv:
-        run = run_cli("run", "--repo", str(demo_repo), "--task", TASK, "--state-dir", str(state_dir),
-                      "--sandbox", "bwrap", "--json", env=_env(srv))
+        run = run_cli(
+            "run",
+            "--repo",
+            str(demo_repo),
+            "--task",
+            TASK,
+            "--state-dir",
+            str(state_dir),
+            "--sandbox",
+            "bwrap",
+            "--json",
+            env=_env(srv),
+        )
         refusal = srv.requests[4].body["messages"][-1]["content"][0]
     assert refusal["is_error"] is True
     assert "You changed the test(s) the task is judged by" in json.dumps(refusal["content"])
     assert run.code == 1
     result = run.json
-    assert result["verification"]["edited_targets"] == ["tests/test_accounts.py::test_failed_transfer_changes_nothing"]
+    assert result["verification"]["edited_targets"] == [
+        "tests/test_accounts.py::test_failed_transfer_changes_nothing"
+    ]
     assert "edits the test(s) it is judged by" in result["reason"]

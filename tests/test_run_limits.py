@@ -16,8 +16,20 @@ KEY = "sk-ant-test-key-0123456789"
 
 
 def _run(repo: Path, state_dir: Path, srv: StandinServer, *extra: str):
-    return run_cli("run", "--repo", str(repo), "--task", TASK, "--state-dir", str(state_dir), "--sandbox",
-                   "bwrap", "--json", *extra, env={"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": srv.base_url})
+    return run_cli(
+        "run",
+        "--repo",
+        str(repo),
+        "--task",
+        TASK,
+        "--state-dir",
+        str(state_dir),
+        "--sandbox",
+        "bwrap",
+        "--json",
+        *extra,
+        env={"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": srv.base_url},
+    )
 
 
 def test_persistent_overload_gives_up_within_the_budget_with_exit_3(demo_repo: Path, state_dir: Path):

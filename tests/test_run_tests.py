@@ -19,7 +19,7 @@ from tools.test_report import TestReport
 
 PYTEST_CMD = TestCommand(f"{shlex.quote(sys.executable)} -m pytest -p no:cacheprovider", True, "--test-cmd")
 
-CALC = '''
+CALC = """
 import pytest
 
 def sub(a, b):
@@ -38,7 +38,7 @@ def test_p(text):
 @pytest.mark.skip(reason="later")
 def test_later():
     pass
-'''
+"""
 
 
 def make_checkout(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -76,7 +76,7 @@ def test_summary_of_a_failing_suite(calc: RunTestsTool) -> None:
 
 
 def test_narrowing_to_ids_with_spaces_quotes_and_brackets(calc: RunTestsTool) -> None:
-    ids = ["tests/test_calc.py::test_p[x[y] z]", "tests/test_calc.py::test_p[q\"uote]"]
+    ids = ["tests/test_calc.py::test_p[x[y] z]", 'tests/test_calc.py::test_p[q"uote]']
     report = calc.run(ids)
     assert report.outcomes == {ids[0]: "passed", ids[1]: "passed"}
     one = calc({"tests": "tests/test_calc.py::test_p[a b]"})
@@ -85,7 +85,10 @@ def test_narrowing_to_ids_with_spaces_quotes_and_brackets(calc: RunTestsTool) ->
 
 def test_extra_args_are_passed_as_words(calc: RunTestsTool) -> None:
     report = calc.run(extra_args="-k 'test_p and not uote'")
-    assert sorted(report.outcomes) == ["tests/test_calc.py::test_p[a b]", "tests/test_calc.py::test_p[x[y] z]"]
+    assert sorted(report.outcomes) == [
+        "tests/test_calc.py::test_p[a b]",
+        "tests/test_calc.py::test_p[x[y] z]",
+    ]
     assert calc({"extra_args": "-k 'unclosed"}).is_error
 
 
@@ -95,8 +98,13 @@ def test_tests_run_from_the_checkout_root_wherever_the_shell_is(calc: RunTestsTo
 
 
 def test_collection_errors_are_reported_with_the_output(tmp_path: Path) -> None:
-    checkout = make_checkout(tmp_path, {"tests/test_ok.py": "def test_ok():\n    pass\n",
-                                        "tests/test_broken.py": "import no_such_module_here\n"})
+    checkout = make_checkout(
+        tmp_path,
+        {
+            "tests/test_ok.py": "def test_ok():\n    pass\n",
+            "tests/test_broken.py": "import no_such_module_here\n",
+        },
+    )
     tool = RunTestsTool(sandbox_for(tmp_path, checkout), PYTEST_CMD, timeout=60)
     result = tool({})
     assert "0 passed, 0 failed, 1 errors, 0 skipped" in result.content
@@ -108,7 +116,9 @@ def test_collection_errors_are_reported_with_the_output(tmp_path: Path) -> None:
 
 def test_unknown_runner_falls_back_to_exit_code_and_output(tmp_path: Path) -> None:
     checkout = make_checkout(tmp_path, {})
-    command = TestCommand("echo 'running widgets'; echo 'FAIL: widget spins backwards'; exit 3", False, "detected")
+    command = TestCommand(
+        "echo 'running widgets'; echo 'FAIL: widget spins backwards'; exit 3", False, "detected"
+    )
     tool = RunTestsTool(sandbox_for(tmp_path, checkout), command, timeout=30)
     result = tool({})
     assert not result.is_error
@@ -122,7 +132,9 @@ def test_unknown_runner_falls_back_to_exit_code_and_output(tmp_path: Path) -> No
 
 def test_a_timeout_is_said_plainly(tmp_path: Path) -> None:
     checkout = make_checkout(tmp_path, {})
-    tool = RunTestsTool(sandbox_for(tmp_path, checkout), TestCommand("sleep 30", False, "--test-cmd"), timeout=0.5)
+    tool = RunTestsTool(
+        sandbox_for(tmp_path, checkout), TestCommand("sleep 30", False, "--test-cmd"), timeout=0.5
+    )
     result = tool({})
     assert result.content.startswith("The tests timed out after 0.5 s and were killed")
     report = TestReport.model_validate(result.data["report"])
@@ -147,8 +159,10 @@ def test_spec_is_a_custom_tool_with_a_schema(calc: RunTestsTool) -> None:
     spec = calc.spec()
     assert spec["name"] == "run_tests" and "exact id" in spec["description"]
     assert spec["input_schema"]["properties"]["tests"] == {
-        "type": "array", "items": {"type": "string"},
-        "description": spec["input_schema"]["properties"]["tests"]["description"]}
+        "type": "array",
+        "items": {"type": "string"},
+        "description": spec["input_schema"]["properties"]["tests"]["description"],
+    }
     json.dumps(spec)
 
 
@@ -168,15 +182,19 @@ def test_through_bubblewrap(tmp_path: Path) -> None:
     sandbox = bwrap.BwrapSandbox(checkout, tmp_path / "scratch", SandboxConfig(command_timeout=60))
     try:
         report = RunTestsTool(sandbox, PYTEST_CMD, timeout=60).run(
-            ["tests/test_calc.py::test_sub", "tests/test_calc.py::test_p[x[y] z]"])
+            ["tests/test_calc.py::test_sub", "tests/test_calc.py::test_p[x[y] z]"]
+        )
     finally:
         sandbox.close()
-    assert report.outcomes == {"tests/test_calc.py::test_sub": "failed",
-                               "tests/test_calc.py::test_p[x[y] z]": "passed"}
+    assert report.outcomes == {
+        "tests/test_calc.py::test_sub": "failed",
+        "tests/test_calc.py::test_p[x[y] z]": "passed",
+    }
     assert list((tmp_path / "scratch").glob("junit-*.xml")) == []
 
 
 # detection
+
 
 def write(root: Path, files: dict[str, str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
@@ -188,13 +206,19 @@ def write(root: Path, files: dict[str, str]) -> Path:
 
 def test_override_wins_and_is_recognised_as_pytest_or_not(tmp_path: Path) -> None:
     root = write(tmp_path, {"pyproject.toml": "[tool.be-agent]\ntest-cmd = 'make check'\n"})
-    assert detect_test_command(root, "uv run pytest -q") == TestCommand("uv run pytest -q", True, "--test-cmd")
+    assert detect_test_command(root, "uv run pytest -q") == TestCommand(
+        "uv run pytest -q", True, "--test-cmd"
+    )
     assert detect_test_command(root, "tox -e py311") == TestCommand("tox -e py311", False, "--test-cmd")
 
 
 def test_repository_config_comes_before_detection(tmp_path: Path) -> None:
-    root = write(tmp_path / "a", {"pyproject.toml": "[tool.be-agent]\ntest-cmd = 'python -m pytest tests/unit'\n"})
-    assert detect_test_command(root, None) == TestCommand("python -m pytest tests/unit", True, "pyproject.toml")
+    root = write(
+        tmp_path / "a", {"pyproject.toml": "[tool.be-agent]\ntest-cmd = 'python -m pytest tests/unit'\n"}
+    )
+    assert detect_test_command(root, None) == TestCommand(
+        "python -m pytest tests/unit", True, "pyproject.toml"
+    )
     root = write(tmp_path / "b", {"setup.py": "", ".be-agent.toml": "test-cmd = 'make check'\n"})
     assert detect_test_command(root, None) == TestCommand("make check", False, ".be-agent.toml")
     broken = write(tmp_path / "c", {".be-agent.toml": "test-cmd = \n"})
@@ -202,16 +226,19 @@ def test_repository_config_comes_before_detection(tmp_path: Path) -> None:
         detect_test_command(broken, None)
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({"setup.cfg": ""}, TestCommand(PYTEST, True, "detected")),
-    ({"tests/test_thing.py": ""}, TestCommand(PYTEST, True, "detected")),
-    ({"pyproject.toml": "this is [not toml"}, TestCommand(PYTEST, True, "detected")),
-    ({"package.json": '{"scripts": {"test": "jest"}}'}, TestCommand("npm test", False, "detected")),
-    ({"package.json": '{"scripts": {"test": "echo \\"Error: no test specified\\" && exit 1"}}'}, None),
-    ({"Makefile": "all:\n\techo\n\ntest: all\n\t./run\n"}, TestCommand("make test", False, "detected")),
-    ({"Makefile": "test := 1\n"}, None),
-    ({"README.md": "hello"}, None),
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"setup.cfg": ""}, TestCommand(PYTEST, True, "detected")),
+        ({"tests/test_thing.py": ""}, TestCommand(PYTEST, True, "detected")),
+        ({"pyproject.toml": "this is [not toml"}, TestCommand(PYTEST, True, "detected")),
+        ({"package.json": '{"scripts": {"test": "jest"}}'}, TestCommand("npm test", False, "detected")),
+        ({"package.json": '{"scripts": {"test": "echo \\"Error: no test specified\\" && exit 1"}}'}, None),
+        ({"Makefile": "all:\n\techo\n\ntest: all\n\t./run\n"}, TestCommand("make test", False, "detected")),
+        ({"Makefile": "test := 1\n"}, None),
+        ({"README.md": "hello"}, None),
+    ],
+)
 def test_detection(tmp_path: Path, files: dict[str, str], expected: TestCommand | None) -> None:
     assert detect_test_command(write(tmp_path, files), None) == expected
 
@@ -219,12 +246,15 @@ def test_detection(tmp_path: Path, files: dict[str, str], expected: TestCommand 
 def test_narrowed_commands_quote_each_id() -> None:
     command = TestCommand("python3 -m pytest", True, "detected")
     assert command.narrowed(["t.py::test[a b]", "t.py::test[it's]"]) == (
-        "python3 -m pytest 't.py::test[a b]' 't.py::test[it'\"'\"'s]'")
+        "python3 -m pytest 't.py::test[a b]' 't.py::test[it'\"'\"'s]'"
+    )
 
 
 def test_a_pytest_that_cannot_start_says_why(tmp_path: Path) -> None:
     checkout = make_checkout(tmp_path, {"tests/test_a.py": "def test_a():\n    pass\n"})
-    command = TestCommand(f"{shlex.quote(sys.executable)} -m pytest_is_not_installed_here", True, "--test-cmd")
+    command = TestCommand(
+        f"{shlex.quote(sys.executable)} -m pytest_is_not_installed_here", True, "--test-cmd"
+    )
     result = RunTestsTool(sandbox_for(tmp_path, checkout), command, timeout=30)({})
     assert "exited with code 1" in result.content and "wrote no readable JUnit report" in result.content
     assert "No module named pytest_is_not_installed_here" in result.content

@@ -34,7 +34,9 @@ def test_repository_with_no_commits(tmp_path: Path, state_dir: Path):
 
 
 def test_unknown_base(demo_repo: Path, state_dir: Path):
-    run = run_cli("run", "--repo", str(demo_repo), "--task", "x", "--base", "nope", "--state-dir", str(state_dir))
+    run = run_cli(
+        "run", "--repo", str(demo_repo), "--task", "x", "--base", "nope", "--state-dir", str(state_dir)
+    )
     _assert_usage_error(run, "unknown base ref: 'nope'", state_dir)
 
 
@@ -45,14 +47,23 @@ def test_empty_task(demo_repo: Path, state_dir: Path, task: str):
 
 
 def test_unreadable_task_file(demo_repo: Path, state_dir: Path, tmp_path: Path):
-    run = run_cli("run", "--repo", str(demo_repo), "--task-file", str(tmp_path / "missing.md"),
-                  "--state-dir", str(state_dir))
+    run = run_cli(
+        "run",
+        "--repo",
+        str(demo_repo),
+        "--task-file",
+        str(tmp_path / "missing.md"),
+        "--state-dir",
+        str(state_dir),
+    )
     _assert_usage_error(run, "cannot read task file", state_dir)
 
 
 def test_existing_branch_name(demo_repo: Path, state_dir: Path):
     git(demo_repo, "branch", "taken")
-    run = run_cli("run", "--repo", str(demo_repo), "--task", "x", "--branch", "taken", "--state-dir", str(state_dir))
+    run = run_cli(
+        "run", "--repo", str(demo_repo), "--task", "x", "--branch", "taken", "--state-dir", str(state_dir)
+    )
     _assert_usage_error(run, "branch 'taken' already exists", state_dir)
 
 

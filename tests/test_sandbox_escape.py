@@ -25,8 +25,11 @@ from tests.sandbox_fixtures import (
     wait_until,
 )
 
-SECRETS = {"ANTHROPIC_API_KEY": "sk-ant-escape-test-4f1c", "GITHUB_TOKEN": "ghp_escape_test_9d2e",
-           "FOO_SECRET": "foo-secret-escape-test-77a0"}
+SECRETS = {
+    "ANTHROPIC_API_KEY": "sk-ant-escape-test-4f1c",
+    "GITHUB_TOKEN": "ghp_escape_test_9d2e",
+    "FOO_SECRET": "foo-secret-escape-test-77a0",
+}
 
 
 @pytest.fixture
@@ -51,21 +54,28 @@ def outside(tmp_path: Path) -> Path:
 
 # --- writes outside the checkout -------------------------------------------------------------------------
 
+
 @needs_bwrap
-def test_write_to_an_absolute_host_path_leaves_the_host_file_unchanged(make_sandbox: MakeSandbox,
-                                                                        outside: Path) -> None:
+def test_write_to_an_absolute_host_path_leaves_the_host_file_unchanged(
+    make_sandbox: MakeSandbox, outside: Path
+) -> None:
     box = make_sandbox("bwrap")
-    result = box.run(f"echo pwned > {outside}; echo pwned >> {outside}; "
-                     f"mkdir -p {outside.parent} && echo pwned > {outside}; cat {outside}")
+    result = box.run(
+        f"echo pwned > {outside}; echo pwned >> {outside}; "
+        f"mkdir -p {outside.parent} && echo pwned > {outside}; cat {outside}"
+    )
     assert outside.read_text() == "original\n"
     assert "original" not in result.output  # the host file is not even readable
 
 
 @needs_bwrap
-def test_dot_dot_out_of_the_checkout_writes_nothing_on_the_host(make_sandbox: MakeSandbox, repo: Path) -> None:
+def test_dot_dot_out_of_the_checkout_writes_nothing_on_the_host(
+    make_sandbox: MakeSandbox, repo: Path
+) -> None:
     box = make_sandbox("bwrap")
-    result = box.run("echo pwned > ../escaped.txt; echo pwned > /workspace/../../escaped.txt; "
-                     "cd .. && mkdir escaped-dir")
+    result = box.run(
+        "echo pwned > ../escaped.txt; echo pwned > /workspace/../../escaped.txt; cd .. && mkdir escaped-dir"
+    )
     assert "Read-only file system" in result.output
     assert not (repo.parent / "escaped.txt").exists()
     assert not (repo.parent.parent / "escaped.txt").exists()
@@ -73,25 +83,31 @@ def test_dot_dot_out_of_the_checkout_writes_nothing_on_the_host(make_sandbox: Ma
 
 
 @needs_bwrap
-def test_symlink_planted_to_a_host_file_cannot_be_written_through(make_sandbox: MakeSandbox, repo: Path,
-                                                                   outside: Path) -> None:
+def test_symlink_planted_to_a_host_file_cannot_be_written_through(
+    make_sandbox: MakeSandbox, repo: Path, outside: Path
+) -> None:
     box = make_sandbox("bwrap")
-    box.run(f"ln -s {outside} link-abs; ln -s ../outside/victim.txt link-rel; "
-            "echo pwned > link-abs; echo pwned > link-rel; echo pwned >> link-abs")
+    box.run(
+        f"ln -s {outside} link-abs; ln -s ../outside/victim.txt link-rel; "
+        "echo pwned > link-abs; echo pwned > link-rel; echo pwned >> link-abs"
+    )
     assert outside.read_text() == "original\n"
     assert (repo / "link-abs").is_symlink()  # planted, but inside the sandbox it led nowhere
 
 
 @needs_bwrap
-def test_hard_link_to_a_host_file_cannot_be_made_or_written(make_sandbox: MakeSandbox, repo: Path,
-                                                            outside: Path, tmp_path: Path) -> None:
+def test_hard_link_to_a_host_file_cannot_be_made_or_written(
+    make_sandbox: MakeSandbox, repo: Path, outside: Path, tmp_path: Path
+) -> None:
     toolchain = tmp_path / "toolchain"
     toolchain.mkdir()
     tool = toolchain / "tool.sh"
     tool.write_text("echo tool\n")
     box = make_sandbox("bwrap", extra_ro_paths=(str(toolchain),))
-    result = box.run(f"ln {outside} hard-outside; ln {tool} hard-tool; echo pwned >> hard-outside; "
-                     f"echo pwned >> hard-tool; echo pwned >> {tool}; cat {tool}")
+    result = box.run(
+        f"ln {outside} hard-outside; ln {tool} hard-tool; echo pwned >> hard-outside; "
+        f"echo pwned >> hard-tool; echo pwned >> {tool}; cat {tool}"
+    )
     assert outside.read_text() == "original\n"
     assert tool.read_text() == "echo tool\n"
     assert "echo tool" in result.output  # the read-only toolchain is usable, just not writable
@@ -109,9 +125,11 @@ def test_writes_inside_the_checkout_do_reach_the_host(make_sandbox: MakeSandbox,
 
 # --- reads of the user's secrets -------------------------------------------------------------------------
 
+
 @needs_bwrap
-def test_a_secret_in_the_users_home_is_not_visible(make_sandbox: MakeSandbox, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_secret_in_the_users_home_is_not_visible(
+    make_sandbox: MakeSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home" / "alice"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_ed25519").write_text("PRIVATE-KEY-escape-test\n")
@@ -159,14 +177,19 @@ def test_root_only_files_and_directories_are_found(tmp_path: Path) -> None:
 
 # --- environment dumps -----------------------------------------------------------------------------------
 
+
 def _dump_commands() -> str:
-    return ("env; echo; tr '\\0' '\\n' < /proc/self/environ; tr '\\0' '\\n' < /proc/1/environ; "
-            "tr '\\0' '\\n' < /proc/$PPID/environ; for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done; "
-            "cat /proc/*/cmdline")
+    return (
+        "env; echo; tr '\\0' '\\n' < /proc/self/environ; tr '\\0' '\\n' < /proc/1/environ; "
+        "tr '\\0' '\\n' < /proc/$PPID/environ; for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done; "
+        "cat /proc/*/cmdline"
+    )
 
 
 @needs_bwrap
-def test_environment_dumps_never_show_secrets(make_sandbox: MakeSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_dumps_never_show_secrets(
+    make_sandbox: MakeSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     box = make_sandbox("bwrap", extra_env={"STRIPE_API_KEY": "sk_live_escape_test", "SAFE_FLAG": "on"})
@@ -177,8 +200,9 @@ def test_environment_dumps_never_show_secrets(make_sandbox: MakeSandbox, monkeyp
     assert "HOME=/home/agent" in result.output
 
 
-def test_environment_dump_in_unconfined_mode_is_filtered_too(make_sandbox: MakeSandbox,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_dump_in_unconfined_mode_is_filtered_too(
+    make_sandbox: MakeSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     box = make_sandbox("none")
@@ -189,22 +213,47 @@ def test_environment_dump_in_unconfined_mode_is_filtered_too(make_sandbox: MakeS
 
 
 def test_secret_names_are_recognised() -> None:
-    for name in ("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "FOO_SECRET", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD",
-                 "PGPASSWORD", "GOOGLE_APPLICATION_CREDENTIALS", "npm_token", "SLACK_BOT_TOKEN"):
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "GITHUB_TOKEN",
+        "FOO_SECRET",
+        "AWS_SECRET_ACCESS_KEY",
+        "DB_PASSWORD",
+        "PGPASSWORD",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "npm_token",
+        "SLACK_BOT_TOKEN",
+    ):
         assert is_secret_name(name), name
     for name in ("PATH", "LANG", "TERM", "PYTEST_ADDOPTS", "KEYBOARD_LAYOUT", "LC_ALL"):
         assert not is_secret_name(name), name
 
 
 def test_environment_is_an_allow_list_and_the_deny_rule_wins() -> None:
-    source = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C", "PYTEST_ADDOPTS": "-x", "EDITOR": "vim",
-              "SSH_AUTH_SOCK": "/run/agent", "HOME": "/root", "GITHUB_TOKEN": "t"}
+    source = {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C",
+        "PYTEST_ADDOPTS": "-x",
+        "EDITOR": "vim",
+        "SSH_AUTH_SOCK": "/run/agent",
+        "HOME": "/root",
+        "GITHUB_TOKEN": "t",
+    }
     env = sandbox_environment({"CI": "1", "MY_TOKEN": "leak", "LC_PASSWORD": "x"}, source=source)
-    assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C", "PYTEST_ADDOPTS": "-x", "CI": "1",
-                   "HOME": "/home/agent", "TMPDIR": "/tmp"}
+    assert env == {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C",
+        "PYTEST_ADDOPTS": "-x",
+        "CI": "1",
+        "HOME": "/home/agent",
+        "TMPDIR": "/tmp",
+    }
 
 
 # --- network ---------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def listener() -> Iterator[socket.socket]:
@@ -217,15 +266,18 @@ def listener() -> Iterator[socket.socket]:
 
 
 def _connect_script(port: int) -> str:
-    return (f"(exec 3<>/dev/tcp/127.0.0.1/{port} && echo LOOPBACK-CONNECTED); "
-            "(exec 3<>/dev/tcp/1.1.1.1/80 && echo EXTERNAL-CONNECTED); "
-            "python3 -c \"import socket; socket.create_connection(('93.184.216.34', 443), timeout=2); "
-            "print('PY-CONNECTED')\"; true")
+    return (
+        f"(exec 3<>/dev/tcp/127.0.0.1/{port} && echo LOOPBACK-CONNECTED); "
+        "(exec 3<>/dev/tcp/1.1.1.1/80 && echo EXTERNAL-CONNECTED); "
+        "python3 -c \"import socket; socket.create_connection(('93.184.216.34', 443), timeout=2); "
+        "print('PY-CONNECTED')\"; true"
+    )
 
 
 @needs_bwrap
-def test_no_connection_reaches_a_loopback_listener_or_the_outside(make_sandbox: MakeSandbox,
-                                                                  listener: socket.socket) -> None:
+def test_no_connection_reaches_a_loopback_listener_or_the_outside(
+    make_sandbox: MakeSandbox, listener: socket.socket
+) -> None:
     box = make_sandbox("bwrap")
     result = box.run(_connect_script(listener.getsockname()[1]), timeout=20)
     assert "CONNECTED" not in result.output
@@ -234,8 +286,9 @@ def test_no_connection_reaches_a_loopback_listener_or_the_outside(make_sandbox: 
 
 
 @needs_bwrap
-def test_network_opt_in_reaches_the_loopback_listener(make_sandbox: MakeSandbox,
-                                                      listener: socket.socket) -> None:
+def test_network_opt_in_reaches_the_loopback_listener(
+    make_sandbox: MakeSandbox, listener: socket.socket
+) -> None:
     box = make_sandbox("bwrap", network=True)
     port = listener.getsockname()[1]
     result = box.run(f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo LOOPBACK-CONNECTED")
@@ -245,6 +298,7 @@ def test_network_opt_in_reaches_the_loopback_listener(make_sandbox: MakeSandbox,
 
 
 # --- git metadata tampering ------------------------------------------------------------------------------
+
 
 @needs_bwrap
 def test_git_hooks_config_and_refs_cannot_be_tampered_with(make_sandbox: MakeSandbox, repo: Path) -> None:
@@ -256,7 +310,8 @@ def test_git_hooks_config_and_refs_cannot_be_tampered_with(make_sandbox: MakeSan
         " echo '[core]' >> .git/config; git config core.hooksPath /tmp/hooks;"
         " git config --local alias.st '!evil'; git update-ref refs/heads/evil HEAD;"
         " git commit --allow-empty -qm sneaky; rm -rf .git/hooks; mv .git .git-away;"
-        " umount /workspace/.git; mount -t tmpfs none /workspace/.git; echo done")
+        " umount /workspace/.git; mount -t tmpfs none /workspace/.git; echo done"
+    )
     assert "done" in result.output
     assert not (repo / ".git" / "hooks" / "pre-commit").exists()
     assert (repo / ".git" / "hooks").is_dir()
@@ -277,9 +332,12 @@ def test_git_read_commands_still_work_inside(make_sandbox: MakeSandbox, repo: Pa
 
 # --- processes outliving the command ---------------------------------------------------------------------
 
+
 @needs_bwrap
 @pytest.mark.parametrize("how", ["setsid", "double-fork", "nohup-disown"])
-def test_detached_processes_do_not_outlive_the_command(make_sandbox: MakeSandbox, repo: Path, how: str) -> None:
+def test_detached_processes_do_not_outlive_the_command(
+    make_sandbox: MakeSandbox, repo: Path, how: str
+) -> None:
     token = f"detached-{uuid.uuid4().hex}"
     late = f"echo up > /workspace/{token}.started; sleep 30; echo late > /workspace/{token}.late"
     launch = {
@@ -289,13 +347,16 @@ def test_detached_processes_do_not_outlive_the_command(make_sandbox: MakeSandbox
     }[how]
     box = make_sandbox("bwrap")
     # the command returns only once the detached process is running
-    result = box.run(f"{launch}\nwhile [ ! -e {token}.started ]; do sleep 0.01; done; echo launched", timeout=20)
+    result = box.run(
+        f"{launch}\nwhile [ ! -e {token}.started ]; do sleep 0.01; done; echo launched", timeout=20
+    )
     assert "launched" in result.output
     assert wait_until(lambda: not processes_mentioning(token), deadline_s=5)
     assert not (repo / f"{token}.late").exists()  # and since its writer is gone, it never will
 
 
 # --- a shell that ends cleans up, and the next command is unaffected ------------------------------------
+
 
 @needs_bwrap
 def test_each_command_gets_a_fresh_home_and_its_tmp_is_the_runs_scratch(make_sandbox: MakeSandbox) -> None:

@@ -24,14 +24,22 @@ from tests.sandbox_fixtures import (
     wait_until,
 )
 
-KINDS = [pytest.param("bwrap", marks=pytest.mark.skipif(BWRAP_PROBLEM is not None,
-                                                        reason=f"bubblewrap cannot run: {BWRAP_PROBLEM}")),
-         "none"]
+KINDS = [
+    pytest.param(
+        "bwrap",
+        marks=pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap cannot run: {BWRAP_PROBLEM}"),
+    ),
+    "none",
+]
 CONTROLLERS = {c for place in cgroup_places() for c in place.controllers}
-needs_pids_cgroup = pytest.mark.skipif("pids" not in CONTROLLERS or BWRAP_PROBLEM is not None,
-                                       reason="no writable pids cgroup (or no bwrap) on this machine")
-needs_memory_cgroup = pytest.mark.skipif("memory" not in CONTROLLERS or BWRAP_PROBLEM is not None,
-                                         reason="no writable memory cgroup (or no bwrap) on this machine")
+needs_pids_cgroup = pytest.mark.skipif(
+    "pids" not in CONTROLLERS or BWRAP_PROBLEM is not None,
+    reason="no writable pids cgroup (or no bwrap) on this machine",
+)
+needs_memory_cgroup = pytest.mark.skipif(
+    "memory" not in CONTROLLERS or BWRAP_PROBLEM is not None,
+    reason="no writable memory cgroup (or no bwrap) on this machine",
+)
 needs_bwrap = pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap cannot run: {BWRAP_PROBLEM}")
 
 
@@ -47,6 +55,7 @@ def make_sandbox(tmp_path: Path, repo: Path) -> Iterator[MakeSandbox]:
 
 
 # --- output ----------------------------------------------------------------------------------------------
+
 
 def test_cut_middle_keeps_head_and_tail_and_says_how_much_went() -> None:
     assert cut_middle("short", 10, 10) == "short"
@@ -80,7 +89,9 @@ def test_capture_never_splits_a_character_at_the_cut() -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_40_megabyte_flood_is_bounded_in_the_result_and_in_memory(make_sandbox: MakeSandbox, kind: str) -> None:
+def test_a_40_megabyte_flood_is_bounded_in_the_result_and_in_memory(
+    make_sandbox: MakeSandbox, kind: str
+) -> None:
     box = make_sandbox(kind, output_head=8000, output_tail=8000)
     tracemalloc.start()
     try:
@@ -99,9 +110,11 @@ def test_a_40_megabyte_flood_is_bounded_in_the_result_and_in_memory(make_sandbox
 
 # --- wall clock ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_command_that_never_ends_is_killed_at_its_timeout_and_the_next_one_works(make_sandbox: MakeSandbox,
-                                                                                   kind: str) -> None:
+def test_a_command_that_never_ends_is_killed_at_its_timeout_and_the_next_one_works(
+    make_sandbox: MakeSandbox, kind: str
+) -> None:
     token = f"forever-{uuid.uuid4().hex}"
     box = make_sandbox(kind)
     started = time.monotonic()
@@ -125,8 +138,11 @@ def test_exit_codes_and_stderr_come_back(make_sandbox: MakeSandbox, kind: str) -
 
 # --- working directory -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_cd_carries_over_to_the_next_command_until_reset(make_sandbox: MakeSandbox, repo: Path, kind: str) -> None:
+def test_cd_carries_over_to_the_next_command_until_reset(
+    make_sandbox: MakeSandbox, repo: Path, kind: str
+) -> None:
     box = make_sandbox(kind)
     root = box.workdir
     first = box.run("mkdir -p sub/deeper && cd sub/deeper")
@@ -141,8 +157,9 @@ def test_cd_carries_over_to_the_next_command_until_reset(make_sandbox: MakeSandb
 
 
 @needs_bwrap
-def test_a_removed_working_directory_falls_back_to_the_checkout_root(make_sandbox: MakeSandbox,
-                                                                     repo: Path) -> None:
+def test_a_removed_working_directory_falls_back_to_the_checkout_root(
+    make_sandbox: MakeSandbox, repo: Path
+) -> None:
     box = make_sandbox("bwrap")
     box.run("mkdir gone && cd gone")
     (repo / "gone").rmdir()
@@ -153,13 +170,15 @@ def test_a_removed_working_directory_falls_back_to_the_checkout_root(make_sandbo
 
 # --- file size -------------------------------------------------------------------------------------------
 
+
 def test_every_command_gets_a_file_size_limit_by_default() -> None:
     assert SandboxConfig().max_file_bytes == 1024**3
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_write_past_the_file_size_limit_is_stopped_and_the_next_command_works(
-        make_sandbox: MakeSandbox, repo: Path, kind: str) -> None:
+    make_sandbox: MakeSandbox, repo: Path, kind: str
+) -> None:
     box = make_sandbox(kind, max_file_bytes=8 * 1024**2)
     result = box.run("head -c 2G /dev/zero > big; echo after")
     assert (repo / "big").stat().st_size == 8 * 1024**2
@@ -183,21 +202,24 @@ def test_the_file_size_marker_is_seen_across_chunks_and_in_the_cut_middle() -> N
 
 # --- processes -------------------------------------------------------------------------------------------
 
+
 @needs_pids_cgroup
 def test_forks_beyond_the_process_limit_fail(make_sandbox: MakeSandbox) -> None:
     box = make_sandbox("bwrap", max_processes=64)
-    script = ("import os, signal\n"
-              "n = 0\n"
-              "for _ in range(500):\n"
-              "    try:\n"
-              "        pid = os.fork()\n"
-              "    except OSError:\n"
-              "        break\n"
-              "    if pid == 0:\n"
-              "        signal.pause()\n"
-              "    n += 1\n"
-              "print('forked', n)\n")
-    result = box.run(f"python3 -c \"{script}\"", timeout=30)
+    script = (
+        "import os, signal\n"
+        "n = 0\n"
+        "for _ in range(500):\n"
+        "    try:\n"
+        "        pid = os.fork()\n"
+        "    except OSError:\n"
+        "        break\n"
+        "    if pid == 0:\n"
+        "        signal.pause()\n"
+        "    n += 1\n"
+        "print('forked', n)\n"
+    )
+    result = box.run(f'python3 -c "{script}"', timeout=30)
     forked = int(result.output.split("forked ")[1].split()[0])
     assert 10 < forked < 64
     assert "[the process limit of 64 per command was reached; some forks failed]" in result.output

@@ -28,8 +28,9 @@ def _path_with(tmp_path: Path, bwrap_script: str | None) -> str:
 
 
 @pytest.mark.parametrize("mode", ["auto", "bwrap"])
-def test_missing_bwrap_is_named_with_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         mode: str) -> None:
+def test_missing_bwrap_is_named_with_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
     monkeypatch.setenv("PATH", _path_with(tmp_path, None))
     with pytest.raises(SandboxUnavailable) as caught:
         preflight(mode)  # type: ignore[arg-type]
@@ -40,8 +41,9 @@ def test_missing_bwrap_is_named_with_the_install_command(tmp_path: Path, monkeyp
     assert "apt-get install -y bubblewrap" in message
 
 
-def test_missing_bwrap_stops_make_sandbox_but_not_the_explicit_opt_out(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_bwrap_stops_make_sandbox_but_not_the_explicit_opt_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = make_repo(tmp_path / "checkout")
     monkeypatch.setenv("PATH", _path_with(tmp_path, None))
     with pytest.raises(SandboxUnavailable):
@@ -51,26 +53,37 @@ def test_missing_bwrap_stops_make_sandbox_but_not_the_explicit_opt_out(tmp_path:
     assert isinstance(box, UnconfinedSandbox)
 
 
-def test_a_failing_bwrap_reports_its_own_error_and_is_probed_once(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_bwrap_reports_its_own_error_and_is_probed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = tmp_path / "calls"
-    monkeypatch.setenv("PATH", _path_with(tmp_path, f"""
+    monkeypatch.setenv(
+        "PATH",
+        _path_with(
+            tmp_path,
+            f"""
 [ "$1" = --help ] && exit 0
 echo probe >> {calls}
 echo 'bwrap: setting up uid map: Permission denied' >&2
 exit 1
-"""))
+""",
+        ),
+    )
     for _ in range(3):
         with pytest.raises(SandboxUnavailable) as caught:
             preflight("auto")
         assert str(caught.value).startswith(
-            "sandbox unavailable: bwrap cannot start a sandbox: bwrap: setting up uid map: Permission denied")
+            "sandbox unavailable: bwrap cannot start a sandbox: bwrap: setting up uid map: Permission denied"
+        )
     assert calls.read_text() == "probe\n"
 
 
 def _proc_sys(tmp_path: Path, **settings: str) -> Path:
-    files = {"max_user_namespaces": "user", "unprivileged_userns_clone": "kernel",
-             "apparmor_restrict_unprivileged_userns": "kernel"}
+    files = {
+        "max_user_namespaces": "user",
+        "unprivileged_userns_clone": "kernel",
+        "apparmor_restrict_unprivileged_userns": "kernel",
+    }
     for name, value in settings.items():
         path = tmp_path / "sys" / files[name] / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +108,12 @@ def test_unprivileged_user_namespaces_switched_off_are_named(tmp_path: Path) -> 
 
 
 def test_the_apparmor_restriction_is_named(tmp_path: Path) -> None:
-    proc_sys = _proc_sys(tmp_path, max_user_namespaces="15000", unprivileged_userns_clone="1",
-                         apparmor_restrict_unprivileged_userns="1")
+    proc_sys = _proc_sys(
+        tmp_path,
+        max_user_namespaces="15000",
+        unprivileged_userns_clone="1",
+        apparmor_restrict_unprivileged_userns="1",
+    )
     message = diagnose(ERROR, proc_sys=proc_sys, euid=1000)
     assert "AppArmor restricts unprivileged user namespaces" in message
     assert "apparmor_restrict_unprivileged_userns = 1" in message

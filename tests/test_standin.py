@@ -23,7 +23,9 @@ from tests.standin import (
     tool_use,
 )
 
-SYSTEM: Any = [{"type": "text", "text": "You are a careful engineer. " * 40, "cache_control": {"type": "ephemeral"}}]
+SYSTEM: Any = [
+    {"type": "text", "text": "You are a careful engineer. " * 40, "cache_control": {"type": "ephemeral"}}
+]
 
 
 def client(srv: StandinServer, key: str = "test-key") -> anthropic.Anthropic:
@@ -46,8 +48,9 @@ def post(srv: StandinServer, body: dict[str, Any]) -> tuple[int, dict[str, str],
 def test_streamed_turn_round_trips_text_and_tool_use_through_the_sdk() -> None:
     turn = reply("Let me look.", tool_use("bash", {"command": "ls -la", "restart": False}, id="toolu_1"))
     with StandinServer([turn]) as srv:
-        with client(srv).messages.stream(model="claude-sonnet-4-6", max_tokens=100, system=SYSTEM,
-                                         messages=[user("fix the bug")]) as stream:
+        with client(srv).messages.stream(
+            model="claude-sonnet-4-6", max_tokens=100, system=SYSTEM, messages=[user("fix the bug")]
+        ) as stream:
             message = stream.get_final_message()
         assert [b.type for b in message.content] == ["text", "tool_use"]
         assert message.content[0].text == "Let me look."  # type: ignore[union-attr]
@@ -70,29 +73,36 @@ def test_non_streamed_request_gets_a_json_message() -> None:
 
 def test_stream_carries_all_event_types_in_order() -> None:
     with StandinServer([reply("hi", tool_use("finish", {"summary": "ok"}))]) as srv:
-        status, headers, data = post(srv, {"model": "m", "max_tokens": 5, "stream": True,
-                                            "messages": [user("go")]})
+        status, headers, data = post(
+            srv, {"model": "m", "max_tokens": 5, "stream": True, "messages": [user("go")]}
+        )
     assert status == 200 and headers["content-type"].startswith("text/event-stream")
     assert headers["request-id"].startswith("req_")
     names = [line.split(": ", 1)[1] for line in data.decode().splitlines() if line.startswith("event:")]
     assert names[:2] == ["message_start", "ping"]
     assert names[-2:] == ["message_delta", "message_stop"]
     assert names.count("content_block_start") == names.count("content_block_stop") == 2
-    deltas = [json.loads(line[6:]) for line in data.decode().splitlines()
-              if line.startswith("data:") and "input_json_delta" in line]
+    deltas = [
+        json.loads(line[6:])
+        for line in data.decode().splitlines()
+        if line.startswith("data:") and "input_json_delta" in line
+    ]
     assert json.loads("".join(d["delta"]["partial_json"] for d in deltas)) == {"summary": "ok"}
 
 
-@pytest.mark.parametrize(("status", "error_type", "exc"), [
-    (400, "invalid_request_error", anthropic.BadRequestError),
-    (401, "authentication_error", anthropic.AuthenticationError),
-    (403, "permission_error", anthropic.PermissionDeniedError),
-    (404, "not_found_error", anthropic.NotFoundError),
-    (413, "request_too_large", anthropic.ContentTooLargeError),
-    (429, "rate_limit_error", anthropic.RateLimitError),
-    (500, "api_error", anthropic.InternalServerError),
-    (529, "overloaded_error", anthropic.OverloadedError),
-])
+@pytest.mark.parametrize(
+    ("status", "error_type", "exc"),
+    [
+        (400, "invalid_request_error", anthropic.BadRequestError),
+        (401, "authentication_error", anthropic.AuthenticationError),
+        (403, "permission_error", anthropic.PermissionDeniedError),
+        (404, "not_found_error", anthropic.NotFoundError),
+        (413, "request_too_large", anthropic.ContentTooLargeError),
+        (429, "rate_limit_error", anthropic.RateLimitError),
+        (500, "api_error", anthropic.InternalServerError),
+        (529, "overloaded_error", anthropic.OverloadedError),
+    ],
+)
 def test_error_statuses_have_real_bodies(status: int, error_type: str, exc: type[Exception]) -> None:
     with StandinServer([error(status)]) as srv, pytest.raises(exc) as info:
         client(srv).messages.create(model="m", max_tokens=5, messages=[user("hi")])
@@ -125,9 +135,14 @@ def test_broken_streams_fail_in_the_client_like_real_network_faults() -> None:
 
 
 def test_requests_the_real_api_rejects_get_400_without_using_the_script() -> None:
-    dangling: Any = [user("go"), {"role": "assistant", "content": [tool_use("bash", {"command": "ls"}, id="t1")]},
-                user("no result here")]
-    too_many: Any = [{"type": "text", "text": f"s{i}", "cache_control": {"type": "ephemeral"}} for i in range(5)]
+    dangling: Any = [
+        user("go"),
+        {"role": "assistant", "content": [tool_use("bash", {"command": "ls"}, id="t1")]},
+        user("no result here"),
+    ]
+    too_many: Any = [
+        {"type": "text", "text": f"s{i}", "cache_control": {"type": "ephemeral"}} for i in range(5)
+    ]
     with StandinServer([reply("never sent")], context_window=50) as srv:
         c = client(srv)
         with pytest.raises(anthropic.BadRequestError, match="without `tool_result`"):
@@ -164,8 +179,10 @@ def test_prompt_cache_reads_the_prefix_written_by_the_previous_request() -> None
         for i in range(turns):
             messages.append({"role": "assistant", "content": [text(f"step {i} " * 20)]})
             messages.append(user(f"result {i} " * 20))
-        messages[-1] = {"role": "user", "content": [{**messages[-1]["content"][0],
-                                                     "cache_control": {"type": "ephemeral"}}]}
+        messages[-1] = {
+            "role": "user",
+            "content": [{**messages[-1]["content"][0], "cache_control": {"type": "ephemeral"}}],
+        }
         return messages
 
     with StandinServer([reply("a"), reply("b"), reply("c")]) as srv:
@@ -184,8 +201,11 @@ def test_prompt_cache_reads_the_prefix_written_by_the_previous_request() -> None
 
 def test_json_script_file(tmp_path: Any) -> None:
     path = tmp_path / "script.json"
-    path.write_text(json.dumps([{"fault": "status", "status": 529, "count": 2},
-                                {"content": [{"type": "text", "text": "hi"}]}]))
+    path.write_text(
+        json.dumps(
+            [{"fault": "status", "status": 529, "count": 2}, {"content": [{"type": "text", "text": "hi"}]}]
+        )
+    )
     with StandinServer(load_script(str(path))) as srv:
         statuses = [post(srv, {"model": "m", "max_tokens": 5, "messages": [user("x")]})[0] for _ in range(3)]
     assert statuses == [529, 529, 200]

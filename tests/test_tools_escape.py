@@ -33,8 +33,15 @@ def test_a_symlink_planted_by_bash_is_never_followed_by_the_editor(tools, tmp_pa
     # inside the sandbox the target does not even exist; on the host, where the editor runs, it does
     planted = bash({"command": f"ln -s {host_file} notes.txt && ls -l notes.txt"})
     assert not planted.is_error and (checkout / "notes.txt").is_symlink()
-    params = {"command": command, "path": "notes.txt", "old_str": "SECRET", "new_str": "PWNED",
-              "file_text": "PWNED\n", "insert_line": 0, "insert_text": "PWNED\n"}
+    params = {
+        "command": command,
+        "path": "notes.txt",
+        "old_str": "SECRET",
+        "new_str": "PWNED",
+        "file_text": "PWNED\n",
+        "insert_line": 0,
+        "insert_text": "PWNED\n",
+    }
     result = editor(params)
     assert result.is_error
     assert "SECRET-ON-THE-HOST" not in result.content

@@ -10,18 +10,33 @@ from tools.test_report import TestReport
 REPORT = {"summary": "Fix add()", "contract": "add(a, b) returns a + b", "tests": "test_add"}
 
 
-def report(outcomes: Mapping[str, str], *, timed_out: bool = False, messages: dict[str, str] | None = None,
-           structured: bool = True, exit_code: int | None = None) -> TestReport:
+def report(
+    outcomes: Mapping[str, str],
+    *,
+    timed_out: bool = False,
+    messages: dict[str, str] | None = None,
+    structured: bool = True,
+    exit_code: int | None = None,
+) -> TestReport:
     failing = any(o in ("failed", "error") for o in outcomes.values())
     code = exit_code if exit_code is not None else (None if timed_out else int(failing))
-    return TestReport.model_validate({"command": "pytest", "outcomes": outcomes, "timed_out": timed_out,
-                                      "messages": messages or {}, "structured": structured, "exit_code": code})
+    return TestReport.model_validate(
+        {
+            "command": "pytest",
+            "outcomes": outcomes,
+            "timed_out": timed_out,
+            "messages": messages or {},
+            "structured": structured,
+            "exit_code": code,
+        }
+    )
 
 
 GREEN = {"t.py::a": "passed", "t.py::b": "passed"}
 
 
 # --- the finish gate ---------------------------------------------------------------------------------------
+
 
 def test_finish_on_a_red_suite_is_refused_naming_the_broken_test() -> None:
     gate = FinishGate(report(GREEN))
@@ -96,7 +111,9 @@ def test_giving_up_is_accepted_with_a_reason_and_suggested_after_two_refusals() 
     assert second is not None and "gave_up: true" in second and gate.refusals == 2
     no_reason = gate.check({**REPORT, "gave_up": True}, 4)
     assert no_reason is not None and "reason" in no_reason
-    assert gate.check({**REPORT, "gave_up": True, "reason": "the schema is owned by another service"}, 5) is None
+    assert (
+        gate.check({**REPORT, "gave_up": True, "reason": "the schema is owned by another service"}, 5) is None
+    )
 
 
 def test_gave_up_is_accepted_even_before_any_refusal() -> None:
@@ -117,6 +134,7 @@ def test_schema_change_needs_a_migrations_section() -> None:
 
 
 # --- the verdict -------------------------------------------------------------------------------------------
+
 
 def test_named_tests_passing_with_no_regression_is_fixed() -> None:
     baseline = report({"t.py::a": "passed", "t.py::bug": "failed", "t.py::other": "failed"})
@@ -198,8 +216,9 @@ def test_a_timed_out_baseline_run_is_reported_and_its_missing_tests_are_not_regr
 
 
 def test_a_test_that_timed_out_at_baseline_is_reported_as_such() -> None:
-    baseline = report({"t.py::a": "passed", "t.py::hang": "failed"},
-                      messages={"t.py::hang": "Failed: Timeout >2.0s"})
+    baseline = report(
+        {"t.py::a": "passed", "t.py::hang": "failed"}, messages={"t.py::hang": "Failed: Timeout >2.0s"}
+    )
     final = report({"t.py::a": "passed", "t.py::hang": "passed"})
     verdict = judge(baseline, final, [])
     assert verdict.status == "fixed" and verdict.timed_out_tests == ["t.py::hang"]
@@ -222,7 +241,9 @@ def test_verification_block_has_the_documented_keys() -> None:
     baseline = report({"t.py::a": "passed", "t.py::bug": "failed"})
     final = report({"t.py::a": "passed", "t.py::bug": "passed"})
     block = verification_block(baseline, final, judge(baseline, final, []), None)
-    assert {"baseline", "final", "regressions", "added_tests", "added_tests_fail_on_base", "flaky"} <= set(block)
+    assert {"baseline", "final", "regressions", "added_tests", "added_tests_fail_on_base", "flaky"} <= set(
+        block
+    )
     assert block["baseline"]["failing"] == ["t.py::bug"] and block["final"]["failed"] == 0
     assert block["added_tests"] == [] and block["added_tests_fail_on_base"] is None
 
@@ -251,8 +272,13 @@ def test_a_real_target_beside_a_flaky_one_still_counts():
 
 def test_fixing_a_module_that_failed_to_import_is_judged_by_its_tests_now():
     baseline = report({"tests/test_mod.py": "error", "tests/test_other.py::test_x": "passed"})
-    final = report({"tests/test_mod.py::test_f": "passed", "tests/test_mod.py::test_g[a b]": "passed",
-                    "tests/test_other.py::test_x": "passed"})
+    final = report(
+        {
+            "tests/test_mod.py::test_f": "passed",
+            "tests/test_mod.py::test_g[a b]": "passed",
+            "tests/test_other.py::test_x": "passed",
+        }
+    )
     verdict = judge(baseline, final)
     assert verdict.status == "fixed", verdict.reason
     assert verdict.new_failing == []

@@ -11,7 +11,9 @@ from agent import workspace as ws
 from agent.demo import make_demo_repo
 
 
-def test_a_git_dir_in_the_environment_cannot_redirect_the_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_git_dir_in_the_environment_cannot_redirect_the_harness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     repo, other = tmp_path / "repo", tmp_path / "other"
     make_demo_repo(repo)
     make_demo_repo(other)

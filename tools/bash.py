@@ -30,19 +30,27 @@ class BashTool:
             return self._restart()
         command = params.get("command")
         if not isinstance(command, str) or not command.strip():
-            return ToolResult("`command` is required: the shell command to run (or pass restart: true)",
-                              is_error=True)
+            return ToolResult(
+                "`command` is required: the shell command to run (or pass restart: true)", is_error=True
+            )
         if "\x00" in command:
             return ToolResult("the command contains a NUL character; remove it", is_error=True)
         try:
             result = self.sandbox.run(self._entry(command), cwd=self.sandbox.workdir)
         except OSError as exc:
-            return ToolResult(f"the command could not be started: {exc}; try again or restart the shell",
-                              is_error=True)
+            return ToolResult(
+                f"the command could not be started: {exc}; try again or restart the shell", is_error=True
+            )
         self._follow_cwd(result)
-        return ToolResult(self._render(result), is_error=result.timed_out,
-                          data={"exit_code": result.exit_code, "timed_out": result.timed_out,
-                                "duration_s": round(result.duration_s, 3)})
+        return ToolResult(
+            self._render(result),
+            is_error=result.timed_out,
+            data={
+                "exit_code": result.exit_code,
+                "timed_out": result.timed_out,
+                "duration_s": round(result.duration_s, 3),
+            },
+        )
 
     def _restart(self) -> ToolResult:
         self.sandbox.reset()
@@ -52,8 +60,10 @@ class BashTool:
     def _render(self, result: CommandResult) -> str:
         parts = [result.output.rstrip("\n")] if result.output.strip() else []
         if result.timed_out:
-            parts.append("[the shell is usable again; run long jobs on a smaller scope, or in the background "
-                         "with output to a file]")
+            parts.append(
+                "[the shell is usable again; run long jobs on a smaller scope, or in the background "
+                "with output to a file]"
+            )
         elif result.exit_code:
             parts.append(f"[exit code {result.exit_code}]")
         if result.cwd and posixpath.normpath(result.cwd) != posixpath.normpath(self.sandbox.workdir):

@@ -67,7 +67,9 @@ def looks_like_pytest(command: str) -> bool:
         words = command.split()
     for i, word in enumerate(words):
         name = word.rsplit("/", 1)[-1]
-        if name in ("pytest", "py.test") or (word == "-m" and i + 1 < len(words) and words[i + 1] == "pytest"):
+        if name in ("pytest", "py.test") or (
+            word == "-m" and i + 1 < len(words) and words[i + 1] == "pytest"
+        ):
             return True
     return False
 

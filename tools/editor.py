@@ -24,9 +24,14 @@ _SNIPPET_CONTEXT = 4
 _SNIPPET_MAX_LINES = 60
 _NOT_LISTED = frozenset({"__pycache__", "node_modules"})
 _MAGIC = [
-    (b"\x89PNG", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"GIF8", "GIF image"),
-    (b"%PDF", "PDF document"), (b"PK\x03\x04", "zip archive"), (b"\x1f\x8b", "gzip data"),
-    (b"\x7fELF", "ELF executable"), (b"SQLite format 3\x00", "SQLite database"),
+    (b"\x89PNG", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF8", "GIF image"),
+    (b"%PDF", "PDF document"),
+    (b"PK\x03\x04", "zip archive"),
+    (b"\x1f\x8b", "gzip data"),
+    (b"\x7fELF", "ELF executable"),
+    (b"SQLite format 3\x00", "SQLite database"),
     (b"\xca\xfe\xba\xbe", "Java class or Mach-O binary"),
 ]
 
@@ -63,8 +68,11 @@ class EditorTool:
         try:
             command = params.get("command")
             handlers: dict[str, Callable[[Path, str, dict[str, Any]], ToolResult]] = {
-                "view": self._view, "create": self._create, "str_replace": self._str_replace,
-                "insert": self._insert}
+                "view": self._view,
+                "create": self._create,
+                "str_replace": self._str_replace,
+                "insert": self._insert,
+            }
             handler = handlers.get(command) if isinstance(command, str) else None
             if handler is None:
                 raise ToolInputError(f"unknown command {command!r}; valid commands: {', '.join(COMMANDS)}")
@@ -75,8 +83,9 @@ class EditorTool:
             return ToolResult(str(exc), is_error=True, data={"path": rel, "changed": False})
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            return ToolResult(f"{rel or params.get('path')}: {reason}", is_error=True,
-                              data={"path": rel, "changed": False})
+            return ToolResult(
+                f"{rel or params.get('path')}: {reason}", is_error=True, data={"path": rel, "changed": False}
+            )
 
     # view
 
@@ -99,8 +108,10 @@ class EditorTool:
             text = _decode(data, rel)
         except ToolInputError:
             text = _Text(data.decode("utf-8", "replace"), "\n", False)
-            note = (f"[{rel} is not valid UTF-8; undecodable bytes are shown as \ufffd. The editor will not "
-                    "edit it; use bash for this file]\n")
+            note = (
+                f"[{rel} is not valid UTF-8; undecodable bytes are shown as \ufffd. The editor will not "
+                "edit it; use bash for this file]\n"
+            )
         lines = [line.removesuffix("\r") for line in _lines(text.body)]
         if not lines:
             return ToolResult(note + f"[{rel} is empty]", data={"path": rel, "changed": False})
@@ -120,9 +131,12 @@ class EditorTool:
             if out:
                 return "\n".join(out) + (
                     f"\n[output cut at line {number - 1} of {len(lines)} ({self.view_cap} characters max); "
-                    f"use view_range, e.g. [{number}, {min(len(lines), number + 199)}], to see more]")
-            return (row[: self.view_cap] + f"\n[line {number} is longer than {self.view_cap} characters and "
-                    "was cut; use bash (e.g. cut -c or fold) to see all of it]")
+                    f"use view_range, e.g. [{number}, {min(len(lines), number + 199)}], to see more]"
+                )
+            return (
+                row[: self.view_cap] + f"\n[line {number} is longer than {self.view_cap} characters and "
+                "was cut; use bash (e.g. cut -c or fold) to see all of it]"
+            )
         return "\n".join(out)
 
     def _listing(self, target: Path, rel: str) -> str:
@@ -167,7 +181,9 @@ class EditorTool:
     def _str_replace(self, target: Path, rel: str, params: dict[str, Any]) -> ToolResult:
         old_str, new_str = params.get("old_str"), params.get("new_str", "")
         if not isinstance(old_str, str) or old_str == "":
-            raise ToolInputError("str_replace needs `old_str`: the exact text to replace, copied from the file")
+            raise ToolInputError(
+                "str_replace needs `old_str`: the exact text to replace, copied from the file"
+            )
         if new_str is None:
             new_str = ""
         if not isinstance(new_str, str):
@@ -181,17 +197,22 @@ class EditorTool:
             lines = ", ".join(str(_line_of(text.body, p)) for p in positions)
             raise ToolInputError(
                 f"found {len(positions)} matches for old_str in {rel} at lines {lines}; "
-                "add context to make it unique")
+                "add context to make it unique"
+            )
         if old_str == new_str:
-            return ToolResult(f"old_str and new_str are identical; {rel} is unchanged.",
-                              data={"path": rel, "changed": False})
+            return ToolResult(
+                f"old_str and new_str are identical; {rel} is unchanged.",
+                data={"path": rel, "changed": False},
+            )
         at = positions[0]
-        body = text.body[:at] + new_str + text.body[at + len(old_str):]
+        body = text.body[:at] + new_str + text.body[at + len(old_str) :]
         write_bytes(self.root, target, text.encode(body))
         first = _line_of(body, at)
         last = first + new_str.count("\n")
-        return ToolResult(f"Edited {rel}. The changed region now reads:\n{_snippet(body, first, last)}",
-                          data={"path": rel, "changed": True})
+        return ToolResult(
+            f"Edited {rel}. The changed region now reads:\n{_snippet(body, first, last)}",
+            data={"path": rel, "changed": True},
+        )
 
     # insert
 
@@ -199,7 +220,9 @@ class EditorTool:
         line = params.get("insert_line")
         new_text = params.get("insert_text", params.get("new_str"))
         if not isinstance(line, int) or isinstance(line, bool):
-            raise ToolInputError("insert needs `insert_line`: the line number to insert after (0 = top of file)")
+            raise ToolInputError(
+                "insert needs `insert_line`: the line number to insert after (0 = top of file)"
+            )
         if not isinstance(new_text, str):
             raise ToolInputError("insert needs `insert_text`: the text to insert")
         text = self._read_text(target, rel)
@@ -207,7 +230,8 @@ class EditorTool:
         if not 0 <= line <= len(lines):
             raise ToolInputError(
                 f"insert_line {line} is out of range: {rel} has {len(lines)} lines, so use 0 to "
-                f"{len(lines)} (0 inserts at the top)")
+                f"{len(lines)} (0 inserts at the top)"
+            )
         new_text = text.from_model(new_text)
         before = "".join(lines[:line])
         after = "".join(lines[line:])
@@ -219,8 +243,10 @@ class EditorTool:
         write_bytes(self.root, target, text.encode(body))
         first = line + 1
         last = line + max(1, len(_lines(new_text)))
-        return ToolResult(f"Inserted into {rel} after line {line}. The region now reads:\n"
-                          f"{_snippet(body, first, last)}", data={"path": rel, "changed": body != text.body})
+        return ToolResult(
+            f"Inserted into {rel} after line {line}. The region now reads:\n{_snippet(body, first, last)}",
+            data={"path": rel, "changed": body != text.body},
+        )
 
     def _read_text(self, target: Path, rel: str) -> _Text:
         found = kind(target)
@@ -237,11 +263,12 @@ class EditorTool:
 def _decode(data: bytes, rel: str) -> _Text:
     bom = data.startswith(_BOM)
     try:
-        body = data[len(_BOM) if bom else 0:].decode("utf-8")
+        body = data[len(_BOM) if bom else 0 :].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ToolInputError(
             f"{rel} is not valid UTF-8 (byte {exc.start}); the editor only edits UTF-8 text. Use bash "
-            "(e.g. iconv or sed) for this file") from None
+            "(e.g. iconv or sed) for this file"
+        ) from None
     crlf = body.count("\r\n")
     if crlf and crlf == body.count("\n"):
         return _Text(body.replace("\r\n", "\n"), "\r\n", bom)
@@ -255,8 +282,10 @@ def _is_binary(data: bytes) -> bool:
 def _describe_binary(rel: str, data: bytes) -> str:
     what = next((name for magic, name in _MAGIC if data.startswith(magic)), None)
     what = what or mimetypes.guess_type(rel)[0] or "binary data"
-    return (f"{rel} is a binary file ({len(data)} bytes, {what}); it is not shown. "
-            "Use bash (e.g. `file` or `xxd | head`) if you need to inspect it.")
+    return (
+        f"{rel} is a binary file ({len(data)} bytes, {what}); it is not shown. "
+        "Use bash (e.g. `file` or `xxd | head`) if you need to inspect it."
+    )
 
 
 def _split_keepends(body: str) -> list[str]:
@@ -285,13 +314,20 @@ def _find_all(body: str, needle: str) -> list[int]:
 def _view_window(view_range: Any, count: int) -> tuple[int, int, str]:
     if view_range is None:
         return 1, count, ""
-    valid = (isinstance(view_range, list | tuple) and len(view_range) == 2
-             and all(isinstance(n, int) and not isinstance(n, bool) for n in view_range))
+    valid = (
+        isinstance(view_range, list | tuple)
+        and len(view_range) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in view_range)
+    )
     if not valid:
-        raise ToolInputError("view_range must be two integers [start, end]; end -1 means to the end of the file")
+        raise ToolInputError(
+            "view_range must be two integers [start, end]; end -1 means to the end of the file"
+        )
     start, end = view_range
     if not 1 <= start <= count:
-        raise ToolInputError(f"view_range start {start} is out of range: the file has {count} lines (1 to {count})")
+        raise ToolInputError(
+            f"view_range start {start} is out of range: the file has {count} lines (1 to {count})"
+        )
     if end == -1:
         return start, count, ""
     if end < start:
@@ -320,17 +356,25 @@ def _no_match_message(rel: str, body: str, old_str: str) -> str:
     wanted = [line for line in old_str.split("\n") if line.strip()]
     missing = next((line for line in wanted if line not in body), None)
     if missing is None:
-        return (base + " Each line of old_str is in the file, but not in this order or with these blank "
-                "lines between them; view the region and copy it exactly.")
+        return (
+            base + " Each line of old_str is in the file, but not in this order or with these blank "
+            "lines between them; view the region and copy it exactly."
+        )
     lines = _lines(body)
     same_text = [n for n, line in enumerate(lines, 1) if line.strip() == missing.strip()]
     if same_text:
         shown = ", ".join(str(n) for n in same_text[:5])
-        return (base + f" Line {shown} has the text {missing.strip()[:120]!r} with different whitespace "
-                "(indentation, tabs or trailing spaces); view it and copy it exactly.")
-    close = difflib.get_close_matches(missing.strip(), [line.strip() for line in lines[:5000]], n=1, cutoff=0.6)
+        return (
+            base + f" Line {shown} has the text {missing.strip()[:120]!r} with different whitespace "
+            "(indentation, tabs or trailing spaces); view it and copy it exactly."
+        )
+    close = difflib.get_close_matches(
+        missing.strip(), [line.strip() for line in lines[:5000]], n=1, cutoff=0.6
+    )
     if close:
         number = next(n for n, line in enumerate(lines, 1) if line.strip() == close[0])
-        return (base + f" The line of old_str {missing.strip()[:120]!r} is not in the file; the most similar "
-                f"line is {number}: {lines[number - 1].strip()[:200]!r}. View it and retry.")
+        return (
+            base + f" The line of old_str {missing.strip()[:120]!r} is not in the file; the most similar "
+            f"line is {number}: {lines[number - 1].strip()[:200]!r}. View it and retry."
+        )
     return base + f" Nothing similar found; view {rel} and copy the text you want to change."

@@ -13,7 +13,8 @@ FINISH_SPEC: dict[str, Any] = {
     "description": (
         "End the run with your report once the change is done and the tests pass (or set gave_up with a reason "
         "if it cannot be done). The harness then re-runs the tests itself and may refuse to finish, telling you "
-        "why; your word is never the verdict. Be concrete and brief; leave out sections that do not apply."),
+        "why; your word is never the verdict. Be concrete and brief; leave out sections that do not apply."
+    ),
     "input_schema": {
         "type": "object",
         "properties": {
@@ -27,10 +28,14 @@ FINISH_SPEC: dict[str, Any] = {
             },
             "validation_and_authz": {"type": "string", "description": "Input validation and authorization."},
             "error_handling": {"type": "string", "description": "How errors and failures are handled."},
-            "migrations": {"type": "string",
-                           "description": "Database migrations with their rollback, if any."},
-            "risky_operations": {"type": "string",
-                                 "description": "Operations that touch production data or are hard to reverse."},
+            "migrations": {
+                "type": "string",
+                "description": "Database migrations with their rollback, if any.",
+            },
+            "risky_operations": {
+                "type": "string",
+                "description": "Operations that touch production data or are hard to reverse.",
+            },
             "trade_offs": {"type": "string", "description": "Trade-offs a reviewer should look at."},
             "tests": {"type": "string", "description": "Tests added or changed, and what they cover."},
             "gave_up": {"type": "boolean", "description": "True when the task cannot be completed."},

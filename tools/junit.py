@@ -49,8 +49,9 @@ class JUnitTooLarge(ValueError):
     """The report holds more test cases (or XML elements) than the harness reads."""
 
 
-def parse_junit(xml: bytes | str, *, root: Path | None = None,
-                max_cases: int = MAX_CASES) -> tuple[dict[str, Outcome], dict[str, str]]:
+def parse_junit(
+    xml: bytes | str, *, root: Path | None = None, max_cases: int = MAX_CASES
+) -> tuple[dict[str, Outcome], dict[str, str]]:
     """Outcomes and trimmed failure messages by node id. Raises ET.ParseError for a malformed file and
     JUnitTooLarge past `max_cases` test cases or MAX_ELEMENTS elements.
 
@@ -60,7 +61,7 @@ def parse_junit(xml: bytes | str, *, root: Path | None = None,
         reader = _Reader(walk, max_cases)
         parser = ET.XMLParser(target=reader)
         for start in range(0, len(xml), _FEED_CHUNK):
-            parser.feed(xml[start:start + _FEED_CHUNK])
+            parser.feed(xml[start : start + _FEED_CHUNK])
         parser.close()
     return reader.outcomes, reader.messages
 
@@ -73,8 +74,11 @@ def node_id(classname: str, name: str, file: str | None, *, root: Path | None = 
 
 def trim_failure(message: str, text: str, limit: int = MESSAGE_LIMIT) -> str:
     """The assertion lines, exception type and frame locations of a pytest traceback, at most `limit` chars."""
-    kept = [line.rstrip() for line in text.splitlines()
-            if line.startswith((">", "E ")) or line.rstrip() == "E" or _FRAME_LOCATION.match(line)]
+    kept = [
+        line.rstrip()
+        for line in text.splitlines()
+        if line.startswith((">", "E ")) or line.rstrip() == "E" or _FRAME_LOCATION.match(line)
+    ]
     if kept:
         body = "\n".join(kept)
     else:
@@ -92,7 +96,7 @@ def _node_id(classname: str, name: str, file: str | None, walk: _CheckoutWalk) -
         if classname == dotted:
             return f"{file}::{name}"
         if classname.startswith(dotted + "."):
-            return "::".join([file, *classname[len(dotted) + 1:].split("."), name])
+            return "::".join([file, *classname[len(dotted) + 1 :].split("."), name])
     path, classes = _split_classname(classname, walk)
     return "::".join([path, *classes, name])
 
@@ -102,6 +106,7 @@ def _dotted(path: str) -> str:
 
 
 # --- reading the stream ------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Case:
@@ -197,15 +202,18 @@ class _Reader:
             raise JUnitTooLarge(f"the JUnit report holds more than {self.max_cases:,} test cases")
         attrib = case.attrib
         test_id = _node_id(attrib.get("classname", ""), attrib.get("name", ""), attrib.get("file"), self.walk)
-        outcome: Outcome = ("failed" if case.failed else "error" if case.errored
-                            else "skipped" if case.skipped else "passed")
+        outcome: Outcome = (
+            "failed" if case.failed else "error" if case.errored else "skipped" if case.skipped else "passed"
+        )
         previous = self.outcomes.get(test_id)
         if previous is not None and _SEVERITY[previous] > _SEVERITY[outcome]:
             return
         self.outcomes[test_id] = outcome
         message = "\n---\n".join(p for p in case.parts if p) if outcome in ("failed", "error") else ""
         if message:
-            self.messages[test_id] = cut_middle(message, MESSAGE_LIMIT // 3, MESSAGE_LIMIT - MESSAGE_LIMIT // 3)
+            self.messages[test_id] = cut_middle(
+                message, MESSAGE_LIMIT // 3, MESSAGE_LIMIT - MESSAGE_LIMIT // 3
+            )
         else:
             self.messages.pop(test_id, None)
 
@@ -320,4 +328,4 @@ def _split_classname(classname: str, walk: _CheckoutWalk) -> tuple[str, list[str
     if not found:
         return default
     best = max(found, key=lambda hit: hit[0])  # the first of the longest: max keeps the earliest
-    return best[1], parts[best[0]:]
+    return best[1], parts[best[0] :]

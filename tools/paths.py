@@ -45,7 +45,8 @@ def resolve_in_checkout(root: Path, path: str, *, workdir: str) -> Path:
         if stat.S_ISLNK(mode):
             raise ToolInputError(
                 f"{display_path(root, current)} is a symbolic link; the editor does not follow links. "
-                "Work on the file it points to, if that file is inside the checkout.")
+                "Work on the file it points to, if that file is inside the checkout."
+            )
     return target
 
 
@@ -70,7 +71,8 @@ def _checkout_parts(root: Path, path: str, workdir: str) -> tuple[str, ...]:
         if rel is None:
             raise ToolInputError(
                 f"{path} is outside the checkout; use a path relative to the checkout root "
-                f"or one under {workdir}")
+                f"or one under {workdir}"
+            )
     else:
         rel = normal
     parts = tuple(p for p in rel.split("/") if p not in ("", "."))
@@ -87,7 +89,7 @@ def _relative_to_any(path: str, bases: list[str]) -> str | None:
             return "."
         prefix = base.rstrip("/") + "/"
         if path.startswith(prefix):
-            return path[len(prefix):]
+            return path[len(prefix) :]
     return None
 
 
@@ -126,7 +128,9 @@ def _open_dir(root: Path, parts: tuple[str, ...], *, create: bool = False) -> It
 
 def _refusal(exc: OSError, name: str) -> Exception:
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-        return ToolInputError(f"{name} is a symbolic link or not a directory; the editor does not follow links")
+        return ToolInputError(
+            f"{name} is a symbolic link or not a directory; the editor does not follow links"
+        )
     return exc
 
 
@@ -160,7 +164,8 @@ def read_bytes(root: Path, target: Path) -> bytes:
             if info.st_size > MAX_FILE_BYTES:
                 raise ToolInputError(
                     f"{'/'.join(parts)} is {info.st_size} bytes, too large for the editor; use bash "
-                    "(head, sed -n, grep) to look at parts of it")
+                    "(head, sed -n, grep) to look at parts of it"
+                )
             chunks = []
             while chunk := os.read(fd, 1 << 20):
                 chunks.append(chunk)
@@ -194,8 +199,9 @@ def write_bytes(root: Path, target: Path, data: bytes, *, make_parents: bool = F
             os.close(fd)
 
 
-def list_dir(root: Path, target: Path, *, depth: int = 2,
-             skip_contents: frozenset[str] = frozenset()) -> list[str]:
+def list_dir(
+    root: Path, target: Path, *, depth: int = 2, skip_contents: frozenset[str] = frozenset()
+) -> list[str]:
     """Entries under a checkout directory up to `depth` levels, hidden ones skipped, paths relative to root.
 
     Directories end with "/"; symlinks are shown with "@" and never entered.

@@ -28,8 +28,10 @@ RAW_TAIL_CHARS = 3000
 SUMMARY_CAP = 10_000
 MAX_XML_BYTES = 16 * 1024 * 1024
 _JUNIT_OPTIONS = "-o junit_family=xunit1 -o junit_logging=no"
-NO_COMMAND = ("no test command is known for this repository (nothing detected, no test-cmd configured). "
-              "Run the tests with the bash tool; the user can pass --test-cmd to configure one.")
+NO_COMMAND = (
+    "no test command is known for this repository (nothing detected, no test-cmd configured). "
+    "Run the tests with the bash tool; the user can pass --test-cmd to configure one."
+)
 
 
 class RunTestsTool:
@@ -49,15 +51,21 @@ class RunTestsTool:
                 "counts of passed, failed, errors and skipped, then each failing test's exact id (for pytest, "
                 "its node id such as tests/test_x.py::test_name[param]) with a trimmed failure message. "
                 "Pass `tests` to run only some tests. The harness also runs the whole suite itself before it "
-                "accepts `finish`."),
+                "accepts `finish`."
+            ),
             "input_schema": {
                 "type": "object",
                 "properties": {
-                    "tests": {"type": "array", "items": {"type": "string"},
-                              "description": "Test ids to run, e.g. pytest node ids or file paths. "
-                                             "Omit to run the whole suite."},
-                    "extra_args": {"type": "string",
-                                   "description": "Extra arguments for the test runner, e.g. \"-x -k login\"."},
+                    "tests": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Test ids to run, e.g. pytest node ids or file paths. "
+                        "Omit to run the whole suite.",
+                    },
+                    "extra_args": {
+                        "type": "string",
+                        "description": 'Extra arguments for the test runner, e.g. "-x -k login".',
+                    },
                 },
             },
         }
@@ -69,9 +77,11 @@ class RunTestsTool:
             tests = [tests]
         try:
             if tests is not None and not (isinstance(tests, list) and all(isinstance(t, str) for t in tests)):
-                raise ToolInputError("`tests` must be a list of test id strings, or omitted for the whole suite")
+                raise ToolInputError(
+                    "`tests` must be a list of test id strings, or omitted for the whole suite"
+                )
             if extra is not None and not isinstance(extra, str):
-                raise ToolInputError("`extra_args` must be a string, e.g. \"-x -k login\"")
+                raise ToolInputError('`extra_args` must be a string, e.g. "-x -k login"')
             report = self.run(tests, extra_args=extra)
         except ToolInputError as exc:
             return ToolResult(str(exc), is_error=True)
@@ -87,22 +97,34 @@ class RunTestsTool:
         if ids and not self.command.narrowable:
             raise ToolInputError(
                 f"`{self.command.command}` cannot be narrowed to single tests; call run_tests without `tests`, "
-                "or run a subset with the bash tool")
+                "or run a subset with the bash tool"
+            )
         extra = _quoted_words(extra_args)
         quoted_ids = [shlex.quote(t) for t in ids]
         visible = " ".join([self.command.command, *extra, *quoted_ids])
         if not self.command.pytest:
             result = self.sandbox.run(visible, timeout=self.timeout, cwd=self.sandbox.workdir)
-            return TestReport(command=visible, exit_code=result.exit_code, timed_out=result.timed_out,
-                              duration_s=result.duration_s, structured=False,
-                              raw_tail=_tail(result.output))
+            return TestReport(
+                command=visible,
+                exit_code=result.exit_code,
+                timed_out=result.timed_out,
+                duration_s=result.duration_s,
+                structured=False,
+                raw_tail=_tail(result.output),
+            )
         xml_name = f"junit-{uuid.uuid4().hex}.xml"
         inner = posixpath.join(self.sandbox.scratch_inner, xml_name)
-        full = " ".join([self.command.command, *extra, _JUNIT_OPTIONS, f"--junitxml={shlex.quote(inner)}",
-                         *quoted_ids])
+        full = " ".join(
+            [self.command.command, *extra, _JUNIT_OPTIONS, f"--junitxml={shlex.quote(inner)}", *quoted_ids]
+        )
         result = self.sandbox.run(full, timeout=self.timeout, cwd=self.sandbox.workdir)
-        report = TestReport(command=visible, exit_code=result.exit_code, timed_out=result.timed_out,
-                            duration_s=result.duration_s, raw_tail=_tail(result.output))
+        report = TestReport(
+            command=visible,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            duration_s=result.duration_s,
+            raw_tail=_tail(result.output),
+        )
         try:
             xml = _take_file(self.sandbox.scratch / xml_name)
             if xml is None:
@@ -115,8 +137,9 @@ class RunTestsTool:
         except JUnitTooLarge as exc:
             report.structured = False
             report.outcomes, report.messages = {}, {}
-            report.raw_tail = (f"[{exc}, so there are no per-test results; pass `tests` to run fewer]\n"
-                               f"{report.raw_tail}")
+            report.raw_tail = (
+                f"[{exc}, so there are no per-test results; pass `tests` to run fewer]\n{report.raw_tail}"
+            )
         return report
 
     def run_in(self, tree: Path, tests: list[str]) -> TestReport:
@@ -139,20 +162,29 @@ class RunTestsTool:
     def summarise(self, report: TestReport) -> str:
         """The compact summary the model reads."""
         if report.timed_out:
-            return (f"The tests timed out after {self.timeout:g} s and were killed; no results were collected. "
-                    "Run fewer tests with `tests`, or look for a test that hangs."
-                    + _with_tail(report.raw_tail))
+            return (
+                f"The tests timed out after {self.timeout:g} s and were killed; no results were collected. "
+                "Run fewer tests with `tests`, or look for a test that hangs." + _with_tail(report.raw_tail)
+            )
         if not report.structured:
-            why = ("it wrote no readable JUnit report, so there are no per-test results"
-                   if self.command is not None and self.command.pytest else "this runner gives no per-test results")
-            return (f"`{report.command}` exited with code {report.exit_code} in {report.duration_s:.1f} s; {why}."
-                    + _with_tail(report.raw_tail))
+            why = (
+                "it wrote no readable JUnit report, so there are no per-test results"
+                if self.command is not None and self.command.pytest
+                else "this runner gives no per-test results"
+            )
+            return (
+                f"`{report.command}` exited with code {report.exit_code} in {report.duration_s:.1f} s; {why}."
+                + _with_tail(report.raw_tail)
+            )
         c = report.counts()
-        lines = [f"{c['passed']} passed, {c['failed']} failed, {c['error']} errors, {c['skipped']} skipped "
-                 f"in {report.duration_s:.1f} s"]
+        lines = [
+            f"{c['passed']} passed, {c['failed']} failed, {c['error']} errors, {c['skipped']} skipped "
+            f"in {report.duration_s:.1f} s"
+        ]
         if not report.outcomes:
-            lines[0] = (f"No test results (exit code {report.exit_code}"
-                        + ("; no tests were collected)" if report.exit_code == 5 else ")"))
+            lines[0] = f"No test results (exit code {report.exit_code}" + (
+                "; no tests were collected)" if report.exit_code == 5 else ")"
+            )
         size = len(lines[0])
         failing = report.failing
         for shown, test_id in enumerate(failing):
@@ -199,8 +231,10 @@ def _take_file(path: Path) -> bytes | None:
             chunks.append(chunk)
             size += len(chunk)
         if size > MAX_XML_BYTES:  # st_size is not trusted: the file may still be growing
-            raise JUnitTooLarge(f"the JUnit report is {max(size, info.st_size) / 2**20:.0f} MiB, more than "
-                                f"the {MAX_XML_BYTES // 2**20} MiB the harness reads")
+            raise JUnitTooLarge(
+                f"the JUnit report is {max(size, info.st_size) / 2**20:.0f} MiB, more than "
+                f"the {MAX_XML_BYTES // 2**20} MiB the harness reads"
+            )
         return b"".join(chunks)
     finally:
         os.close(fd)

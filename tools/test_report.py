@@ -47,5 +47,9 @@ class TestReport(BaseModel):
 
     def brief(self) -> dict[str, object]:
         """The compact form used in results: counts and failing ids."""
-        return {**self.counts(), "failing": self.failing, "timed_out": self.timed_out,
-                "exit_code": self.exit_code}
+        return {
+            **self.counts(),
+            "failing": self.failing,
+            "timed_out": self.timed_out,
+            "exit_code": self.exit_code,
+        }

@@ -23,9 +23,12 @@ DEMO_TASK = (
 # Fixed identity and dates make the example repository's commit id the same on every machine, so the
 # recorded base commit exists in every freshly made copy.
 _FIXED_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Demo Author", "GIT_AUTHOR_EMAIL": "demo@example.invalid",
-    "GIT_COMMITTER_NAME": "Demo Author", "GIT_COMMITTER_EMAIL": "demo@example.invalid",
-    "GIT_AUTHOR_DATE": "2026-01-01T12:00:00+00:00", "GIT_COMMITTER_DATE": "2026-01-01T12:00:00+00:00",
+    "GIT_AUTHOR_NAME": "Demo Author",
+    "GIT_AUTHOR_EMAIL": "demo@example.invalid",
+    "GIT_COMMITTER_NAME": "Demo Author",
+    "GIT_COMMITTER_EMAIL": "demo@example.invalid",
+    "GIT_AUTHOR_DATE": "2026-01-01T12:00:00+00:00",
+    "GIT_COMMITTER_DATE": "2026-01-01T12:00:00+00:00",
 }
 
 
@@ -37,8 +40,14 @@ def make_demo_repo(dest: Path) -> str:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")}, **_FIXED_GIT_ENV}
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "init.templateDir=", *args],
-                              cwd=dest, env=env, check=True, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-c", "core.hooksPath=/dev/null", "-c", "init.templateDir=", *args],
+            cwd=dest,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
 
     git("init", "-q", "-b", "main")
     git("add", "-A")
@@ -57,11 +66,18 @@ def main() -> int:
     make_demo_repo(repo)
     (repo / "NOTES.txt").write_text("my uncommitted notes: the demo must leave me alone\n")
     print("be-agent demo: this is a REPLAY of a recorded run, not a live model. The model's turns come from")
-    print(f"{RECORDING.relative_to(DEMO_DIR.parent.parent)}; the loop, tools, sandbox, tests and git work are real.\n")
+    print(
+        f"{RECORDING.relative_to(DEMO_DIR.parent.parent)}; the loop, tools, sandbox, tests and git work are real.\n"
+    )
     print(f"example repository: {repo}")
     print(f"task: {DEMO_TASK}\n")
-    outcome = replay(RECORDING, repo=repo, sandbox=os.environ.get("BE_AGENT_DEMO_SANDBOX", "auto"),
-                     state_dir=work / "state", quiet=True)
+    outcome = replay(
+        RECORDING,
+        repo=repo,
+        sandbox=os.environ.get("BE_AGENT_DEMO_SANDBOX", "auto"),
+        state_dir=work / "state",
+        quiet=True,
+    )
     print(render_terminal_summary(outcome.result))
     if outcome.differences:
         print("\nreplay DIFFERS from the recording:")
@@ -69,8 +85,12 @@ def main() -> int:
             print(f"  - {diff}")
     else:
         print(f"\nreplay matches the recording ({outcome.compared} tool results compared)")
-    branches = subprocess.run(["git", "-C", str(repo), "branch", "--list"], capture_output=True, text=True).stdout
-    status = subprocess.run(["git", "-C", str(repo), "status", "--short"], capture_output=True, text=True).stdout
+    branches = subprocess.run(
+        ["git", "-C", str(repo), "branch", "--list"], capture_output=True, text=True
+    ).stdout
+    status = subprocess.run(
+        ["git", "-C", str(repo), "status", "--short"], capture_output=True, text=True
+    ).stdout
     print(f"\nbranches in the example repository now:\n{branches.rstrip()}")
     print(f"its working tree (your uncommitted work is untouched):\n{status.rstrip()}")
     if outcome.result.branch:
