@@ -1,4 +1,4 @@
-"""What a run cost, from a table of current Claude models, and whether the chosen model is being retired.
+"""What a run cost, from a table of current Claude models.
 
 Prices are USD per million tokens at the published per-family rates (Opus, Sonnet, Haiku). Prompt-cache
 writes cost 1.25x the input rate (5-minute cache) and cache reads 0.1x. Only model ids listed here are
@@ -69,22 +69,3 @@ def cost_usd(model: str, usage: Usage) -> float | None:
         + usage.cache_write * rate.cache_write
         + usage.cache_read * rate.cache_read
     ) / 1_000_000
-
-
-def _deprecated_models() -> dict[str, str]:
-    try:
-        from anthropic._data.deprecated_models import DEPRECATED_MODELS
-    except ImportError:  # the SDK moved its private table; no warning is better than a crash
-        return {}
-    return dict(DEPRECATED_MODELS)
-
-
-DEPRECATED_MODELS: dict[str, str] = _deprecated_models()  # model id -> retirement date, as the SDK words it
-
-
-def retirement_warning(model: str) -> str | None:
-    """A one-line warning when the SDK lists `model` as deprecated, else None."""
-    date = DEPRECATED_MODELS.get(model)
-    if date is None:
-        return None
-    return f"model {model} is deprecated and retires on {date}; choose a newer one with --model"

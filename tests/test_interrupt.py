@@ -80,11 +80,9 @@ def test_signal_stops_the_run_cleanly(busy_demo_repo: Path, state_dir: Path, sig
     with StandinServer(_long_command_script(seconds)) as srv:
         proc = _start(busy_demo_repo, state_dir, srv)
         run_dir = _wait_for_marker(state_dir, proc)
-        sent = time.monotonic()
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
-    assert time.monotonic() - sent < 15
     assert "be-agent: error: interrupted" in stderr
     assert json.loads(stdout.strip().splitlines()[-1])["exit_code"] == 130
     assert repo_snapshot(busy_demo_repo) == before

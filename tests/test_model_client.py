@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 from typing import Any
 
 import pytest
@@ -124,11 +123,11 @@ def test_broken_responses_are_retried_then_succeed(fault: Any) -> None:
 
 
 def test_a_stalled_response_times_out_and_is_retried() -> None:
+    events: list[RetryEvent] = []
     with StandinServer([stall(3), reply("ok")]) as srv:
-        started = time.monotonic()
-        turn = ask(model_for(srv, request_timeout=0.3))
+        turn = ask(model_for(srv, request_timeout=0.3, on_retry=events.append))
     assert turn.attempts == 2
-    assert time.monotonic() - started < 2
+    assert [e.reason for e in events] == ["timed out"]
 
 
 @pytest.mark.parametrize(
@@ -143,12 +142,12 @@ def test_a_stalled_response_times_out_and_is_retried() -> None:
 def test_client_errors_fail_at_once_with_what_the_api_said(
     status: int, error_type: str, message: str
 ) -> None:
+    events: list[RetryEvent] = []
     with StandinServer([error(status, message=message), reply("never")]) as srv:
-        started = time.monotonic()
         with pytest.raises(ModelAPIError) as info:
-            ask(model_for(srv))
+            ask(model_for(srv, on_retry=events.append))
         assert srv.attempts == 1
-    assert time.monotonic() - started < 1
+    assert events == []  # no wait, no second attempt
     assert not isinstance(info.value, ContextOverflowError)
     assert str(info.value).startswith(f"model API rejected the request ({status} {error_type}): {message}")
     assert info.value.exit_code == 3
@@ -164,13 +163,11 @@ def test_non_retryable_error_event_inside_a_stream_fails_at_once() -> None:
 def test_budget_exhausted_on_persistent_529_names_the_failure_and_time() -> None:
     events: list[RetryEvent] = []
     with StandinServer([error(529, count=10_000)]) as srv:
-        started = time.monotonic()
         with pytest.raises(ModelAPIError) as info:
             ask(model_for(srv, retry_policy=fast(budget=0.5), on_retry=events.append))
-        elapsed = time.monotonic() - started
         attempts = srv.attempts
-    # The next wait (at most the 0.05 s cap) would have crossed the budget, so it stopped just short of it.
-    assert 0.4 <= elapsed < 1.0
+    # No wait was started that would end past the budget; it stopped when the next one would have.
+    assert all(e.elapsed_s + e.wait_s <= 0.5 for e in events)
     match = re.fullmatch(
         r"model API overloaded \(529\) for (\d\.\d) s; gave up after (\d+) attempts "
         r"\(retry budget 0\.5 s\): Overloaded",
@@ -178,16 +175,16 @@ def test_budget_exhausted_on_persistent_529_names_the_failure_and_time() -> None
     )
     assert match, str(info.value)
     assert int(match.group(2)) == attempts == len(events) + 1 > 5
-    assert 0.4 <= float(match.group(1)) <= 0.6
+    assert float(match.group(1)) >= 0.4  # it used its budget before giving up
 
 
 def test_retry_after_beyond_the_budget_gives_up_without_waiting() -> None:
+    events: list[RetryEvent] = []
     with StandinServer([error(429, retry_after=30)]) as srv:
-        started = time.monotonic()
         with pytest.raises(ModelAPIError, match=r"rate limited \(429\).*asked to wait 30 s more"):
-            ask(model_for(srv, retry_policy=fast(budget=5)))
+            ask(model_for(srv, retry_policy=fast(budget=5), on_retry=events.append))
         assert srv.attempts == 1
-    assert time.monotonic() - started < 1
+    assert events == []  # it gave up instead of starting a wait it could not finish
 
 
 def test_default_backoff_doubles_with_jitter_and_caps() -> None:

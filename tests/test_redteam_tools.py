@@ -5,7 +5,6 @@ flood the harness, nor make it probe host paths; the bash tool never checks the 
 from __future__ import annotations
 
 import os
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sandbox.base import SandboxConfig
 from sandbox.bwrap import BwrapSandbox
 from tests.sandbox_fixtures import needs_bwrap
 from tests.test_run_tests import PYTEST_CMD, make_checkout, sandbox_for
+from tools import junit
 from tools.bash import BashTool
 from tools.junit import MAX_CASES, JUnitTooLarge, node_id, parse_junit
 from tools.run_tests import MAX_XML_BYTES, RunTestsTool
@@ -39,13 +39,22 @@ def rewriting_conftest(body: str) -> str:
 # --- a report that would stall or flood the harness --------------------------------------------------------
 
 
-def test_classnames_matching_no_file_are_resolved_quickly(tmp_path: Path) -> None:
+def _lookups_spent(root: Path, cases: list[tuple[str, str]]) -> tuple[int, list[str]]:
+    """How many file-system lookups resolving `cases` (classname, name) costs, and the ids it gives."""
+    with junit._CheckoutWalk(root) as walk:
+        start = walk.budget
+        ids = [junit._node_id(classname, name, None, walk) for classname, name in cases]
+        return start - walk.budget, ids
+
+
+def test_classnames_matching_no_file_are_resolved_with_bounded_work(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
     cases = "".join(f'<testcase classname="a{i}.b.c.d.e.f.g.h.i.j.k.l" name="t"/>' for i in range(300))
-    started = time.monotonic()
     outcomes, _ = parse_junit(report(cases), root=tmp_path)
-    assert time.monotonic() - started < 2  # it was ~80 ms per case: every split of 12 parts was tried
     assert len(outcomes) == 300 and "a7/b/c/d/e/f/g/h/i/j/k/l.py::t" in outcomes
+    # trying every split of 12 parts was 2**11 lookups per case; now it is at most two per part
+    spent, _ = _lookups_spent(tmp_path, [(f"a{i}.b.c.d.e.f.g.h.i.j.k.l", "t") for i in range(300)])
+    assert spent <= 300 * 12 * 2
 
 
 def test_a_checkout_shaped_to_branch_the_search_does_not_stall_it(tmp_path: Path) -> None:
@@ -57,10 +66,10 @@ def test_a_checkout_shaped_to_branch_the_search_does_not_stall_it(tmp_path: Path
 
     grow(tmp_path, 4)
     cases = "".join(f'<testcase classname="{".".join(["a"] * 30)}.T{i}" name="t"/>' for i in range(2000))
-    started = time.monotonic()
     outcomes, _ = parse_junit(report(cases), root=tmp_path)
-    assert time.monotonic() - started < 5
     assert len(outcomes) == 2000
+    spent, _ = _lookups_spent(tmp_path, [(f"{'.'.join(['a'] * 30)}.T{i}", "t") for i in range(2000)])
+    assert spent <= junit.MAX_LOOKUPS_PER_REPORT
 
 
 def test_the_number_of_test_cases_is_capped() -> None:

@@ -4,7 +4,6 @@ with the reason), and the finish gate seen from the model's side."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from tests.conftest import git, repo_snapshot, run_cli
@@ -36,15 +35,12 @@ def test_persistent_overload_gives_up_within_the_budget_with_exit_3(demo_repo: P
     before = repo_snapshot(demo_repo)
     branches = git(demo_repo, "branch", "--list")
     with StandinServer(when_exhausted=error(529)) as srv:
-        started = time.monotonic()
         run = _run(demo_repo, state_dir, srv, "--retry-budget", "3")
-        elapsed = time.monotonic() - started
         attempts = len(srv.requests)
     assert run.code == 3, run.stderr
     assert "model API overloaded (529)" in run.stderr and "gave up" in run.stderr
     assert run.json["status"] == "error" and run.json["exit_code"] == 3
     assert 2 <= attempts <= 6
-    assert elapsed < 30
     assert KEY not in run.stderr + run.stdout
     assert repo_snapshot(demo_repo) == before and git(demo_repo, "branch", "--list") == branches
 
