@@ -1,18 +1,29 @@
-# Two commands a newcomer needs: `make test` and `make demo`. Both set themselves up, idempotently.
+# Two commands a newcomer needs: `make test` and `make demo`. Both set themselves up, idempotently, from the
+# lock file (requirements.lock: every package pinned with its hashes), so a new release on PyPI changes
+# nothing here until `make lock` is run and the new lock is committed.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed
+LINTED := agent tools sandbox tests bench
 
-.PHONY: test demo lint setup bwrap clean
+.PHONY: test test-fast demo lint setup bwrap lock clean
 
 setup: $(STAMP) bwrap
 
-$(STAMP): pyproject.toml
+# A changed lock or pyproject rebuilds the venv from scratch: nothing left over from an older lock survives.
+$(STAMP): pyproject.toml $(LOCK)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Refresh the lock: newest versions within pyproject.toml's ranges, for every platform, with hashes.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+	  --upgrade --quiet --output-file $(LOCK)
 
 # The sandbox needs bubblewrap. Install it when we can (root with apt); otherwise say how.
 bwrap:
@@ -23,12 +34,18 @@ bwrap:
 	    echo "bubblewrap missing: run 'sudo apt-get install -y bubblewrap'; sandbox tests will be skipped" >&2; \
 	  fi; }
 
+# Everything: unit tests and the end-to-end tests through the real CLI, bwrap, git and the stand-ins.
 test: setup
 	$(BIN)/python -m pytest -n 2 -q
 
+# The inner loop: unit-level tests only (end-to-end modules are marked `slow`).
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
 lint: setup
-	$(BIN)/ruff check agent tools sandbox tests bench
-	$(BIN)/mypy agent tools sandbox
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy --strict agent tools sandbox
 
 demo: setup
 	$(BIN)/python -m agent.demo

@@ -47,6 +47,32 @@ def repo_snapshot(repo: Path) -> dict[str, str]:
     }
 
 
+# Modules that drive the real CLI end to end (bwrap, git, the stand-in servers): marked `slow`, so that
+# `make test-fast` (pytest -m "not slow") is the unit-level tier for the inner loop. A new end-to-end module
+# belongs here, or marks itself with `pytestmark = pytest.mark.slow`.
+END_TO_END_MODULES = frozenset(
+    {
+        "test_run_e2e",
+        "test_fix_issue",
+        "test_interrupt",
+        "test_run_limits",
+        "test_ci",
+        "test_harness_escape",
+        "test_run_usage",
+        "test_bench",
+        "test_replay_robust",
+        "test_overhead",
+        "test_replay",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in END_TO_END_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def demo_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "ledger"
