@@ -263,12 +263,12 @@ def bench_command(
         _fail(UsageError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}"))
     options = BenchOptions(
         out=out,
-        agent=agent,
+        agent=agent,  # type: ignore[arg-type]
         model=model,
-        max_steps=max_steps,  # type: ignore[arg-type]
+        max_steps=max_steps,
         max_cost=max_cost,
-        sandbox=sandbox,
-    )  # type: ignore[arg-type]
+        sandbox=sandbox,  # type: ignore[arg-type]
+    )
     try:
         rows = run_bench(tasks, options, workers=workers)
     except AgentError as exc:

@@ -158,7 +158,10 @@ def prepare_repo(repo: str, cache_dir: Path) -> Path:
     if is_git_url(repo):
         name = re.sub(r"[^\w.-]+", "_", repo.rstrip("/").removesuffix(".git"))[-80:]
         dest = cache_dir / f"url-{name}-{hashlib.sha256(repo.encode()).hexdigest()[:8]}"
-        build = lambda tmp: git("clone", "-q", "--no-checkout", repo, str(tmp))  # noqa: E731
+
+        def build(tmp: Path) -> object:
+            return git("clone", "-q", "--no-checkout", repo, str(tmp))
+
     else:
         src = Path(repo)
         if not src.is_dir():
@@ -166,7 +169,10 @@ def prepare_repo(repo: str, cache_dir: Path) -> Path:
         if (src / ".git").exists() or (src / "HEAD").is_file() and (src / "objects").is_dir():
             return src
         dest = cache_dir / f"{src.name}-{tree_digest(src)}"
-        build = lambda tmp: materialize_tree(src, tmp)  # noqa: E731
+
+        def build(tmp: Path) -> object:
+            return materialize_tree(src, tmp)
+
     if (dest / ".git").exists() or (dest / "HEAD").is_file():
         return dest
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -245,8 +245,13 @@ class GitHubClient:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
-    ) -> Any:
-        return self._request(method, self.api_url + path, params=params, body=body).json()
+    ) -> dict[str, Any]:
+        data = self._request(method, self.api_url + path, params=params, body=body).json()
+        if not isinstance(data, dict):
+            raise GitHubError(
+                f"GitHub answered {method} {path} with a JSON {type(data).__name__}, not an object"
+            )
+        return data
 
     def _paged(
         self, path: str, *, params: dict[str, Any] | None = None, newest: bool = False

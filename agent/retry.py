@@ -58,7 +58,7 @@ class RetryPolicy:
     jitter: float = 0.25  # each backoff is scaled by a random factor in [1 - jitter, 1]
 
     def backoff(self, failed_attempts: int) -> float:
-        delay = min(self.cap, self.base * 2 ** (failed_attempts - 1))
+        delay: float = min(self.cap, self.base * 2.0 ** (failed_attempts - 1))
         return delay * (1 - self.jitter * random.random())
 
     def wait_for(self, failure: BaseException | None, failed_attempts: int) -> float:
