@@ -30,6 +30,24 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from agent import __version__
+
+        typer.echo(f"be-agent {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """An autonomous backend engineer: a task on a git repository becomes a tested branch."""
+
+
 def fail(message: str, code: int, *, as_json: bool, details: dict[str, str] | None = None) -> typer.Exit:
     typer.echo(f"be-agent: error: {message}", err=True)
     if as_json:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from agent.config import RunRequest, RunResult
 from agent.errors import RunStopped, UsageError
 from agent.model import ModelTurn, Usage
-from agent.trajectory import read_trajectory
+from agent.trajectory import format_problem, read_trajectory
 
 NOT_A_TRAJECTORY = "not a be-agent trajectory"
 USAGE_FIELDS = frozenset(Usage().as_dict())
@@ -83,6 +83,9 @@ def _not_a_trajectory(why: str) -> UsageError:
 
 
 def _check_start(start: dict[str, Any], line: int) -> None:
+    problem = format_problem(start)
+    if problem:
+        raise UsageError(problem)
     for key in ("repo", "task", "base"):
         if not isinstance(start.get(key), str) or not start[key]:
             raise _not_a_trajectory(f"the start record (line {line}) has no {key!r}")
@@ -190,10 +193,10 @@ def _request_for(
             model=start.get("model") or "replay",
             named_tests=start.get("named_tests") or [],
             max_steps=len(turns) + 1,
-            sandbox=sandbox,
+            sandbox=sandbox,  # type: ignore[arg-type]
             state_dir=state_dir,
             quiet=quiet,
-        )  # type: ignore[arg-type]
+        )
     except ValidationError as exc:
         problem = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)

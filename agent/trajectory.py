@@ -4,6 +4,10 @@ Record kinds: `start` (request, system prompt, tool specs), `baseline`, `model` 
 usage and timing), `tool` (one tool call and its result), `note` (harness messages), `final` (the harness's
 test run and verdict), `end` (the result). Replay reads the `model` records back.
 Everything written passes through the log redactor: secrets never reach the file.
+
+The `start` record, always the first, names the trajectory format (`format`, FORMAT_VERSION) and the
+harness that wrote it (`harness_version`). A reader refuses a format it does not know; a start record
+without `format` comes from before formats were numbered and is format 1.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from agent import __version__
 from agent.logs import redact
+
+FORMAT_VERSION = 1  # bump when a record changes in a way an older reader would misread
 
 
 def _redact_tree(value: Any) -> Any:
@@ -37,7 +44,10 @@ class Trajectory:
     def write(self, kind: str, **fields: Any) -> None:
         if self._file is None:
             return
-        record = {"type": kind, "time": round(time.time(), 3), **_redact_tree(fields)}
+        record = {"type": kind, "time": round(time.time(), 3)}
+        if kind == "start":
+            record.update(format=FORMAT_VERSION, harness_version=__version__)
+        record.update(_redact_tree(fields))
         self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         self._file.flush()
 
@@ -77,6 +87,19 @@ def read_trajectory(path: Path) -> RecordedLines:
             raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
         read.records.append((number, record))
     return read
+
+
+def format_problem(start: dict[str, Any]) -> str | None:
+    """Why a trajectory with this start record cannot be read by this harness, or None when it can."""
+    found = start.get("format", 1)
+    if isinstance(found, int) and not isinstance(found, bool) and found == FORMAT_VERSION:
+        return None
+    writer = start.get("harness_version")
+    by = f" (written by be-agent {writer})" if isinstance(writer, str) else ""
+    return (
+        f"trajectory format {found!r}{by} is not one be-agent {__version__} can read "
+        f"(it reads format {FORMAT_VERSION})"
+    )
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
