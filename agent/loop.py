@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.context import compact_harder, estimate_tokens, fit_to_window
+from agent.context import compact_harder, estimate_tokens, fit_to_window, messages_budget
 from agent.errors import ContextOverflowError, RunStopped
 from agent.logs import bind_step, get_logger, redact_secret_values
 from agent.model import Model, ModelTurn, Usage
@@ -25,7 +25,6 @@ from tools.base import Tool, ToolResult
 FINISH = "finish"
 REPEAT_WARN = 3  # identical consecutive calls that earn a note
 REPEAT_STOP = 4  # and that end the run
-CONTEXT_BUDGET_TOKENS = 150_000
 log = get_logger("be-agent.loop")
 
 
@@ -76,6 +75,8 @@ class AgentLoop:
         self.tools = {t.name: t for t in tools}
         self.tool_specs = [t.spec() for t in tools] + [finish_spec]
         self.system = [{"type": "text", "text": system}]
+        # what the messages may use of the window once the tools, the system prompt and the reply are counted
+        self.context_budget = messages_budget(system=self.system, tools=self.tool_specs)
         self.gate = gate
         self.limits = limits
         self.trajectory = trajectory
@@ -142,7 +143,7 @@ class AgentLoop:
             raise RunStopped(f"time limit {lim.max_time:.0f} s reached")
 
     def _query(self) -> ModelTurn:
-        messages = fit_to_window(self.messages, budget_tokens=CONTEXT_BUDGET_TOKENS)
+        messages = fit_to_window(self.messages, budget_tokens=self.context_budget)
         self._request = {
             "messages": len(messages),
             "estimated_tokens": estimate_tokens(messages),

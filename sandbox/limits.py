@@ -39,7 +39,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 _counter = itertools.count()
 
 
@@ -159,7 +158,6 @@ class CommandLimits:
     use_cgroups: bool = True
     file_bytes: int = 0  # the largest file a command may write; 0: no limit of ours
     dirs: list[tuple[_Place, Path]] = field(default_factory=list)
-    cgroups_failed: bool = False
 
     def prepare(self) -> None:
         """Create this command's cgroups. Call before the command starts; on failure rlimits are used."""
@@ -176,7 +174,6 @@ class CommandLimits:
                     if (path / key).exists():
                         (path / key).write_text(value)
         except OSError:
-            self.cgroups_failed = True
             self.remove()
 
     @property
