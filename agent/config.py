@@ -91,6 +91,7 @@ class RunResult(BaseModel):
     phases: dict[str, int] = Field(default_factory=dict)
     tokens: dict[str, int] = Field(default_factory=dict)
     cost_usd: float | None = None
+    price_source: str | None = None  # e.g. "genai-prices 0.2.3", or "your prices"; None when unknown
     duration_s: float = 0.0
     model_latency_s: float = 0.0
     trajectory: str = ""

@@ -17,7 +17,7 @@ from agent.errors import ContextOverflowError, RunStopped
 from agent.logs import bind_step, get_logger, redact_secret_values
 from agent.model import Model, ModelTurn, Usage
 from agent.phases import PhaseTagger
-from agent.pricing import cost_usd
+from agent.pricing import Pricing
 from agent.trajectory import Trajectory
 from agent.verdict import FinishGate
 from tools.base import Tool, ToolResult
@@ -45,6 +45,7 @@ class LoopState:
     gave_up: bool = False
     phases: list[str] = field(default_factory=list)
     last_tool: str = ""
+    price_source: str | None = None  # where the model's prices come from; None: the cost is unknown
 
 
 def _api_block(block: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +71,7 @@ class AgentLoop:
         trajectory: Trajectory,
         worktree_fingerprint: Callable[[], str],
         on_step: Callable[[LoopState], None] | None = None,
+        pricing: Pricing | None = None,
     ):
         self.model = model
         self.tools = {t.name: t for t in tools}
@@ -82,7 +84,8 @@ class AgentLoop:
         self.trajectory = trajectory
         self.fingerprint = worktree_fingerprint
         self.on_step = on_step
-        self.state = LoopState()
+        self.pricing = pricing or Pricing()
+        self.state = LoopState(price_source=self.pricing.source(model.name))
         self.messages: list[dict[str, Any]] = []
         self._last_call: str | None = None
         self._repeats = 0
@@ -159,7 +162,7 @@ class AgentLoop:
             turn = self.model.query(system=self.system, tools=self.tool_specs, messages=compacted)
         self.state.usage.add(turn.usage)
         self.state.model_latency += turn.latency_s
-        step_cost = cost_usd(self.model.name, turn.usage)
+        step_cost = self.pricing.cost(self.model.name, turn.usage)
         self.state.cost = (
             None if step_cost is None or self.state.cost is None else self.state.cost + step_cost
         )

@@ -1,71 +1,105 @@
-"""What a run cost, from a table of current Claude models.
+"""What a run cost: each model request priced from a maintained price database, or from the user's own prices.
 
-Prices are USD per million tokens at the published per-family rates (Opus, Sonnet, Haiku). Prompt-cache
-writes cost 1.25x the input rate (5-minute cache) and cache reads 0.1x. Only model ids listed here are
-priced: an id we do not know, even a new version of a known family, gets `None` (cost unknown) rather than
-a guess. The ids come from the installed SDK's `anthropic/types/model_param.py`; the fable and mythos
-families there have no published price we can cite, so they are unknown too.
+The source is `genai-prices` (PyPI), a database kept current with every provider's published prices,
+including prompt-cache writes and reads and long-context tiers. Only the installed version's bundled data
+is read: nothing is fetched at run time, so a run's cost depends on the lock file, never on the network.
+
+Each request is priced on its own, because tiers are chosen per request by its input size: the Messages
+API reports uncached input, cache writes and cache reads separately, and their sum is the request's input
+that decides the tier. A model the source does not know (and the user gave no price for) has an unknown
+cost (`None`), never a guess from a similar name.
+
+A user may override the price of any model (negotiated rates, a cloud provider's prices): an override
+replaces the source for that model entirely and is named as the source of the run's cost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 
 from agent.model import Usage
 
-CACHE_WRITE_FACTOR = 1.25
+SOURCE_PACKAGE = "genai-prices"
+USER_PRICES = "your prices"
+CACHE_WRITE_FACTOR = 1.25  # an override without a cache-write price: the 5-minute cache's usual multiple
 CACHE_READ_FACTOR = 0.1
 
 
 @dataclass(frozen=True)
-class Price:
-    input: float  # USD per million input tokens
-    output: float  # USD per million output tokens
+class PriceOverride:
+    """A user's price for one model, in USD per million tokens, the same at every input size."""
 
-    @property
-    def cache_write(self) -> float:
-        return self.input * CACHE_WRITE_FACTOR
+    input: float
+    output: float
+    cache_write: float | None = None
+    cache_read: float | None = None
 
-    @property
-    def cache_read(self) -> float:
-        return self.input * CACHE_READ_FACTOR
-
-
-OPUS = Price(input=5.0, output=25.0)
-SONNET = Price(input=3.0, output=15.0)
-HAIKU = Price(input=1.0, output=5.0)
-
-PRICES: dict[str, Price] = {
-    "claude-opus-5-5": OPUS,
-    "claude-opus-5": OPUS,
-    "claude-opus-4-8": OPUS,
-    "claude-opus-4-7": OPUS,
-    "claude-opus-4-6": OPUS,
-    "claude-opus-4-5": OPUS,
-    "claude-opus-4-5-20251101": OPUS,
-    "claude-sonnet-5-5": SONNET,
-    "claude-sonnet-5": SONNET,
-    "claude-sonnet-4-6": SONNET,
-    "claude-sonnet-4-5": SONNET,
-    "claude-sonnet-4-5-20250929": SONNET,
-    "claude-haiku-5-5": HAIKU,
-    "claude-haiku-4-5": HAIKU,
-    "claude-haiku-4-5-20251001": HAIKU,
-}
+    def cost(self, usage: Usage) -> float:
+        cache_write = self.input * CACHE_WRITE_FACTOR if self.cache_write is None else self.cache_write
+        cache_read = self.input * CACHE_READ_FACTOR if self.cache_read is None else self.cache_read
+        total = (
+            usage.input * self.input
+            + usage.output * self.output
+            + usage.cache_write * cache_write
+            + usage.cache_read * cache_read
+        )
+        return total / 1_000_000
 
 
-def price(model: str) -> Price | None:
-    return PRICES.get(model)
+@cache
+def source_name() -> str:
+    """The price database and its installed version, e.g. `genai-prices 0.2.3`."""
+    try:
+        return f"{SOURCE_PACKAGE} {version(SOURCE_PACKAGE)}"
+    except PackageNotFoundError:
+        return SOURCE_PACKAGE
+
+
+def _database_cost(model: str, usage: Usage, provider: str) -> float | None:
+    # imported here: the database is only needed once a model has answered, never for a usage error
+    from genai_prices import Usage as PricedUsage
+    from genai_prices import calc_price
+
+    priced = PricedUsage(
+        input_tokens=usage.input + usage.cache_read + usage.cache_write,  # the whole input decides the tier
+        output_tokens=usage.output,
+        cache_read_tokens=usage.cache_read,
+        cache_write_tokens=usage.cache_write,
+    )
+    try:
+        calculation = calc_price(priced, model, provider_id=provider)
+    except LookupError:
+        return None
+    return float(calculation.total_price)
+
+
+class Pricing:
+    """Prices requests for one provider, with the user's overrides first."""
+
+    def __init__(self, overrides: Mapping[str, PriceOverride] | None = None, *, provider: str = "anthropic"):
+        self.overrides = dict(overrides or {})
+        self.provider = provider
+
+    def cost(self, model: str, usage: Usage) -> float | None:
+        """The cost of one request in USD, or None when nobody knows the model's price."""
+        override = self.overrides.get(model)
+        if override is not None:
+            return override.cost(usage)
+        return _database_cost(model, usage, self.provider)
+
+    def knows(self, model: str) -> bool:
+        return self.cost(model, Usage()) is not None
+
+    def source(self, model: str) -> str | None:
+        """Where the model's price comes from, for the result and the report; None when it is unknown."""
+        if model in self.overrides:
+            return USER_PRICES
+        return source_name() if self.knows(model) else None
 
 
 def cost_usd(model: str, usage: Usage) -> float | None:
-    """The cost of `usage` on `model` in USD, or None when the model is not in the table."""
-    rate = price(model)
-    if rate is None:
-        return None
-    return (
-        usage.input * rate.input
-        + usage.output * rate.output
-        + usage.cache_write * rate.cache_write
-        + usage.cache_read * rate.cache_read
-    ) / 1_000_000
+    """One request's cost from the price database alone (no overrides)."""
+    return Pricing().cost(model, usage)

@@ -223,7 +223,11 @@ def render_terminal_summary(result: RunResult) -> str:
         result.report, result.verification, status=result.status, reason=result.reason, phases=result.phases
     )
     tokens = sum(result.tokens.values())
-    cost = "cost unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}"
+    cost = (
+        "cost unknown (no price known for the model)"
+        if result.cost_usd is None
+        else f"${result.cost_usd:.4f} (prices: {result.price_source})"
+    )
     text += f"usage: {result.steps} steps, {tokens:,} tokens, {cost}, {result.duration_s:.1f} s\n"
     if result.branch:
         text += f"branch: {result.branch}" + (f" ({result.commit[:12]})" if result.commit else "") + "\n"

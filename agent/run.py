@@ -414,6 +414,7 @@ def _loop_result(
         phases=summarise(state.phases),
         tokens=state.usage.as_dict(),
         cost_usd=None if state.cost is None else round(state.cost, 6),
+        price_source=state.price_source,
         model_latency_s=round(state.model_latency, 3),
         trajectory=str(paths.trajectory),
         run_dir=str(paths.root),

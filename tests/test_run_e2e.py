@@ -46,6 +46,7 @@ def test_run_fixes_and_hands_back_a_tested_branch(busy_demo_repo: Path, state_di
     assert result["tests_after"]["failing"] == []
     assert result["verification"]["added_tests_fail_on_base"] is True
     assert result["steps"] == 8 and result["tokens"]["cache_read"] > 0 and result["tokens"]["output"] > 0
+    assert result["cost_usd"] > 0 and result["price_source"].startswith("genai-prices ")
     assert Path(result["trajectory"]).is_file()
     assert result["report"]["summary"] == REPORT["summary"]
 
