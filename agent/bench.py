@@ -75,6 +75,7 @@ def _run_agent(task: BenchTask, repo: Path, options: BenchOptions) -> tuple[str,
         "steps": result.steps,
         "tokens": result.tokens,
         "cost_usd": result.cost_usd,
+        "price_source": result.price_source,
         "model_latency_s": round(result.model_latency_s, 3),
         "harness_s": round(result.duration_s - result.model_latency_s, 3),
         "run_dir": result.run_dir,
@@ -160,6 +161,7 @@ def render_report(rows: list[dict[str, Any]], *, title: str) -> str:
         f"{_seconds(statistics.median(walls)) if walls else '-'} | "
         f"{_seconds(statistics.median(harness)) if harness else '-'} |",
         "",
+        f"Prices: {', '.join(sorted({str(r['price_source']) for r in rows if r.get('price_source')})) or 'unknown'}. "
         "Harness time is wall time minus model latency. A task is resolved only when every FAIL_TO_PASS and",
         "every PASS_TO_PASS test passes on a fresh checkout with the patch and the task's test_patch applied.",
         "",

@@ -153,6 +153,8 @@ def test_bench_judges_a_scripted_agent_run(tmp_path: Path, monkeypatch: pytest.M
     row = rows[0]
     assert row["resolved"] is True, row
     assert row["steps"] == 5 and row["tokens_total"] > 0
+    assert row["price_source"].startswith("genai-prices ")
+    assert f"Prices: {row['price_source']}." in (tmp_path / "out" / "report.md").read_text()
     assert row["harness_s"] is not None and 0 < row["harness_s"] <= row["wall_s"]
     assert "unicodedata" in (tmp_path / "out" / "patches" / "bebench__textkit-1.diff").read_text()
     assert json.loads((tmp_path / "out" / "results.jsonl").read_text())["agent_status"] in (
