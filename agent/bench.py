@@ -3,7 +3,7 @@
 Every task runs in a worker process: the agent works in its own checkout and hands back a diff; the judge
 (agent.judge.evaluate) applies that diff to a fresh checkout, adds the task's test_patch and runs the listed
 tests. One line per finished task is appended to OUT/results.jsonl as soon as it finishes, so an interrupted
-bench resumes where it stopped; OUT/report.md is rewritten from all results at the end.
+bench resumes where it stopped; OUT/report.md and OUT/report.html are rewritten from all results at the end.
 
 `--agent gold` and `--agent empty` replace the agent with the task's gold patch or an empty patch: they
 check the judge and the task set, and they measure the bench's own cost.
@@ -28,6 +28,7 @@ from agent.bench_tasks import BenchTask, load_tasks, prepare_repo
 from agent.config import DEFAULT_MODEL, RunRequest, SandboxMode
 from agent.errors import AgentError, Interrupted, UsageError
 from agent.judge import evaluate
+from agent.view_bench import REPORT_NAME, save_bench_report
 
 AgentKind = Literal["be-agent", "gold", "empty"]
 
@@ -243,6 +244,7 @@ def run_bench(
             f", {options.model})" if options.agent == "be-agent" else ")"
         )
         (options.out / "report.md").write_text(render_report(rows, title=title), encoding="utf-8")
+        save_bench_report(options.out, rows, title=title)
     return rows
 
 
@@ -276,7 +278,7 @@ def bench_command(
     except AgentError as exc:
         _fail(exc)
     resolved = sum(1 for r in rows if r["resolved"])
-    typer.echo(f"resolved {resolved}/{len(rows)}; report: {out / 'report.md'}")
+    typer.echo(f"resolved {resolved}/{len(rows)}; report: {out / 'report.md'}, {out / REPORT_NAME}")
 
 
 def _fail(exc: AgentError) -> NoReturn:

@@ -29,6 +29,7 @@ from agent.errors import AgentError, ExitCode, Interrupted, UsageError
 from agent.fix_issue import clean_plain_text as strip_hidden_text
 from agent.model import Model
 from agent.run import make_test_runner, run_task
+from agent.view import page_artifact_note
 from agent.workspace import branch_tip, clone_for_run, git, open_user_repo, resolve_commit
 from sandbox.factory import UNCONFINED_WARNING
 from tools.detect import TestCommand
@@ -317,7 +318,10 @@ def write_github_files(outcome: CiOutcome, env: Mapping[str, str]) -> None:
         return
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        _append("GITHUB_STEP_SUMMARY", summary_path, render_summary(outcome))
+        note = page_artifact_note(env) if outcome.result is not None and outcome.result.page else ""
+        _append(
+            "GITHUB_STEP_SUMMARY", summary_path, render_summary(outcome) + (f"- {note}\n\n" if note else "")
+        )
     output_path = env.get("GITHUB_OUTPUT")
     if output_path:
         values = {
@@ -586,6 +590,8 @@ def run_ci(
         source_branch=source_branch,
     )
     outcome.diffstat = _diffstat(root, sha, result)
+    if result.page:
+        say(f"run page: {result.page}")
     if result.status != "fixed":
         say(f"not fixed: {outcome.reason}")
         return outcome

@@ -1,4 +1,4 @@
-"""The command line: `be-agent run`, `replay`, `fix-issue`, `ci`, `bench`.
+"""The command line: `be-agent run`, `replay`, `fix-issue`, `ci`, `bench`, `view`.
 
 Exit codes (documented in README): 0 fixed, 1 not fixed, 2 usage or configuration error, 3 model API
 failure, 4 sandbox unavailable, 130 interrupted. Errors are one line on stderr: `be-agent: error: ...`.
@@ -268,6 +268,27 @@ def _register_feature_commands() -> None:
 
 
 _register_feature_commands()
+
+
+def _register_view_command() -> None:
+    """`be-agent view`: the run page (agent/view.py), loaded only when the command runs."""
+
+    @app.command("view")
+    @handles_errors
+    def view_command(
+        target: Annotated[Path, typer.Argument(help="A run directory, or a trajectory.jsonl.")],
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Where to write the page (default: run.html beside it).")
+        ] = None,
+        open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+    ) -> None:
+        """Write one self-contained HTML page showing what a run did (no scripts; it loads nothing)."""
+        from agent.view import view_command as write_view
+
+        write_view(target, out=out, open_page=open_page)
+
+
+_register_view_command()
 
 
 def main() -> None:

@@ -99,6 +99,7 @@ class RunResult(BaseModel):
     diff: str = ""  # path of the final diff in the run directory
     report: dict[str, Any] = Field(default_factory=dict)
     run_id: str = ""
+    page: str = ""  # the run's HTML page (`be-agent view`), "" when it could not be written
 
     @property
     def exit_code(self) -> int:

@@ -42,6 +42,7 @@ from agent.github import (
 )
 from agent.model import Model
 from agent.report import defuse_closing_references, render_markdown_report, render_terminal_summary
+from agent.view import page_artifact_note
 
 MARKER = "<!-- be-agent -->"  # in every comment we post, so later runs can leave our own comments out
 MAX_BODY_CHARS = 20_000
@@ -353,6 +354,7 @@ def pr_body(number: int, report_markdown: str, result: RunResult) -> str:
     ]
     if result.cost_usd is not None:
         footer.append(f"${result.cost_usd:.2f}")
+    footer += [note] if result.page and (note := page_artifact_note(os.environ)) else []
     return _pr_body(number, report_markdown, footer)
 
 

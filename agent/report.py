@@ -240,4 +240,6 @@ def render_terminal_summary(result: RunResult) -> str:
         text += f"no branch made; the change is in {result.diff}\n"
     if result.run_dir:
         text += f"run: {result.run_dir}\n"
+    if result.page:
+        text += f"page: {result.page}\n"
     return text

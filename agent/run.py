@@ -43,6 +43,7 @@ from agent.verdict import (
     judge,
     verification_block,
 )
+from agent.view import save_run_page
 from sandbox.base import Sandbox, SandboxConfig
 from sandbox.factory import make_sandbox
 from sandbox.preflight import preflight
@@ -367,6 +368,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
         trajectory.close()
         log.info("run_ended", status=result.status, reason=result.reason)
         close_logging()
+        result.page = save_run_page(paths.root, result.model_dump(mode="json"))
         paths.result.write_text(result.model_dump_json(indent=2))
         if not req.keep:
             for tree in (paths.checkout, paths.scratch, paths.verify):
