@@ -8,7 +8,7 @@ LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed
 LINTED := agent tools sandbox tests bench
 
-.PHONY: test test-fast demo lint setup bwrap lock clean
+.PHONY: test test-fast demo lint setup bwrap browser lock clean
 
 setup: $(STAMP) bwrap
 
@@ -34,8 +34,17 @@ bwrap:
 	    echo "bubblewrap missing: run 'sudo apt-get install -y bubblewrap'; sandbox tests will be skipped" >&2; \
 	  fi; }
 
-# Everything: unit tests and the end-to-end tests through the real CLI, bwrap, git and the stand-ins.
-test: setup
+# The run and bench pages are checked in a real headless browser: Debian's chromium, never a downloaded one.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else \
+	    echo "chromium missing: run 'sudo apt-get install -y chromium'; browser tests will be skipped" >&2; \
+	  fi; }
+
+# Everything: unit tests and the end-to-end tests through the real CLI, bwrap, git, chromium and the stand-ins.
+test: setup browser
 	$(BIN)/python -m pytest -n 2 -q
 
 # The inner loop: unit-level tests only (end-to-end modules are marked `slow`).

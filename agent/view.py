@@ -35,6 +35,7 @@ from agent.view_svg import StepPoint, step_chart
 PAGE_NAME = "run.html"
 MAX_LIST_ITEMS = 200
 MAX_DEPTH = 5
+MAX_HEADING_CHARS = 200
 COUNT_KEYS = ("passed", "failed", "error", "skipped")
 
 VERIFICATION_LABELS = {
@@ -228,7 +229,7 @@ def _verification(result: Mapping[str, Any], budget: Budget) -> Html:
     for key, value in block.items():
         label = _label(str(key), VERIFICATION_LABELS)
         alarm = key in ALARMING and isinstance(value, list) and value
-        term = el("dt", label, " ", el("span", "!", cls="badge bad") if alarm else "")
+        term = el("dt", label, Html(" ") + el("span", "!", cls="badge bad") if alarm else None)
         rows.append(term + el("dd", render_value(value, budget, 1)))
     return el("dl", Html("".join(rows)), cls="kv")
 
@@ -331,7 +332,7 @@ def _step(step: Step, budget: Budget) -> Html:
 def render_run_page(view: RunView) -> str:
     budget = Budget()
     result, start = view.result, view.start
-    run_id = as_str(result.get("run_id")) or as_str(start.get("run_id"))
+    run_id = (as_str(result.get("run_id")) or as_str(start.get("run_id")))[:MAX_HEADING_CHARS]
     body: list[str] = [el("h1", "be-agent run" + (f" {run_id}" if run_id else "")), _verdict(result)]
     if view.problems:
         body.append(
@@ -369,7 +370,8 @@ def render_run_page(view: RunView) -> str:
             cls="note",
         )
     )
-    title = f"be-agent run {run_id}: {as_str(result.get('status')) or 'no verdict'}"
+    status = as_str(result.get("status"))[:MAX_HEADING_CHARS] or "no verdict"
+    title = f"be-agent run {run_id}: {status}"
     return page(title, Html("".join(body)))
 
 

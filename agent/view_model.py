@@ -229,6 +229,7 @@ def read_bounded(path: Path, limit: int, what: str, problems: list[str]) -> str 
             f"{what} is larger than {limit // 1024**2} MiB: only its first {limit // 1024**2} MiB are shown"
         )
         data = data[:limit]
+        data = data[: data.rfind(b"\n") + 1] or data  # whole lines only: the cut is ours, not a crash's
     return data.decode("utf-8", errors="replace")
 
 

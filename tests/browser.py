@@ -8,6 +8,7 @@ browser is the system's. Every wait is for a protocol message, bounded by a dead
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -50,6 +51,8 @@ class PageLoad:
 
     url: str
     requests: list[str] = field(default_factory=list)  # every URL the page asked for, itself included
+    responses: list[str] = field(default_factory=list)  # the URLs that were actually answered
+    blocked: dict[str, str] = field(default_factory=dict)  # URL -> why the browser refused to load it
     console: list[dict[str, Any]] = field(default_factory=list)  # console calls and log entries
     exceptions: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
@@ -65,7 +68,9 @@ class PageLoad:
 
     @property
     def other_requests(self) -> list[str]:
-        return [url for url in self.requests if url != self.url]
+        """Requests for anything but the page itself; `data:` URLs are the browser's own icons (a broken
+        image), drawn without any fetch."""
+        return [url for url in self.requests if url != self.url and not url.startswith("data:")]
 
 
 class Browser:
@@ -158,6 +163,7 @@ class Browser:
         # a marker evaluated after load: every event the load caused arrives before its reply
         self.send("Runtime.evaluate", {"expression": "1"}, session=session)
         load = PageLoad(url)
+        ids: dict[str, str] = {}
         for event in self._events:
             if event.get("sessionId") != session:
                 continue
@@ -165,6 +171,12 @@ class Browser:
             method = event.get("method")
             if method == "Network.requestWillBeSent":
                 load.requests.append(params["request"]["url"])
+                ids[params["requestId"]] = params["request"]["url"]
+            elif method == "Network.responseReceived":
+                load.responses.append(params["response"]["url"])
+            elif method == "Network.loadingFailed":
+                reason = params.get("blockedReason") or params.get("errorText", "")
+                load.blocked[ids.get(params["requestId"], "?")] = str(reason)
             elif method == "Runtime.consoleAPICalled":
                 texts = [str(a.get("value", a.get("description", ""))) for a in params.get("args", [])]
                 load.console.append({"level": params.get("type"), "text": " ".join(texts)})
@@ -179,10 +191,8 @@ class Browser:
         return Page(self, session, load)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):  # the browser may exit before it replies
             self.send("Browser.close")
-        except BrowserError:
-            pass
         try:
             self.proc.wait(timeout=self.timeout)
         except subprocess.TimeoutExpired:
@@ -204,11 +214,13 @@ class Page:
             raise BrowserError(f"evaluating {expression!r}: {reply['exceptionDetails']}")
         return reply["result"].get("value")
 
-    def screenshot(self, path: Path) -> Path:
-        """The whole page as a PNG (not just the viewport)."""
+    def screenshot(self, path: Path, *, max_height: int = 10_000) -> Path:
+        """The page as a PNG, all of it up to `max_height` CSS pixels (the browser cannot capture more)."""
+        size = self.browser.send("Page.getLayoutMetrics", session=self.session)["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height), "scale": 1}
         data = self.browser.send(
             "Page.captureScreenshot",
-            {"format": "png", "captureBeyondViewport": True},
+            {"format": "png", "captureBeyondViewport": True, "clip": clip},
             session=self.session,
         )["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
