@@ -558,8 +558,13 @@ def _assert_no_token(*roots: Path) -> None:
 def test_first_run_opens_one_draft_pr_and_second_run_updates_it(world: World):
     before = repo_snapshot(world.checkout)
     look_around = reply(tool_use("bash", {"command": "env; git config --list; cat .git/config"}))
+    in_actions = {
+        "BE_AGENT_PAGE_ARTIFACT": "be-agent-run",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "77",
+    }
     with StandinServer([look_around, *ledger_fix()]) as model:
-        first = world.fix(model.base_url, "6")
+        first = world.fix(model.base_url, "6", **in_actions)
         model_requests = model.requests
     assert first.exit_code == 0, first.stderr
     out = json.loads(first.stdout.strip().splitlines()[-1])
@@ -576,6 +581,12 @@ def test_first_run_opens_one_draft_pr_and_second_run_updates_it(world: World):
         "Closes #6\n\n## Summary\n\nLedger.transfer now validates before it writes"
     )
     assert "**Verdict: fixed**" in pull["body"] and "| baseline | 1 | 3 |" in pull["body"]
+    # the run's page: printed, and named in the pull request as the workflow's artifact
+    assert Path(out["run"]["page"]).is_file() and f"page: {out['run']['page']}" in first.stderr
+    assert (
+        "run page: artifact `be-agent-run` of [workflow run 77](https://github.com/acme/ledger/actions/runs/77)"
+        in pull["body"]
+    )
     [comment] = world.gh.comments[6]
     assert f"opened draft pull request #{pull['number']}" in comment["body"]
 

@@ -17,7 +17,7 @@ import pytest
 
 from agent import view_model
 from agent.config import RunResult
-from agent.view import page_artifact_note, render_run_page
+from agent.view import page_artifact_note, render_run_page, save_run_page
 from agent.view_bench import page_file_name, save_bench_pages
 from agent.view_diff import split_diff
 from agent.view_html import STYLESHEET, Budget, content_security_policy, fold, style_hash, visible
@@ -314,3 +314,22 @@ def test_the_bench_page_links_each_task_and_escapes_what_tasks_carry(tmp_path: P
         assert_inert((out / "pages" / name).read_text())
     assert "../state/runs/r1/run.html" in (out / "pages" / "ok-1.html").read_text()
     assert "bench &lt;b&gt;" in page and PAYLOADS[1] in "".join(parsed.text)
+
+
+def test_a_page_that_cannot_be_written_is_a_warning_and_never_fails_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    folder = write_run(tmp_path / "run", small_run_lines())
+    (folder / "run.html").mkdir()  # the page's place is taken
+    assert save_run_page(folder, result_json()) == ""
+    assert "be-agent: warning: could not write the run page" in capsys.readouterr().err
+    (folder / "run.html").rmdir()
+    assert save_run_page(folder, result_json()) == str(folder / "run.html")
+    assert "FIXED" in (folder / "run.html").read_text()  # the result given wins over a missing result.json
+
+
+def test_view_open_hands_the_page_to_the_users_browser(tmp_path: Path):
+    folder = write_run(tmp_path / "run", small_run_lines())
+    done = run_cli("view", str(folder), "--open", env={"BROWSER": "echo opened %s"})
+    assert done.code == 0, done.stderr
+    assert f"opened {(folder / 'run.html').as_uri()}" in done.stdout
