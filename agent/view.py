@@ -155,6 +155,7 @@ def _facts(view: RunView) -> Html:
             else "",
         ),
         ("cost", "unknown" if cost is None else f"${cost:.4f}"),
+        ("prices from", as_str(result.get("price_source"))),
         (
             "duration",
             f"{as_float(result.get('duration_s')) or 0:.1f} s, of which model {as_float(result.get('model_latency_s')) or 0:.1f} s",

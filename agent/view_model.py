@@ -18,6 +18,7 @@ from typing import Any
 from agent.model import Usage
 from agent.phases import PHASES
 from agent.pricing import cost_usd
+from agent.trajectory import format_problem
 
 MAX_TRAJECTORY_BYTES = 16 * 1024**2
 MAX_RESULT_BYTES = 4 * 1024**2
@@ -170,7 +171,9 @@ class _Builder:
             **{k: as_int(usage.get(k)) for k in ("input", "output", "cache_read", "cache_write")}
         )
         step.model = as_str(record.get("model")) or as_str(self.view.start.get("model"))
-        step.cost_usd = cost_usd(step.model, step.usage)
+        # a cost the harness recorded wins (it knows the user's prices); else the price database's
+        recorded = as_float(record.get("cost_usd"))
+        step.cost_usd = recorded if recorded is not None else cost_usd(step.model, step.usage)
         step.latency_s = as_float(record.get("latency_s"))
         step.attempts = as_int(record.get("attempts"))
         step.stop_reason = as_str(record.get("stop_reason"))
@@ -275,6 +278,8 @@ def build_view(
         view.problems.append(
             "the trajectory has no start record: the task and the run's settings are unknown"
         )
+    elif problem := format_problem(view.start):
+        view.problems.append(f"{problem}: shown as far as this page understands it")
     view.result = result if result else builder.end
     if not view.result:
         view.problems.append("the run has no result: it did not finish (killed, or still running)")

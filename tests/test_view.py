@@ -154,6 +154,7 @@ def test_a_cut_off_or_damaged_trajectory_still_renders_what_it_has(tmp_path: Pat
         "[1, 2]",
         '{"type": "model", "step": "seven", "content": 5}',
     ]
+    lines[0] = lines[0].replace('"type": "start"', '"type": "start", "format": 99')  # from a newer be-agent
     folder = write_run(tmp_path / "run", lines, diff=None)
     with (folder / "trajectory.jsonl").open("a") as out:
         out.write('{"type": "tool", "step": 2, "content": "cut')  # a run killed mid-write
@@ -163,6 +164,8 @@ def test_a_cut_off_or_damaged_trajectory_still_renders_what_it_has(tmp_path: Pat
     assert "last line (9) was cut off" in problems
     assert "2 line(s) or block(s) of the trajectory were malformed" in problems
     assert "the run has no result" in problems
+    assert "trajectory format 99 is not one be-agent" in problems
+    assert "shown as far as this page understands it" in problems
     page = render_run_page(view)
     assert_inert(page)
     assert "NO VERDICT" in page and "No diff: change.diff is not in the run directory." in page
@@ -210,6 +213,7 @@ def test_diff_file_names_come_from_the_headers_not_from_removed_lines():
     assert [(f.path, f.added, f.removed) for f in files] == [("bank.py", 1, 2), ("tests/test_bank.py", 1, 0)]
 
 
+@pytest.mark.slow  # through the real CLI
 def test_view_command_writes_the_page_beside_the_run_and_prints_its_path(tmp_path: Path):
     folder = write_run(tmp_path / "run", small_run_lines(), result=result_json())
     done = run_cli("view", str(folder))
@@ -220,6 +224,7 @@ def test_view_command_writes_the_page_beside_the_run_and_prints_its_path(tmp_pat
     assert done.code == 0 and (tmp_path / "elsewhere.html").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -235,6 +240,7 @@ def test_view_command_refuses_bad_input_with_a_usage_error(tmp_path: Path, args:
     assert done.stderr.startswith("be-agent: error: ") and message in done.stderr
 
 
+@pytest.mark.slow  # through the real CLI
 def test_a_fifo_in_place_of_the_trajectory_is_never_opened(tmp_path: Path):
     folder = tmp_path / "run"
     folder.mkdir()
@@ -328,6 +334,7 @@ def test_a_page_that_cannot_be_written_is_a_warning_and_never_fails_the_run(
     assert "FIXED" in (folder / "run.html").read_text()  # the result given wins over a missing result.json
 
 
+@pytest.mark.slow  # through the real CLI
 def test_view_open_hands_the_page_to_the_users_browser(tmp_path: Path):
     folder = write_run(tmp_path / "run", small_run_lines())
     done = run_cli("view", str(folder), "--open", env={"BROWSER": "echo opened %s"})

@@ -29,7 +29,7 @@ from tests.view_fixtures import (
     write_run,
 )
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=MISSING_REASON)
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=MISSING_REASON), pytest.mark.slow]
 SCREENSHOTS = ROOT / "out" / "screenshots"
 FORBIDDEN_ELEMENTS = (
     "script, img, iframe, frame, object, embed, form, input, link, base, video, audio, source"

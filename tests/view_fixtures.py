@@ -157,7 +157,11 @@ def hostile_run_lines() -> list[str]:
     """Every string a trajectory can carry, set to the payloads: task, texts, tool names, ids, inputs,
     results, notes, report fields and keys, verification keys, phase and model names."""
     h = HOSTILE_TEXT
-    lines = [record("start", run_id=h, task=h, model=h, test_cmd=h, base=h, sandbox=h, task_untrusted=True)]
+    lines = [
+        record(
+            "start", format=h, run_id=h, task=h, model=h, test_cmd=h, base=h, sandbox=h, task_untrusted=True
+        )
+    ]
     lines.append(record("baseline", report={"command": h, "messages": {h: h}, "outcomes": {h: h}}, flaky=[h]))
     lines.append(
         record(
