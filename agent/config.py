@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sandbox.base import SandboxMode as SandboxMode
+
 # The newest Sonnet in the installed SDK's model list (anthropic/types/model_param.py).
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
-SandboxMode = Literal["auto", "bwrap", "none"]
 Status = Literal["fixed", "not_fixed", "error"]
 MAX_TASK_CHARS = 200_000  # about 50k tokens: a task longer than that is a document, not a task
 

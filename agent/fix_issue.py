@@ -31,7 +31,7 @@ from markdown_it.token import Token
 
 from agent import workspace as ws
 from agent.config import DEFAULT_MODEL, RunRequest, RunResult, default_state_dir
-from agent.errors import AgentError, UsageError
+from agent.errors import AgentError, RemoteError, UsageError
 from agent.github import (
     GitHubClient,
     GitHubError,
@@ -50,12 +50,6 @@ MAX_COMMENT_CHARS = 5_000
 MAX_THREAD_CHARS = 40_000
 MAX_PR_BODY_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
 SLUG_CHARS = 40
-
-
-class RemoteError(AgentError):
-    """The git remote refused or failed (push rejected, fetch failed): exit 3, like a GitHub API failure."""
-
-    exit_code = GitHubError.exit_code
 
 
 # --- text a person does not see -----------------------------------------------------------------------------

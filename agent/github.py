@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx2
 
-from agent.errors import AgentError, ExitCode, UsageError
+from agent.errors import RemoteError, UsageError
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -27,10 +27,8 @@ MAX_PAGES = 10  # 1,000 comments is more than any issue the agent should take on
 MAX_SCAN_PAGES = 100  # when GitHub gives no `last` link, how far we walk to find the newest pages
 
 
-class GitHubError(AgentError):
+class GitHubError(RemoteError):
     """A GitHub call failed for good (after retries, or with an answer retries cannot change)."""
-
-    exit_code = ExitCode.MODEL_API  # 3: a remote service failed
 
     def __init__(self, message: str, *, status: int | None = None):
         super().__init__(message)

@@ -28,6 +28,7 @@ from agent.errors import AgentError, ExitCode, InternalError, Interrupted, RunSt
 from agent.guidance import load_guidance, system_prompt
 from agent.logs import close_logging, configure_logging, get_logger, redact_secret_values
 from agent.loop import AgentLoop, Limits, LoopState
+from agent.lower_layers import detect_test_command, make_sandbox, preflight
 from agent.model import Model
 from agent.phases import summarise
 from agent.progress import Progress
@@ -45,11 +46,9 @@ from agent.verdict import (
 )
 from agent.view import save_run_page
 from sandbox.base import Sandbox, SandboxConfig
-from sandbox.factory import make_sandbox
-from sandbox.preflight import preflight
 from tools.base import Tool
 from tools.bash import BashTool
-from tools.detect import TestCommand, detect_test_command
+from tools.detect import TestCommand
 from tools.editor import EditorTool
 from tools.finish import FINISH_SPEC
 from tools.run_tests import RunTestsTool

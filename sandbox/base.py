@@ -1,10 +1,31 @@
-"""The one protocol every sandbox implements, and the result of one command."""
+"""The one protocol every sandbox implements, the result of one command, the modes a run may ask for, and
+the one exception this layer raises for a sandbox that cannot start.
+
+This package depends on nothing in `agent/`: callers map `SandboxUnavailable` to their own exit code.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+
+# auto: bubblewrap, refusing to run when it cannot start; bwrap: the same, asked for by name; none: unconfined
+SandboxMode = Literal["auto", "bwrap", "none"]
+SANDBOX_MODES: tuple[SandboxMode, ...] = ("auto", "bwrap", "none")
+
+
+def sandbox_mode(value: str) -> SandboxMode:
+    """`value` as a SandboxMode; ValueError ("must be auto, bwrap or none, not 'x'") for anything else."""
+    for mode in SANDBOX_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"must be {', '.join(SANDBOX_MODES[:-1])} or {SANDBOX_MODES[-1]}, not {value!r}")
+
+
+class SandboxUnavailable(Exception):
+    """bubblewrap cannot start here (not installed, user namespaces off, an AppArmor rule); the message is one
+    line that says why and how to fix it."""
 
 
 @dataclass(frozen=True)

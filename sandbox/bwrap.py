@@ -33,8 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.errors import SandboxUnavailable
-from sandbox.base import CommandResult, SandboxConfig
+from sandbox.base import CommandResult, SandboxConfig, SandboxUnavailable
 from sandbox.env import SANDBOX_HOME, SANDBOX_TMP, sandbox_environment
 from sandbox.limits import FILE_LIMIT_MARKERS, CommandLimits, file_size_notes, remove_pending
 from sandbox.output import OutputCapture

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import SandboxMode
-from sandbox.base import Sandbox, SandboxConfig
+from sandbox.base import Sandbox, SandboxConfig, SandboxMode
 from sandbox.bwrap import BwrapSandbox
 from sandbox.preflight import UNCONFINED_WARNING, preflight
 from sandbox.unconfined import UnconfinedSandbox
@@ -14,7 +13,7 @@ __all__ = ["UNCONFINED_WARNING", "make_sandbox"]
 
 
 def make_sandbox(mode: SandboxMode, checkout: Path, scratch: Path, config: SandboxConfig) -> Sandbox:
-    """`auto` and `bwrap`: a BwrapSandbox, or SandboxUnavailable (exit 4) saying why bwrap cannot run.
+    """`auto` and `bwrap`: a BwrapSandbox, or SandboxUnavailable saying why bwrap cannot run.
     `none`: an UnconfinedSandbox; printing UNCONFINED_WARNING is the caller's job."""
     if mode == "none":
         return UnconfinedSandbox(checkout, scratch, config)

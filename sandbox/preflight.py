@@ -7,8 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from agent.config import SandboxMode
-from agent.errors import SandboxUnavailable
+from sandbox.base import SandboxMode, SandboxUnavailable
 from sandbox.bwrap import INSTALL_HINT, find_bwrap, isolation_args, system_mount_args, toolchain_mount_args
 
 UNCONFINED_WARNING = (
@@ -22,7 +21,7 @@ PROBE_TIMEOUT_S = 15.0
 def preflight(mode: SandboxMode) -> str | None:
     """None when `mode` can be used as asked, or a warning to print for `none`.
 
-    Raises SandboxUnavailable (exit code 4) when the mode needs bubblewrap and it cannot start."""
+    Raises SandboxUnavailable when the mode needs bubblewrap and it cannot start."""
     if mode == "none":
         return UNCONFINED_WARNING
     problem = bwrap_problem()

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import UsageError
 from sandbox.base import SandboxConfig
 from sandbox.unconfined import UnconfinedSandbox
 from tools.base import ToolInputError
-from tools.detect import PYTEST, TestCommand, detect_test_command
+from tools.detect import PYTEST, ConfigError, TestCommand, detect_test_command
 from tools.run_tests import RunTestsTool
 from tools.test_report import TestReport
 
@@ -222,7 +221,7 @@ def test_repository_config_comes_before_detection(tmp_path: Path) -> None:
     root = write(tmp_path / "b", {"setup.py": "", ".be-agent.toml": "test-cmd = 'make check'\n"})
     assert detect_test_command(root, None) == TestCommand("make check", False, ".be-agent.toml")
     broken = write(tmp_path / "c", {".be-agent.toml": "test-cmd = \n"})
-    with pytest.raises(UsageError, match=".be-agent.toml"):
+    with pytest.raises(ConfigError, match=".be-agent.toml"):
         detect_test_command(broken, None)
 
 

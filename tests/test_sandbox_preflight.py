@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ExitCode, SandboxUnavailable
-from sandbox.base import SandboxConfig
+from agent.errors import ExitCode, failure_of
+from sandbox.base import SandboxConfig, SandboxUnavailable
 from sandbox.bwrap import BwrapSandbox
 from sandbox.factory import UNCONFINED_WARNING, make_sandbox
 from sandbox.preflight import diagnose, preflight
@@ -35,7 +35,7 @@ def test_missing_bwrap_is_named_with_the_install_command(
     with pytest.raises(SandboxUnavailable) as caught:
         preflight(mode)  # type: ignore[arg-type]
     message = str(caught.value)
-    assert caught.value.exit_code == ExitCode.SANDBOX == 4
+    assert failure_of(caught.value).exit_code == ExitCode.SANDBOX == 4
     assert "\n" not in message
     assert "bubblewrap (bwrap) is not installed" in message
     assert "apt-get install -y bubblewrap" in message

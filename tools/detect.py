@@ -1,4 +1,8 @@
-"""Which command runs a project's tests: the user's override, the repository's config, or detection."""
+"""Which command runs a project's tests: the user's override, the repository's config, or detection.
+
+A repository whose be-agent configuration is broken raises `ConfigError` (this layer's own exception; the
+application decides what exit code it means).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.errors import UsageError
-
 PYTEST = "python3 -m pytest"
 _PYTHON_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
 _NPM_PLACEHOLDER = "no test specified"
 _MAKE_TEST_TARGET = re.compile(r"^test\s*:(?!:?=)", re.MULTILINE)
+
+
+class ConfigError(Exception):
+    """The repository's be-agent configuration (`test-cmd` in pyproject.toml or .be-agent.toml) is unusable;
+    the message names the file. Only the repository's owner can fix it."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ def _configured(root: Path) -> TestCommand | None:
     if command is None:
         return None
     if not isinstance(command, str) or not command.strip():
-        raise UsageError(f"{source}: test-cmd must be a non-empty string")
+        raise ConfigError(f"{source}: test-cmd must be a non-empty string")
     return TestCommand(command.strip(), looks_like_pytest(command), source)
 
 
@@ -97,7 +104,7 @@ def _read_toml(path: Path, *, strict: bool) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         if strict:
-            raise UsageError(f"{path.name} cannot be read: {exc}") from None
+            raise ConfigError(f"{path.name} cannot be read: {exc}") from None
         return {}
 
 
