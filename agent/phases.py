@@ -19,7 +19,7 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from agent.verdict import is_test_path
+from agent.test_files import is_test_path
 
 Phase = Literal["read", "contract", "implement", "verify"]
 PHASES: tuple[Phase, ...] = ("read", "contract", "implement", "verify")

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.config import RunResult
-from agent.verdict import is_test_path
+from agent.test_files import is_test_path
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("summary", "Summary"),

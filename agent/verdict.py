@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from agent.report import migrations_check
+from agent.test_files import is_test_infrastructure as is_test_infrastructure
+from agent.test_files import is_test_module as is_test_module
+from agent.test_files import is_test_path as is_test_path
 from agent.workspace import git
 from tools.test_report import TestReport
 
@@ -24,31 +28,7 @@ TestRunner = Callable[[Path, list[str]], TestReport]
 
 _FAILING = ("failed", "error")
 _TIMEOUT_MESSAGE = re.compile(r"\btimeout\s*\(?>|\btimed out\b|pytest-timeout", re.IGNORECASE)
-_TEST_DIRS = {"test", "tests", "testing", "spec", "specs", "__tests__"}
-_TEST_NAME = re.compile(
-    r"^(test_.+\.py|.+_test\.(py|go|rb)|.+_spec\.rb|.+\.(test|spec)\.[cm]?[jt]sx?|.+Tests?\.(java|kt|cs))$"
-)
 _NAMES_SHOWN = 10
-
-
-def is_test_path(path: str) -> bool:
-    """A file that belongs to the tests: under a test directory, or named like a test module."""
-    parts = PurePosixPath(path).parts
-    return bool(parts) and (bool(_TEST_DIRS.intersection(parts[:-1])) or bool(_TEST_NAME.match(parts[-1])))
-
-
-_PYTEST_CONFIG_FILES = {"conftest.py", "pytest.ini", ".pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini"}
-
-
-def is_test_infrastructure(path: str) -> bool:
-    """What decides how tests run and what they see: test files, conftest plugins and pytest config.
-    The harness judges a change by the original versions of these."""
-    return is_test_path(path) or PurePosixPath(path).name in _PYTEST_CONFIG_FILES
-
-
-def is_test_module(path: str) -> bool:
-    """A file a test runner collects tests from (not a conftest, fixture or helper)."""
-    return bool(_TEST_NAME.match(PurePosixPath(path).name))
 
 
 def name_ids(ids: Iterable[str], limit: int = _NAMES_SHOWN) -> str:
@@ -411,8 +391,6 @@ class FinishGate:
             return None
         found = self.problems()
         if self.changed_paths is not None:
-            from agent.report import migrations_check
-
             migration_problem = migrations_check(finish_input, self.changed_paths())
             if migration_problem:
                 found.append(migration_problem)
