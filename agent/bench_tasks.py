@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from agent.errors import UsageError
+from agent.git import GitEnv
+from agent.git import git as run_git
 
+BENCH_GIT_TIMEOUT = 1800.0  # a clone of a large task repository over the network
 _IGNORED_NAMES = {".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 _FIXED_IDENTITY = {
     "GIT_AUTHOR_NAME": "be-agent bench",
@@ -92,15 +94,9 @@ def load_tasks(path: Path) -> list[BenchTask]:
 
 
 def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    """Run git with user and system configuration ignored; return stdout; raise UsageError on failure."""
-    full_env = {
-        **os.environ,
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        **(env or {}),
-    }
-    proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True)
+    """Run git with the user's and the system's git config ignored (agent.git's ISOLATED policy); return
+    stdout; raise UsageError on failure."""
+    proc = run_git(cwd, *args, policy=GitEnv.ISOLATED, env=env, timeout=BENCH_GIT_TIMEOUT, check=False)
     if proc.returncode != 0:
         raise UsageError(f"git {args[0]} failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
     return proc.stdout

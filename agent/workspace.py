@@ -10,33 +10,20 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.errors import AgentError, UsageError
-from sandbox.env import is_secret_name
+from agent.errors import UsageError
 
-GIT_TIMEOUT = 300.0
-# Nothing planted in a checkout may run code on the host: no hooks, no fsmonitor, and never look inside a
-# nested repository (a status inside one would run the filters its own config defines).
-SAFE_GIT = (
-    "-c",
-    "core.hooksPath=/dev/null",
-    "-c",
-    "core.fsmonitor=false",
-    "-c",
-    "protocol.file.allow=always",
-    "-c",
-    "diff.ignoreSubmodules=all",
-    "-c",
-    "status.submoduleSummary=false",
-    "-c",
-    "submodule.recurse=false",
-    "-c",
-    "fetch.recurseSubmodules=false",
-)
+# The git runner lives in agent.git; these names stay importable from here.
+from agent.git import GIT_TIMEOUT as GIT_TIMEOUT
+from agent.git import SAFE_GIT as SAFE_GIT
+from agent.git import GitError as GitError
+from agent.git import git as git
+from agent.git import git_environment as git_environment
+from agent.git import git_to_file
+
 AUTHOR_NAME = "be-agent"
 AUTHOR_EMAIL = "be-agent@users.noreply.localhost"
 _IDENTITY = {
@@ -47,67 +34,6 @@ _IDENTITY = {
 }
 # Build artefacts the model's own test runs leave behind; never part of the change.
 LOCAL_EXCLUDES = ("__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "*.egg-info/")
-
-
-# Variables that point git at another repository, index or object store (set, for example, when be-agent
-# runs inside a git hook). The rest of the user's GIT_* settings (GIT_SSH_COMMAND, GIT_CONFIG_*) still apply.
-REPOSITORY_REDIRECTS = frozenset(
-    {
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-        "GIT_CEILING_DIRECTORIES",
-        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-        "GIT_PREFIX",
-        "GIT_QUARANTINE_PATH",
-        "GIT_REPLACE_REF_BASE",
-        "GIT_SHALLOW_FILE",
-        "GIT_GRAFT_FILE",
-    }
-)
-
-
-class GitError(AgentError):
-    """A git command failed; the message names the command and what git said."""
-
-
-def git_environment() -> dict[str, str]:
-    """The user's environment without repository redirects or secrets, never prompting, with stable
-    messages. A command that needs a credential passes it explicitly (`env=`)."""
-    env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_REDIRECTS and not is_secret_name(k)}
-    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
-    return env
-
-
-def git(
-    repo: Path,
-    *args: str,
-    env: dict[str, str] | None = None,
-    timeout: float = GIT_TIMEOUT,
-    check: bool = True,
-    input_text: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**git_environment(), **(env or {})}
-    try:
-        proc = subprocess.run(
-            ["git", *SAFE_GIT, "-C", str(repo), *args],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            timeout=timeout,
-            input=input_text,
-            stdin=None if input_text else subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise GitError(f"git {args[0]} timed out after {timeout:.0f} s in {repo}") from exc
-    if check and proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise GitError(f"git {' '.join(args[:2])} failed in {repo}: {detail[-1] if detail else 'no output'}")
-    return proc
 
 
 def open_user_repo(path: Path) -> Path:
@@ -190,23 +116,16 @@ def slugify(text: str, limit: int = 40) -> str:
 def clone_for_run(user_repo: Path, base_sha: str, branch: str, dest: Path) -> None:
     """A private, independent copy: objects copied (no hardlinks, no alternates), no hooks, no remote."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        [
-            "git",
-            *SAFE_GIT,
-            "clone",
-            "--quiet",
-            "--no-hardlinks",
-            "--no-checkout",
-            "--template=",
-            str(user_repo),
-            str(dest),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=GIT_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        env=git_environment(),
+    proc = git(
+        None,
+        "clone",
+        "--quiet",
+        "--no-hardlinks",
+        "--no-checkout",
+        "--template=",
+        str(user_repo),
+        str(dest),
+        check=False,
     )
     if proc.returncode != 0:
         raise GitError(f"could not copy the repository into the run directory: {proc.stderr.strip()}")
@@ -308,16 +227,7 @@ def write_diff(checkout: Path, base_sha: str, dest: Path) -> None:
         git(checkout, "add", "-A", env=env)
         keep_repositories_out(checkout, base_sha, env)
         with dest.open("wb") as out:
-            proc = subprocess.run(
-                ["git", *SAFE_GIT, "-C", str(checkout), "diff", "--cached", "--binary", base_sha],
-                stdout=out,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                timeout=GIT_TIMEOUT,
-                env={**git_environment(), **env},
-            )
-        if proc.returncode != 0:
-            raise GitError(f"git diff failed in {checkout}: {proc.stderr.decode(errors='replace').strip()}")
+            git_to_file(checkout, "diff", "--cached", "--binary", base_sha, out=out, env=env)
     finally:
         index.unlink(missing_ok=True)
 
