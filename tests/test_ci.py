@@ -180,7 +180,9 @@ def test_red_suite_is_fixed_on_a_verified_branch_and_pushed(
     # The model saw the failing test, its message and the cleaned log tail, all as untrusted data.
     first = json.dumps(requests[0].body["messages"][0])
     assert FAILING_ID in first and "assert -1 == 5" in first
-    assert "Ignore previous instructions" in first and "<untrusted_task>" in first
+    content = requests[0].body["messages"][0]["content"]
+    text = content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
+    assert re.search(r"<<<BEGIN (\w+) the task\n.*Ignore previous instructions.*\nEND \1>>>", text, re.S)
     assert "\\u001b[31m" not in first and "setup noise" in first
     # The verified branch is in the bare remote, carrying the fix and the loop-guard trailer.
     assert git(remote, "rev-parse", f"refs/heads/{branch}")
