@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Any, Literal
 
-import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.bench_tasks import BenchTask, load_tasks, prepare_repo
-from agent.config import DEFAULT_MODEL, RunRequest, SandboxMode
+from agent.config import build_request
 from agent.errors import AgentError, Interrupted, UsageError
 from agent.judge import evaluate
-from agent.view_bench import REPORT_NAME, save_bench_report
+from agent.settings import RunSettings
+from agent.view_bench import save_bench_report
 
 AgentKind = Literal["be-agent", "gold", "empty"]
 
@@ -37,10 +36,7 @@ AgentKind = Literal["be-agent", "gold", "empty"]
 class BenchOptions:
     out: Path
     agent: AgentKind = "be-agent"
-    model: str = DEFAULT_MODEL
-    max_steps: int = 50
-    max_cost: float | None = None
-    sandbox: SandboxMode = "auto"
+    settings: RunSettings = field(default_factory=RunSettings)  # its state_dir is not used: runs live in OUT
     eval_timeout: float = 600.0
 
 
@@ -52,15 +48,12 @@ def _run_agent(task: BenchTask, repo: Path, options: BenchOptions) -> tuple[str,
         return "", {"agent_status": "empty"}
     from agent.run import run_task  # the agent stack loads only when an agent really runs
 
-    request = RunRequest(
+    request = build_request(
+        options.settings,
         repo=repo,
         task=task.problem_statement,
         base=task.base_commit,
         test_cmd=task.test_cmd,
-        model=options.model,
-        max_steps=options.max_steps,
-        max_cost=options.max_cost,
-        sandbox=options.sandbox,
         fetch_back=False,
         keep=True,
         quiet=True,
@@ -182,7 +175,9 @@ def render_report(rows: list[dict[str, Any]], *, title: str) -> str:
 def run_bench(
     tasks_file: Path, options: BenchOptions, *, workers: int = 1, console: Console | None = None
 ) -> list[dict[str, Any]]:
-    """Run every task not yet in OUT/results.jsonl; write report.md; return the rows of this task file."""
+    """Run every task not yet in OUT/results.jsonl; write report.md; return the rows of this task file.
+    Progress goes to `console` when one is given (the command line gives stderr); nothing is printed
+    otherwise."""
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     tasks = load_tasks(tasks_file)
@@ -198,7 +193,7 @@ def run_bench(
             results.write("\n")  # end a line an interruption cut short, so the next row starts cleanly
     todo = [t for t in tasks if t.instance_id not in done]
     repos = {t.repo: prepare_repo(t.repo, options.out / "repos") for t in todo}
-    console = console or Console(stderr=True)
+    console = console or Console(quiet=True)
     if done:
         console.print(
             f"resuming: {len(done & {t.instance_id for t in tasks})} of {len(tasks)} tasks already done"
@@ -241,46 +236,8 @@ def run_bench(
         wanted = {t.instance_id for t in tasks}
         rows = [r for r in read_results(results_path) if r["instance_id"] in wanted]
         title = f"be-agent bench: {tasks_file.name} ({options.agent}" + (
-            f", {options.model})" if options.agent == "be-agent" else ")"
+            f", {options.settings.model})" if options.agent == "be-agent" else ")"
         )
         (options.out / "report.md").write_text(render_report(rows, title=title), encoding="utf-8")
         save_bench_report(options.out, rows, title=title)
     return rows
-
-
-def bench_command(
-    tasks: Annotated[Path, typer.Argument(help="A JSONL file of SWE-bench-style tasks.")],
-    workers: Annotated[int, typer.Option(help="Tasks run at once, each in its own process.")] = 1,
-    model: Annotated[str, typer.Option(help="Model for the agent.")] = DEFAULT_MODEL,
-    out: Annotated[
-        Path, typer.Option(help="Directory for results.jsonl, report.md, patches and runs.")
-    ] = Path("bench-out"),
-    agent: Annotated[str, typer.Option(help="be-agent, or gold / empty to check the task set.")] = "be-agent",
-    max_steps: Annotated[int, typer.Option(help="Step limit per task.")] = 50,
-    max_cost: Annotated[float | None, typer.Option(help="Cost limit per task in USD.")] = None,
-    sandbox: Annotated[str, typer.Option(help="auto, bwrap or none.")] = "auto",
-) -> None:
-    """Run the agent on every task, judge each patch like SWE-bench, and write results.jsonl and report.md."""
-    if agent not in ("be-agent", "gold", "empty"):
-        _fail(UsageError(f"--agent must be be-agent, gold or empty, not {agent!r}"))
-    if sandbox not in ("auto", "bwrap", "none"):
-        _fail(UsageError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}"))
-    options = BenchOptions(
-        out=out,
-        agent=agent,  # type: ignore[arg-type]
-        model=model,
-        max_steps=max_steps,
-        max_cost=max_cost,
-        sandbox=sandbox,  # type: ignore[arg-type]
-    )
-    try:
-        rows = run_bench(tasks, options, workers=workers)
-    except AgentError as exc:
-        _fail(exc)
-    resolved = sum(1 for r in rows if r["resolved"])
-    typer.echo(f"resolved {resolved}/{len(rows)}; report: {out / 'report.md'}, {out / REPORT_NAME}")
-
-
-def _fail(exc: AgentError) -> NoReturn:
-    print(f"be-agent: error: {exc.message}", file=sys.stderr)
-    raise typer.Exit(exc.exit_code)

@@ -1,40 +1,179 @@
-"""The command line: `be-agent run`, `replay`, `fix-issue`, `ci`, `bench`, `view`.
+"""The command line: every be-agent command (`run`, `replay`, `fix-issue`, `ci`, `bench`, `view`) is defined
+here and only here.
 
-Exit codes (documented in README): 0 fixed, 1 not fixed, 2 usage or configuration error, 3 model API
-failure, 4 sandbox unavailable, 130 interrupted. Errors are one line on stderr: `be-agent: error: ...`.
-With `--json` the last line of stdout is one JSON object, errors included.
+A command reads its options (the shared ones come from `agent.cli_options`), calls one feature function that
+returns an outcome, prints it through `agent.console` and exits with the outcome's code. Errors take one
+path: an exception becomes one line `be-agent: error: ...` on stderr and the exit code
+`agent.errors.failure_of` gives it (with `--json`, a JSON object as the last line of stdout too). A mistake on
+the command line itself (an unknown option, a missing argument, a bad value) is one such line with exit 2.
+
+Exit codes (README): 0 fixed, 1 not fixed, 2 usage or configuration, 3 a remote failed (the model API,
+GitHub, a git push), 4 sandbox unavailable, 70 internal error, 130 interrupted.
+
+Nothing heavy is imported before a command runs, so `--help` and usage errors answer at once.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from typer.core import TyperGroup
 
-from agent.config import DEFAULT_MODEL, RunRequest, RunResult, default_state_dir
-from agent.errors import AgentError, ExitCode, UsageError
+from agent import console
+from agent.cli_options import (
+    BenchAgent,
+    CommandTimeout,
+    Json,
+    MaxCost,
+    MaxSteps,
+    MaxTime,
+    Model,
+    Network,
+    Quiet,
+    RetryBudget,
+    Sandbox,
+    StateDir,
+    TestCmd,
+    TestTimeout,
+    Verbose,
+    bench_agent,
+    positive_whole_number,
+    whole_number,
+)
+from agent.errors import ExitCode, Failure, UsageError, as_agent_error, failure_of
+from agent.settings import DEFAULT_MODEL, RunSettings, default_state_dir
+
+try:  # typer >= 0.22 carries its own copy of click
+    from typer._click.exceptions import ClickException, MissingParameter, NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as CommandLineError
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click.exceptions import ClickException, MissingParameter, NoArgsIsHelpError  # type: ignore[no-redef]
+    from click.exceptions import UsageError as CommandLineError  # type: ignore[no-redef]
+
+if TYPE_CHECKING:  # loaded only when a command runs
+    from agent.config import RunResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+ErrorReport = Callable[[Failure, bool], None]
+
+
+# --- one error path -----------------------------------------------------------------------------------------
+
+
+def usage_line(exc: ClickException) -> str:
+    """A command-line mistake as one plain sentence that names the option and where to read more."""
+    param = getattr(exc, "param", None)
+    if isinstance(exc, typer.BadParameter) and param is not None:
+        if param.param_type_name == "option" and param.opts:
+            name = max(param.opts, key=len)
+        else:
+            name = getattr(param, "metavar", None) or str(param.name).upper()
+        if isinstance(exc, MissingParameter):
+            text = f"missing {param.param_type_name} {name}"
+        elif exc.message.startswith("must"):
+            text = f"{name} {exc.message}"
+        else:
+            text = f"{name}: {exc.message}"
+    else:
+        text = exc.format_message()
+    text = " ".join(text.split()).rstrip(".")
+    if text[:1].isupper() and not text[1:2].isupper():
+        text = text[0].lower() + text[1:]
+    ctx = exc.ctx if isinstance(exc, CommandLineError) else None
+    command = ctx.command_path if ctx is not None else "be-agent"
+    return f"{text} (see `{command} --help`)"
+
+
+def _error_json(failure: Failure, as_json: bool) -> None:
+    if as_json:
+        payload = {
+            **failure.details,
+            "status": "error",
+            "reason": failure.message,
+            "exit_code": failure.exit_code,
+        }
+        console.json_line(payload, ensure_ascii=True)
+
+
+class _Commands(TyperGroup):
+    """Typer's command group with be-agent's way of failing: plain lines, documented exit codes."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            console.report(exc.format_message())
+            code = ExitCode.USAGE
+        except ClickException as exc:
+            failure = Failure(usage_line(exc), ExitCode.USAGE)
+            console.error(failure.message)
+            _error_json(failure, "--json" in argv)
+            code = ExitCode.USAGE
+        except typer.Abort:
+            console.error("interrupted")
+            code = ExitCode.INTERRUPTED
+        if not standalone_mode:
+            return code
+        sys.exit(code or 0)
+
+
+def reports_errors(on_error: ErrorReport) -> Callable[[F], F]:
+    """Every exception a command raises leaves as one line and its exit code (`failure_of`); `on_error`
+    prints the JSON line (with `--json`) and anything else the command reports when it fails."""
+
+    def decorate(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            as_json = bool(kwargs.get("json_output"))
+            try:
+                return func(*args, **kwargs)
+            except (typer.Exit, typer.Abort, ClickException):
+                raise
+            except (Exception, KeyboardInterrupt) as exc:
+                failure = failure_of(exc)
+                console.error(failure.message)
+                on_error(failure, as_json)
+                # a bug keeps its traceback attached for whoever debugs it; a known failure says it all
+                raise typer.Exit(failure.exit_code) from (None if as_agent_error(exc) else exc)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def handles_errors(func: F) -> F:
+    """`reports_errors` with the usual JSON error line: status, reason, exit code and where to look."""
+    return reports_errors(_error_json)(func)
+
 
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="An autonomous backend engineer: a task on a git repository becomes a tested branch.",
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 def _print_version(wanted: bool) -> None:
     if wanted:
         from agent import __version__
 
-        typer.echo(f"be-agent {__version__}")
+        console.say(f"be-agent {__version__}")
         raise typer.Exit(0)
 
 
@@ -46,69 +185,6 @@ def _global_options(
     ] = False,
 ) -> None:
     """An autonomous backend engineer: a task on a git repository becomes a tested branch."""
-
-
-def fail(message: str, code: int, *, as_json: bool, details: dict[str, str] | None = None) -> typer.Exit:
-    typer.echo(f"be-agent: error: {message}", err=True)
-    if as_json:
-        typer.echo(json.dumps({**(details or {}), "status": "error", "reason": message, "exit_code": code}))
-    return typer.Exit(code)
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def option_error(exc: ValidationError) -> str:
-    """A RunRequest that refused its values, as one line naming the options (field `max_cost` is
-    `--max-cost`)."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        option = "--" + str(error["loc"][0] if error["loc"] else "task").replace("_", "-")
-        ctx = error.get("ctx") or {}
-        kind = error["type"]
-        if kind == "value_error":
-            problems.append(f"{option}: {ctx.get('error')}")
-            continue
-        if kind == "finite_number":
-            rule = "must be a finite number"
-        elif kind == "greater_than":
-            rule = f"must be greater than {ctx['gt']:g}"
-        elif kind == "greater_than_equal":
-            rule = f"must be at least {ctx['ge']:g}"
-        else:
-            rule = error["msg"][:1].lower() + error["msg"][1:]
-        problems.append(f"{option} {rule}, not {_shown(error.get('input'))}")
-    return "; ".join(problems)
-
-
-def internal_failure(exc: Exception, *, as_json: bool) -> typer.Exit:
-    return fail(f"internal error: {type(exc).__name__}: {exc}", ExitCode.INTERNAL, as_json=as_json)
-
-
-def handles_errors(func: F) -> F:
-    """Turn AgentError and interruptions into a one-line message and the documented exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("json_output"))
-        try:
-            return func(*args, **kwargs)
-        except AgentError as exc:
-            raise fail(exc.message, exc.exit_code, as_json=as_json, details=exc.details) from None
-        except ValidationError as exc:
-            if exc.title == RunRequest.__name__:  # option values the request refused: the user's to fix
-                raise fail(option_error(exc), ExitCode.USAGE, as_json=as_json) from None
-            raise internal_failure(exc, as_json=as_json) from exc
-        except KeyboardInterrupt:
-            raise fail("interrupted", ExitCode.INTERRUPTED, as_json=as_json) from None
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise
-        except Exception as exc:  # a bug: say so plainly, never exit 1 ("not fixed") by accident
-            raise internal_failure(exc, as_json=as_json) from exc
-
-    return wrapper  # type: ignore[return-value]
 
 
 def read_task(task: str | None, task_file: Path | None) -> str:
@@ -125,27 +201,22 @@ def read_task(task: str | None, task_file: Path | None) -> str:
     return task
 
 
-def result_json(result: RunResult) -> str:
-    return json.dumps(result.model_dump(mode="json"), ensure_ascii=False)
-
-
 def emit_result(result: RunResult, *, as_json: bool, quiet: bool) -> None:
     from agent.report import render_terminal_summary
 
     if not quiet or not as_json:
-        typer.echo(render_terminal_summary(result), err=as_json)
+        console.report(render_terminal_summary(result), to_stderr=as_json)
     if as_json:
-        typer.echo(result_json(result))
+        console.json_line(result.model_dump(mode="json"))
 
 
-SANDBOX_HELP = (
-    "auto: bubblewrap, or exit 4 when it cannot start; bwrap: require it; none: no confinement (unsafe)"
-)
+def _unconfined_warning() -> None:
+    from sandbox.preflight import UNCONFINED_WARNING
+
+    console.warn(UNCONFINED_WARNING.removeprefix("warning: "))
 
 
-def check_sandbox(sandbox: str) -> None:
-    if sandbox not in ("auto", "bwrap", "none"):
-        raise UsageError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}")
+# --- run, replay ----------------------------------------------------------------------------------------------
 
 
 @app.command("run")
@@ -158,44 +229,28 @@ def run_command(
     branch: Annotated[
         str | None, typer.Option("--branch", help="Branch to create (default be-agent/<slug>-<id>).")
     ] = None,
-    test_cmd: Annotated[
-        str | None, typer.Option("--test-cmd", help="Test command (default: detected).")
-    ] = None,
-    model: Annotated[str, typer.Option("--model", help="Claude model id.")] = DEFAULT_MODEL,
-    max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after this many model turns.")] = 50,
-    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Stop after this many USD.")] = None,
-    max_time: Annotated[
-        float | None, typer.Option("--max-time", help="Stop after this many seconds.")
-    ] = None,
-    command_timeout: Annotated[float, typer.Option("--command-timeout", help="Seconds per command.")] = 120.0,
-    test_timeout: Annotated[float, typer.Option("--test-timeout", help="Seconds per test run.")] = 900.0,
-    retry_budget: Annotated[
-        float, typer.Option("--retry-budget", help="Seconds one model call may retry.")
-    ] = 120.0,
-    sandbox: Annotated[str, typer.Option("--sandbox", help=SANDBOX_HELP)] = "auto",
-    network: Annotated[
-        bool, typer.Option("--network", help="Let commands reach the network (weakens the sandbox).")
-    ] = False,
+    test_cmd: TestCmd = None,
+    model: Model = DEFAULT_MODEL,
+    max_steps: MaxSteps = 50,
+    max_cost: MaxCost = None,
+    max_time: MaxTime = None,
+    command_timeout: CommandTimeout = 120.0,
+    test_timeout: TestTimeout = 900.0,
+    retry_budget: RetryBudget = 120.0,
+    sandbox: Sandbox = "auto",
+    network: Network = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the run's checkout.")] = False,
-    state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where runs live.")] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the result as JSON on the last line.")
-    ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    state_dir: StateDir = None,
+    json_output: Json = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
 ) -> None:
     """Work on a task in a private copy of REPO and hand back a tested branch."""
+    from agent.config import build_request
     from agent.progress import Progress
     from agent.run import run_task
 
-    check_sandbox(sandbox)
-    # a ValidationError here (a bad option value) becomes one usage line in handles_errors
-    request = RunRequest(
-        repo=repo,
-        task=read_task(task, task_file),
-        base=base,
-        branch=branch,
-        test_cmd=test_cmd,
+    settings = RunSettings(
         model=model,
         max_steps=max_steps,
         max_cost=max_cost,
@@ -203,10 +258,18 @@ def run_command(
         command_timeout=command_timeout,
         test_timeout=test_timeout,
         retry_budget=retry_budget,
-        sandbox=sandbox,  # type: ignore[arg-type]
+        sandbox=sandbox,
         network=network,
+        state_dir=state_dir,
+    )
+    request = build_request(
+        settings,
+        repo=repo,
+        task=read_task(task, task_file),
+        base=base,
+        branch=branch,
+        test_cmd=test_cmd,
         keep=keep,
-        state_dir=state_dir or default_state_dir(),
         verbose=verbose,
         quiet=quiet,
     )
@@ -222,29 +285,35 @@ def run_command(
 @app.command("replay")
 @handles_errors
 def replay_command(
-    trajectory: Annotated[Path, typer.Argument(help="A trajectory.jsonl recorded by a run.")],
+    trajectory: Annotated[
+        Path, typer.Argument(metavar="TRAJECTORY", help="A trajectory.jsonl recorded by a run.")
+    ],
     repo: Annotated[
         Path | None, typer.Option("--repo", help="Repository to replay on (default: recorded).")
     ] = None,
-    sandbox: Annotated[str, typer.Option("--sandbox", help=SANDBOX_HELP)] = "auto",
-    state_dir: Annotated[Path | None, typer.Option("--state-dir")] = None,
-    json_output: Annotated[bool, typer.Option("--json")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    sandbox: Sandbox = "auto",
+    state_dir: StateDir = None,
+    json_output: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Re-run a recorded run's model turns through the real loop and tools, with no API key."""
     from agent.replay import replay
 
-    check_sandbox(sandbox)
     outcome = replay(
-        trajectory, repo=repo, sandbox=sandbox, state_dir=state_dir or default_state_dir(), quiet=quiet
+        trajectory,
+        repo=repo,
+        sandbox=sandbox,
+        state_dir=state_dir or default_state_dir(),
+        quiet=quiet,
+        warn=console.warn,
     )
     emit_result(outcome.result, as_json=False, quiet=quiet or json_output)
     if outcome.differences:
-        typer.echo(f"replay differs from the recording in {len(outcome.differences)} place(s):", err=True)
+        console.note(f"replay differs from the recording in {len(outcome.differences)} place(s):")
         for diff in outcome.differences:
-            typer.echo(f"  - {diff}", err=True)
+            console.note(f"  - {diff}")
     else:
-        typer.echo(f"replay matches the recording ({outcome.compared} tool results compared)", err=True)
+        console.note(f"replay matches the recording ({outcome.compared} tool results compared)")
     if json_output:
         payload = outcome.result.model_dump(mode="json")
         payload["replay"] = {
@@ -252,47 +321,239 @@ def replay_command(
             "compared": outcome.compared,
             "differences": outcome.differences,
         }
-        typer.echo(json.dumps(payload, ensure_ascii=False))
+        console.json_line(payload)
     raise typer.Exit(outcome.exit_code)
 
 
-def _register_feature_commands() -> None:
-    """Commands built in their own modules; each is a plain typer-annotated function."""
-    from agent.bench import bench_command
-    from agent.ci import ci_command
-    from agent.fix_issue import fix_issue_command
-
-    app.command("fix-issue")(handles_errors(fix_issue_command))
-    app.command("ci")(handles_errors(ci_command))
-    app.command("bench")(handles_errors(bench_command))
+# --- fix-issue, ci ------------------------------------------------------------------------------------------
 
 
-_register_feature_commands()
+@app.command("fix-issue")
+@handles_errors
+def fix_issue_command(
+    number: Annotated[
+        int, typer.Argument(metavar="NUMBER", parser=positive_whole_number, help="The issue number.")
+    ],
+    repo: Annotated[Path, typer.Option("--repo", help="A checkout of the repository.")] = Path("."),
+    github_repo: Annotated[
+        str | None,
+        typer.Option(
+            "--github-repo",
+            metavar="OWNER/NAME",
+            help="GitHub repository (default: GITHUB_REPOSITORY, else the remote's URL).",
+        ),
+    ] = None,
+    remote: Annotated[str, typer.Option("--remote", help="Git remote to fetch from and push to.")] = "origin",
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", help="Branch the pull request targets (default: the repository's default branch)."
+        ),
+    ] = None,
+    ready: Annotated[
+        bool, typer.Option("--ready", help="Open the pull request ready for review, not draft.")
+    ] = False,
+    no_pr: Annotated[
+        bool, typer.Option("--no-pr", help="Push the branch only: no pull request, no comment.")
+    ] = False,
+    test_cmd: TestCmd = None,
+    model: Model = DEFAULT_MODEL,
+    max_steps: MaxSteps = 50,
+    max_cost: MaxCost = None,
+    max_time: MaxTime = None,
+    command_timeout: CommandTimeout = 120.0,
+    test_timeout: TestTimeout = 900.0,
+    retry_budget: RetryBudget = 120.0,
+    sandbox: Sandbox = "auto",
+    network: Network = False,
+    state_dir: StateDir = None,
+    json_output: Json = False,
+) -> None:
+    """Fix GitHub issue NUMBER: push be-agent/issue-NUMBER-<slug> and open (or update) a draft pull request."""
+    from agent.config import check_settings
+    from agent.github.fix_issue import FixIssueOptions, fix_issue, render_outcome
+    from agent.progress import Progress
+
+    settings = RunSettings(
+        model=model,
+        max_steps=max_steps,
+        max_cost=max_cost,
+        max_time=max_time,
+        command_timeout=command_timeout,
+        test_timeout=test_timeout,
+        retry_budget=retry_budget,
+        sandbox=sandbox,
+        network=network,
+        state_dir=state_dir,
+    )
+    check_settings(settings)
+    options = FixIssueOptions(
+        number=number,
+        repo=repo,
+        github_repo=github_repo,
+        remote=remote,
+        base=base,
+        ready=ready,
+        open_pr=not no_pr,
+        test_cmd=test_cmd,
+        settings=settings,
+    )
+    progress = Progress(sys.stderr, enabled=True)
+    try:
+        outcome = fix_issue(options, progress=progress, warn=console.warn)
+    finally:
+        progress.close()
+    console.report(render_outcome(outcome), to_stderr=json_output)
+    if json_output:
+        console.json_line(outcome.as_dict())
+    raise typer.Exit(outcome.exit_code)
 
 
-def _register_view_command() -> None:
-    """`be-agent view`: the run page (agent/view.py), loaded only when the command runs."""
+def _ci_failure(failure: Failure, as_json: bool) -> None:
+    """`ci` fails like it finishes: the GitHub Actions files and the JSON line say `error`."""
+    from agent.ci import CiOutcome, write_github_files
 
-    @app.command("view")
-    @handles_errors
-    def view_command(
-        target: Annotated[Path, typer.Argument(help="A run directory, or a trajectory.jsonl.")],
-        out: Annotated[
-            Path | None, typer.Option("--out", help="Where to write the page (default: run.html beside it).")
-        ] = None,
-        open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
-    ) -> None:
-        """Write one self-contained HTML page showing what a run did (no scripts; it loads nothing)."""
-        from agent.view import view_command as write_view
-
-        write_view(target, out=out, open_page=open_page)
+    outcome = CiOutcome("error", failure.message, failure.exit_code)
+    write_github_files(outcome, os.environ, warn=console.warn)
+    if as_json:
+        console.json_line(outcome.as_json(), ensure_ascii=True, sort_keys=True)
 
 
-_register_view_command()
+@app.command("ci")
+@reports_errors(_ci_failure)
+def ci_command(
+    repo: Annotated[Path, typer.Option("--repo", help="The repository CI checked out.")] = Path("."),
+    test_cmd: TestCmd = None,
+    push: Annotated[
+        bool, typer.Option("--push", help="Push the verified fix branch (never forced).")
+    ] = False,
+    remote: Annotated[str, typer.Option("--remote", help="Remote to push to.")] = "origin",
+    log: Annotated[Path | None, typer.Option("--log", help="CI log file; its tail joins the task.")] = None,
+    model: Model = DEFAULT_MODEL,
+    max_steps: MaxSteps = 50,
+    max_cost: MaxCost = None,
+    max_time: MaxTime = None,
+    command_timeout: CommandTimeout = 120.0,
+    test_timeout: TestTimeout = 900.0,
+    retry_budget: RetryBudget = 120.0,
+    sandbox: Sandbox = "auto",
+    network: Network = False,
+    state_dir: StateDir = None,
+    json_output: Json = False,
+) -> None:
+    """Run the tests; when they fail, try a fix and hand it back as a verified branch."""
+    from agent.ci import CiOptions, run_ci, write_github_files
+    from agent.config import check_settings
+
+    if sandbox == "none":
+        _unconfined_warning()
+    settings = RunSettings(
+        model=model,
+        max_steps=max_steps,
+        max_cost=max_cost,
+        max_time=max_time,
+        command_timeout=command_timeout,
+        test_timeout=test_timeout,
+        retry_budget=retry_budget,
+        sandbox=sandbox,
+        network=network,
+        state_dir=state_dir,
+    )
+    check_settings(settings)
+    options = CiOptions(repo=repo, test_cmd=test_cmd, push=push, remote=remote, log=log, settings=settings)
+    outcome = run_ci(options, say=console.say)
+    if outcome.error:
+        console.error(outcome.error)
+    write_github_files(outcome, os.environ, warn=console.warn)
+    if json_output:
+        console.json_line(outcome.as_json(), ensure_ascii=True, sort_keys=True)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+# --- bench ----------------------------------------------------------------------------------------------------
+
+
+@app.command("bench")
+@handles_errors
+def bench_command(
+    tasks: Annotated[Path, typer.Argument(metavar="TASKS", help="A JSONL file of SWE-bench-style tasks.")],
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", metavar="N", parser=whole_number, help="Tasks run at once, each in a process."
+        ),
+    ] = 1,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for results.jsonl, report.md, patches and runs.")
+    ] = Path("bench-out"),
+    agent: Annotated[
+        BenchAgent,
+        typer.Option(
+            "--agent",
+            metavar="be-agent|gold|empty",
+            parser=bench_agent,
+            help="be-agent, or gold / empty to check the task set.",
+        ),
+    ] = "be-agent",
+    model: Model = DEFAULT_MODEL,
+    max_steps: MaxSteps = 50,
+    max_cost: MaxCost = None,
+    max_time: MaxTime = None,
+    command_timeout: CommandTimeout = 120.0,
+    test_timeout: TestTimeout = 900.0,
+    retry_budget: RetryBudget = 120.0,
+    sandbox: Sandbox = "auto",
+    network: Network = False,
+) -> None:
+    """Run the agent on every task, judge each patch like SWE-bench, and write results.jsonl and report.md."""
+    from rich.console import Console
+
+    from agent.bench import BenchOptions, run_bench
+    from agent.config import check_settings
+    from agent.view_bench import REPORT_NAME
+
+    settings = RunSettings(
+        model=model,
+        max_steps=max_steps,
+        max_cost=max_cost,
+        max_time=max_time,
+        command_timeout=command_timeout,
+        test_timeout=test_timeout,
+        retry_budget=retry_budget,
+        sandbox=sandbox,
+        network=network,
+    )
+    check_settings(settings)
+    options = BenchOptions(out=out, agent=agent, settings=settings)
+    rows = run_bench(tasks, options, workers=workers, console=Console(stderr=True))
+    resolved = sum(1 for r in rows if r["resolved"])
+    console.say(f"resolved {resolved}/{len(rows)}; report: {out / 'report.md'}, {out / REPORT_NAME}")
+
+
+# --- view -----------------------------------------------------------------------------------------------------
+
+
+@app.command("view")
+@handles_errors
+def view_command(
+    target: Annotated[Path, typer.Argument(metavar="TARGET", help="A run directory, or a trajectory.jsonl.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the page (default: run.html beside it).")
+    ] = None,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+) -> None:
+    """Write one self-contained HTML page showing what a run did (no scripts; it loads nothing)."""
+    from agent.view import write_run_view
+
+    path, opened = write_run_view(target, out=out, open_page=open_page)
+    console.say(str(path))
+    if open_page and not opened:
+        console.warn(f"no browser could be started; open {path} yourself")
 
 
 def main() -> None:
-    app()
+    app(prog_name="be-agent")
 
 
 if __name__ == "__main__":

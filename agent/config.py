@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.errors import UsageError
+from agent.settings import DEFAULT_MODEL as DEFAULT_MODEL
+from agent.settings import RunSettings
+from agent.settings import default_state_dir as default_state_dir
 from sandbox.base import SandboxMode as SandboxMode
-
-# The newest Sonnet in the installed SDK's model list (anthropic/types/model_param.py).
-DEFAULT_MODEL = "claude-sonnet-5-5"
 
 Status = Literal["fixed", "not_fixed", "error"]
 MAX_TASK_CHARS = 200_000  # about 50k tokens: a task longer than that is a document, not a task
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "be-agent"
 
 
 class RunRequest(BaseModel):
@@ -105,3 +100,44 @@ class RunResult(BaseModel):
     @property
     def exit_code(self) -> int:
         return {"fixed": 0, "not_fixed": 1}.get(self.status, 3)
+
+
+def build_request(settings: RunSettings | None = None, /, **fields: Any) -> RunRequest:
+    """A RunRequest from a command's settings and its own fields. Values the request refuses are the user's
+    to fix: one UsageError naming the options (field `max_cost` is `--max-cost`)."""
+    try:
+        return RunRequest(**{**(settings.request_fields() if settings else {}), **fields})
+    except ValidationError as exc:
+        raise UsageError(option_error(exc)) from None
+
+
+def check_settings(settings: RunSettings) -> None:
+    """Refuse bad shared option values before a command does anything, with RunRequest's own rules."""
+    build_request(settings, repo=Path("."), task="(checking the options)")
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def option_error(exc: ValidationError) -> str:
+    """A RunRequest that refused its values, as one line naming the options."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        option = "--" + str(error["loc"][0] if error["loc"] else "task").replace("_", "-")
+        ctx = error.get("ctx") or {}
+        kind = error["type"]
+        if kind == "value_error":
+            problems.append(f"{option}: {ctx.get('error')}")
+            continue
+        if kind == "finite_number":
+            rule = "must be a finite number"
+        elif kind == "greater_than":
+            rule = f"must be greater than {ctx['gt']:g}"
+        elif kind == "greater_than_equal":
+            rule = f"must be at least {ctx['ge']:g}"
+        else:
+            rule = error["msg"][:1].lower() + error["msg"][1:]
+        problems.append(f"{option} {rule}, not {_shown(error.get('input'))}")
+    return "; ".join(problems)

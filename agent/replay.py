@@ -7,7 +7,7 @@ own paths are normalised away first, so only real differences are reported.
 from __future__ import annotations
 
 import re
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from agent.config import RunRequest, RunResult
 from agent.errors import RunStopped, UsageError
 from agent.model import ModelTurn, Usage
 from agent.trajectory import format_problem, read_trajectory
+from sandbox.base import SandboxMode
 
 NOT_A_TRAJECTORY = "not a be-agent trajectory"
 USAGE_FIELDS = frozenset(Usage().as_dict())
@@ -179,7 +180,7 @@ def _request_for(
     turns: list[dict[str, Any]],
     *,
     repo: Path | None,
-    sandbox: str,
+    sandbox: SandboxMode,
     state_dir: Path,
     quiet: bool,
 ) -> RunRequest:
@@ -193,7 +194,7 @@ def _request_for(
             model=start.get("model") or "replay",
             named_tests=start.get("named_tests") or [],
             max_steps=len(turns) + 1,
-            sandbox=sandbox,  # type: ignore[arg-type]
+            sandbox=sandbox,
             state_dir=state_dir,
             quiet=quiet,
         )
@@ -204,17 +205,27 @@ def _request_for(
         raise _not_a_trajectory(f"the start record does not describe a run ({problem})") from None
 
 
+def _ignore(_: str) -> None:
+    pass
+
+
 def replay(
-    path: Path, *, repo: Path | None, sandbox: str, state_dir: Path, quiet: bool = True
+    path: Path,
+    *,
+    repo: Path | None,
+    sandbox: SandboxMode,
+    state_dir: Path,
+    quiet: bool = True,
+    warn: Callable[[str], None] = _ignore,
 ) -> ReplayOutcome:
+    """Replay the recording at `path`; prints nothing (a cut-off recording is said through `warn`)."""
     from agent.run import run_task
 
     recording = load_recording(path)
     if recording.cut_off_line is not None:
-        print(
-            f"be-agent: warning: line {recording.cut_off_line} of {path} is incomplete (the run was cut off "
-            f"while writing it); replaying the complete lines before it",
-            file=sys.stderr,
+        warn(
+            f"line {recording.cut_off_line} of {path} is incomplete (the run was cut off "
+            f"while writing it); replaying the complete lines before it"
         )
     request = _request_for(
         recording.start, recording.turns, repo=repo, sandbox=sandbox, state_dir=state_dir, quiet=quiet

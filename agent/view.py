@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from agent.errors import UsageError
 from agent.report import SECTIONS
 from agent.view_diff import render_diff
@@ -415,9 +413,10 @@ def default_page_path(target: Path) -> Path:
     return target.with_name(PAGE_NAME if target.name == "trajectory.jsonl" else target.stem + ".html")
 
 
-def view_command(target: Path, *, out: Path | None = None, open_page: bool = False) -> Path:
-    """`be-agent view`: write the page of the run at `target` (a run directory or a trajectory), print its
-    path and, with `open_page`, open it in a browser. Bad input is a UsageError (exit 2)."""
+def write_run_view(target: Path, *, out: Path | None = None, open_page: bool = False) -> tuple[Path, bool]:
+    """`be-agent view`: write the page of the run at `target` (a run directory or a trajectory) and, with
+    `open_page`, open it in a browser. Returns the page's path and whether a browser opened it; prints
+    nothing. Bad input is a UsageError (exit 2)."""
     if not target.exists():
         raise UsageError(f"no such run directory or trajectory: {target}")
     try:
@@ -431,10 +430,7 @@ def view_command(target: Path, *, out: Path | None = None, open_page: bool = Fal
         write_atomically(path, render_run_page(view))
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    typer.echo(str(path))
-    if open_page and not webbrowser.open(path.resolve().as_uri()):
-        typer.echo(f"be-agent: warning: no browser could be started; open {path} yourself", err=True)
-    return path
+    return path, bool(open_page and webbrowser.open(path.resolve().as_uri()))
 
 
 # --- where a workflow put the page -----------------------------------------------------------------------

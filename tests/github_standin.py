@@ -91,8 +91,13 @@ class GitHubStandin:
         self.comments.setdefault(number, [])
         return issue
 
-    def add_comment(self, number: int, body: str, *, user: str = "commenter") -> None:
-        self.comments.setdefault(number, []).append(self._comment(number, body, user))
+    def add_comment(
+        self, number: int, body: str, *, user: str = "commenter", association: str | None = None
+    ) -> None:
+        comment = self._comment(number, body, user)
+        if association is not None:
+            comment["author_association"] = association
+        self.comments.setdefault(number, []).append(comment)
 
     def fail_next(
         self,

@@ -284,7 +284,7 @@ def test_the_pull_request_body_and_the_ci_summary_name_the_artifact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from agent.ci import CiOutcome, write_github_files
-    from agent.fix_issue import pr_body
+    from agent.github.posts import pr_body
 
     env = {"BE_AGENT_PAGE_ARTIFACT": "be-agent-run", "GITHUB_ACTIONS": "true"}
     result = RunResult(status="fixed", branch="b", commit="c" * 40, run_id="r", page="/x/run.html")

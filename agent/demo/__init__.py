@@ -60,6 +60,7 @@ def main() -> int:
 
     from agent.replay import replay
     from agent.report import render_terminal_summary
+    from sandbox.base import sandbox_mode
 
     work = Path(tempfile.mkdtemp(prefix="be-agent-demo-"))
     repo = work / "ledger"
@@ -74,7 +75,7 @@ def main() -> int:
     outcome = replay(
         RECORDING,
         repo=repo,
-        sandbox=os.environ.get("BE_AGENT_DEMO_SANDBOX", "auto"),
+        sandbox=sandbox_mode(os.environ.get("BE_AGENT_DEMO_SANDBOX", "auto")),
         state_dir=work / "state",
         quiet=True,
     )

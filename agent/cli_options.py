@@ -1,0 +1,182 @@
+"""The options the commands share, each defined once, and the parsers that read their values.
+
+A command declares a shared option by using its type here (`max_steps: MaxSteps = 50`); the help lists the
+shared options in their groups (Model, Limits, Sandbox, Runs, Output). Every parser refuses a bad value with
+a sentence that starts with "must", which the command line prefixes with the option's name:
+`be-agent: error: --max-steps must be a whole number, not 'ten'`.
+
+This module is imported on every start, so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from sandbox.base import SandboxMode, sandbox_mode
+
+MODEL_PANEL = "Model"
+LIMITS_PANEL = "Limits"
+SANDBOX_PANEL = "Sandbox"
+RUNS_PANEL = "Runs"
+OUTPUT_PANEL = "Output"
+
+
+def whole_number(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"must be a whole number, not {value!r}") from None
+
+
+def positive_whole_number(value: str) -> int:
+    number = whole_number(value)
+    if number < 1:
+        raise typer.BadParameter(f"must be a whole number of at least 1, not {value!r}")
+    return number
+
+
+def number(value: str) -> float:
+    """Any float, `inf` and `nan` included: the run's settings say which values they accept."""
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"must be a number, not {value!r}") from None
+
+
+def sandbox_choice(value: str) -> SandboxMode:
+    try:
+        return sandbox_mode(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+BenchAgent = Literal["be-agent", "gold", "empty"]  # who makes the patches `bench` judges
+BENCH_AGENTS: tuple[BenchAgent, ...] = ("be-agent", "gold", "empty")
+
+
+def bench_agent(value: str) -> BenchAgent:
+    for kind in BENCH_AGENTS:
+        if value == kind:
+            return kind
+    raise typer.BadParameter(f"must be be-agent, gold or empty, not {value!r}")
+
+
+# --- the groups -------------------------------------------------------------------------------------------
+
+Model = Annotated[
+    str, typer.Option("--model", metavar="NAME", help="Claude model id.", rich_help_panel=MODEL_PANEL)
+]
+
+MaxSteps = Annotated[
+    int,
+    typer.Option(
+        "--max-steps",
+        metavar="N",
+        parser=whole_number,
+        help="Stop after this many model turns.",
+        rich_help_panel=LIMITS_PANEL,
+    ),
+]
+MaxCost = Annotated[
+    float | None,
+    typer.Option(
+        "--max-cost",
+        metavar="USD",
+        parser=number,
+        help="Stop after this many USD.",
+        rich_help_panel=LIMITS_PANEL,
+    ),
+]
+MaxTime = Annotated[
+    float | None,
+    typer.Option(
+        "--max-time",
+        metavar="SECONDS",
+        parser=number,
+        help="Stop after this many seconds.",
+        rich_help_panel=LIMITS_PANEL,
+    ),
+]
+CommandTimeout = Annotated[
+    float,
+    typer.Option(
+        "--command-timeout",
+        metavar="SECONDS",
+        parser=number,
+        help="Seconds per command.",
+        rich_help_panel=LIMITS_PANEL,
+    ),
+]
+TestTimeout = Annotated[
+    float,
+    typer.Option(
+        "--test-timeout",
+        metavar="SECONDS",
+        parser=number,
+        help="Seconds per test run.",
+        rich_help_panel=LIMITS_PANEL,
+    ),
+]
+RetryBudget = Annotated[
+    float,
+    typer.Option(
+        "--retry-budget",
+        metavar="SECONDS",
+        parser=number,
+        help="Seconds one model call may retry.",
+        rich_help_panel=LIMITS_PANEL,
+    ),
+]
+
+Sandbox = Annotated[
+    SandboxMode,
+    typer.Option(
+        "--sandbox",
+        metavar="auto|bwrap|none",
+        parser=sandbox_choice,
+        help="auto: bubblewrap, or exit 4 when it cannot start; bwrap: require it; none: no confinement "
+        "(unsafe).",
+        rich_help_panel=SANDBOX_PANEL,
+    ),
+]
+Network = Annotated[
+    bool,
+    typer.Option(
+        "--network",
+        help="Let commands reach the network (weakens the sandbox).",
+        rich_help_panel=SANDBOX_PANEL,
+    ),
+]
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        metavar="DIR",
+        help="Where runs live (default: $XDG_STATE_HOME/be-agent).",
+        rich_help_panel=RUNS_PANEL,
+    ),
+]
+TestCmd = Annotated[
+    str | None,
+    typer.Option(
+        "--test-cmd", metavar="CMD", help="Test command (default: detected).", rich_help_panel=RUNS_PANEL
+    ),
+]
+
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print the result as JSON on the last line of stdout.", rich_help_panel=OUTPUT_PANEL
+    ),
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show the log lines too.", rich_help_panel=OUTPUT_PANEL)
+]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Only warnings, errors and the result.", rich_help_panel=OUTPUT_PANEL),
+]

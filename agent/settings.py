@@ -1,0 +1,46 @@
+"""The settings every command that starts a run shares (model, limits, sandbox, state directory), and their
+defaults. Kept free of heavy imports: the command line reads the defaults before it knows what will run.
+
+The rules for the values (a positive cost, at least one step) are RunRequest's, checked when a request is
+built from these settings (`agent.config.build_request`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.base import SandboxMode
+
+# The newest Sonnet in the installed SDK's model list (anthropic/types/model_param.py).
+DEFAULT_MODEL = "claude-sonnet-5-5"
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "be-agent"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the user chose for every run a command starts; the task, repository and branch are the
+    command's own."""
+
+    model: str = DEFAULT_MODEL
+    max_steps: int = 50
+    max_cost: float | None = None  # USD
+    max_time: float | None = None  # seconds of wall time for the whole run
+    command_timeout: float = 120.0
+    test_timeout: float = 900.0
+    retry_budget: float = 120.0  # seconds one model call may spend retrying
+    sandbox: SandboxMode = "auto"
+    network: bool = False
+    state_dir: Path | None = None  # None: default_state_dir()
+
+    def request_fields(self) -> dict[str, Any]:
+        """These settings as RunRequest fields."""
+        fields = asdict(self)
+        fields["state_dir"] = self.state_dir or default_state_dir()
+        return fields
