@@ -144,6 +144,7 @@ def test_the_sandbox_layers_own_exception_leaves_as_exit_4() -> None:
     assert failure_of(ValueError("x")).message == "internal error: ValueError: x"
 
 
+@pytest.mark.slow
 def test_a_broken_repository_config_is_a_usage_error_through_the_real_run(
     demo_repo: Path, tmp_path: Path
 ) -> None:
