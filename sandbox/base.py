@@ -27,6 +27,8 @@ class SandboxUnavailable(Exception):
     """bubblewrap cannot start here (not installed, user namespaces off, an AppArmor rule); the message is one
     line that says why and how to fix it."""
 
+DEFAULT_WORKDIR = "/workspace"
+
 
 @dataclass(frozen=True)
 class SandboxConfig:
@@ -42,6 +44,9 @@ class SandboxConfig:
     network: bool = False
     extra_ro_paths: tuple[str, ...] = ()  # toolchains outside the standard system dirs
     extra_env: dict[str, str] = field(default_factory=dict)  # already filtered by the caller
+    # where commands see the checkout (bubblewrap only): the user's repository path, so that editable
+    # installs and absolute paths recorded in the user's virtualenv lead to the checkout
+    workdir: str = DEFAULT_WORKDIR
 
 
 @dataclass
@@ -58,8 +63,9 @@ class Sandbox(Protocol):
     """Runs shell commands against one checkout.
 
     `checkout` is the host path of the run's checkout. Inside the sandbox the checkout is seen at `workdir`
-    (for bubblewrap `/workspace`; for the unconfined mode the host path itself). `scratch` is a host directory
-    private to the run, seen inside as `scratch_inner`, for files the harness reads back (JUnit XML).
+    (for bubblewrap `config.workdir`, by default `/workspace`; for the unconfined mode the host path
+    itself). `scratch` is a host directory private to the run, seen inside as `scratch_inner`, for files the
+    harness reads back (JUnit XML).
     """
 
     checkout: Path

@@ -1,10 +1,12 @@
 """`--sandbox bwrap`: every command runs in its own bubblewrap container.
 
-What a command sees: the checkout read-write at /workspace (its `.git` re-mounted read-only on top, so hooks,
-config and refs cannot change and `.git` cannot be moved away), the system directories and the Python in use
-read-only (minus what only root may read in /etc, such as /etc/shadow and host keys), the run's scratch
-directory as /tmp, an empty tmpfs HOME, fresh /proc and /dev, and nothing else:
-no home directory, no other repository. The root itself is read-only. All namespaces are new (user, pid,
+What a command sees: the checkout read-write at `config.workdir` (for a run, the path of the user's own
+repository, so that editable installs and other absolute paths recorded in the user's virtualenv lead to the
+checkout; `/workspace` by default), its `.git` re-mounted read-only on top (so hooks, config and refs cannot
+change and `.git` cannot be moved away), the system directories and the Python in use read-only (minus what
+only root may read in /etc, such as /etc/shadow and host keys), the run's scratch directory as /tmp, an empty
+tmpfs HOME, fresh /proc and /dev, and nothing else: no home directory, no other repository, not the user's
+working tree (the checkout hides it). The root itself is read-only. All namespaces are new (user, pid,
 ipc, uts, cgroup, and network unless `config.network`), every capability is dropped and further user
 namespaces are refused, so the mounts cannot be undone from inside.
 
@@ -21,6 +23,7 @@ import contextlib
 import functools
 import json
 import os
+import posixpath
 import select
 import shlex
 import shutil
@@ -33,14 +36,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.base import CommandResult, SandboxConfig, SandboxUnavailable
+from sandbox.base import DEFAULT_WORKDIR, CommandResult, SandboxConfig, SandboxUnavailable
 from sandbox.env import SANDBOX_HOME, SANDBOX_TMP, sandbox_environment
 from sandbox.limits import FILE_LIMIT_MARKERS, CommandLimits, file_size_notes, remove_pending
 from sandbox.output import OutputCapture
 from sandbox.process import command_result, pump
 
-WORKDIR = "/workspace"
+WORKDIR = DEFAULT_WORKDIR
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+# The sandbox's own mount points: the checkout may be shown below them, never at or above them.
+_RESERVED = (*SYSTEM_DIRS, SANDBOX_TMP, SANDBOX_HOME, "/proc", "/dev")
 INSTALL_HINT = "install it with: apt-get install -y bubblewrap"
 
 
@@ -122,6 +127,46 @@ def toolchain_mount_args(extra_ro_paths: tuple[str, ...] = ()) -> list[str]:
     return args
 
 
+def checkout_mount_args(checkout: Path, workdir: str, extra_ro_paths: tuple[str, ...] = ()) -> list[str]:
+    """The checkout read-write at `workdir` with its `.git` read-only, and the read-only toolchain mounts.
+
+    Order matters: a toolchain mount inside the workdir (the user's `.venv` in their repository) goes on top
+    of the checkout, so the checkout shows it where the user has it; every other one goes before."""
+    toolchain = toolchain_mount_args(extra_ro_paths)
+    pairs = [toolchain[i : i + 3] for i in range(0, len(toolchain), 3)]
+    inside = [a for pair in pairs if _under(pair[2], workdir) for a in pair]
+    outside = [a for pair in pairs if not _under(pair[2], workdir) for a in pair]
+    args = [*outside, "--bind", str(checkout), workdir]
+    git = checkout / ".git"
+    if git.exists() and not git.is_symlink():
+        args += ["--ro-bind", str(git), posixpath.join(workdir, ".git")]
+    return args + inside
+
+
+def checkout_path_inside(user_repo: str) -> str:
+    """Where a run's sandbox shows the checkout: at the user's repository path, so everything the user's
+    environment recorded about that path (editable installs, `.pth` files, scripts' `#!` lines) leads to
+    the checkout; `/workspace` when that path cannot be a mount point of its own (the root, a path at or
+    above one of the sandbox's own mounts, or a name bwrap or the shell cannot carry)."""
+    path = user_repo
+    if (
+        not posixpath.isabs(path)
+        or posixpath.normpath(path) != path
+        or path.startswith("//")
+        or not path.isprintable()
+    ):
+        return WORKDIR
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return WORKDIR
+    if path == "/" or any(_under(reserved, path) for reserved in _RESERVED):
+        return WORKDIR
+    if _under(path, "/proc") or _under(path, "/dev"):
+        return WORKDIR
+    return path
+
+
 def isolation_args(bwrap: str, *, network: bool) -> list[str]:
     args = [
         "--unshare-all",
@@ -140,7 +185,7 @@ def isolation_args(bwrap: str, *, network: bool) -> list[str]:
     return args
 
 
-def _cwd_script(command: str, start: str, report_fd: int, strict: bool) -> str:
+def _cwd_script(command: str, start: str, report_fd: int, strict: bool, workdir: str = WORKDIR) -> str:
     """`command` preceded, on its first line so bash's line numbers stay the model's, by a trap that reports
     the final directory and a `cd` to `start` (if `start` vanished and was not asked for explicitly, the
     checkout root)."""
@@ -149,8 +194,8 @@ def _cwd_script(command: str, start: str, report_fd: int, strict: bool) -> str:
         enter = f"cd -- {shlex.quote(start)} || exit 1; "
     else:
         enter = (
-            f"cd -- {shlex.quote(start)} 2>/dev/null || {{ cd {WORKDIR} && "
-            f"echo {shlex.quote(f'[{start} no longer exists; starting in {WORKDIR}]')}; }}; "
+            f"cd -- {shlex.quote(start)} 2>/dev/null || {{ cd -- {shlex.quote(workdir)} && "
+            f"echo {shlex.quote(f'[{start} no longer exists; starting in {workdir}]')}; }}; "
         )
     return report + enter + command
 
@@ -164,9 +209,11 @@ class BwrapSandbox:
             raise FileNotFoundError(f"checkout {self.checkout} is not a directory")
         self.scratch = scratch.resolve()
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self.workdir = WORKDIR
-        self.scratch_inner = SANDBOX_TMP
         self.config = config or SandboxConfig()
+        if checkout_path_inside(self.config.workdir) != self.config.workdir:
+            raise ValueError(f"{self.config.workdir!r} cannot be the checkout's path in the sandbox")
+        self.workdir = self.config.workdir
+        self.scratch_inner = SANDBOX_TMP
         self.use_cgroups = use_cgroups
         bwrap = find_bwrap()
         if bwrap is None:
@@ -185,23 +232,16 @@ class BwrapSandbox:
             *isolation_args(self.bwrap, network=self.config.network),
             *system_mount_args(),
             "--bind",
-            str(self.checkout),
-            WORKDIR,
-        ]
-        git = self.checkout / ".git"
-        if git.exists() and not git.is_symlink():
-            args += ["--ro-bind", str(git), f"{WORKDIR}/.git"]
-        args += [
-            "--bind",
             str(self.scratch),
             SANDBOX_TMP,
             "--tmpfs",
             SANDBOX_HOME,
-            *toolchain_mount_args(self.config.extra_ro_paths),
+            # after /tmp and HOME, so a repository path below either is not hidden by them
+            *checkout_mount_args(self.checkout, self.workdir, self.config.extra_ro_paths),
             "--remount-ro",
             "/",
             "--chdir",
-            WORKDIR,
+            self.workdir,
             "--info-fd",
             str(info_fd),
             "--block-fd",
@@ -231,7 +271,9 @@ class BwrapSandbox:
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
         side_r, side_w = os.pipe()
-        script = _cwd_script(command, cwd or self._cwd or WORKDIR, side_w, strict=cwd is not None)
+        script = _cwd_script(
+            command, cwd or self._cwd or self.workdir, side_w, strict=cwd is not None, workdir=self.workdir
+        )
         child_fd: int | None = None
         limit_error: str | None = None
         try:
@@ -288,7 +330,12 @@ class BwrapSandbox:
         if final_cwd:
             self._cwd = final_cwd
         return command_result(
-            pumped, capture, limit=limit, started=start, notes=notes, cwd=final_cwd or self._cwd or WORKDIR
+            pumped,
+            capture,
+            limit=limit,
+            started=start,
+            notes=notes,
+            cwd=final_cwd or self._cwd or self.workdir,
         )
 
     def reset(self) -> None:
