@@ -39,7 +39,7 @@ from agent.replay import compare, load_recording  # noqa: E402
 from agent.run import run_task  # noqa: E402
 from agent.toolchain import find_python_toolchain  # noqa: E402
 from agent.trajectory import read_records  # noqa: E402
-from sandbox.base import SandboxConfig  # noqa: E402
+from sandbox.base import Sandbox, SandboxConfig  # noqa: E402
 from sandbox.factory import make_sandbox  # noqa: E402
 from tests.standin import RecordedRequest, Reply, StandinServer, estimate_tokens, prompt_segments  # noqa: E402
 
@@ -167,7 +167,13 @@ def sandbox_start_ms(sandbox: str, runs: int, work: Path) -> list[float]:
     """Wall time of `true` through the sandbox, as the bash tool runs it (a fresh container each call)."""
     checkout = work / "sandbox-checkout"
     make_demo_repo(checkout)
-    toolchain = find_python_toolchain(checkout)
+
+    def probe_box(mounts: tuple[str, ...], env: dict[str, str]) -> Sandbox:
+        config = SandboxConfig(extra_ro_paths=mounts, extra_env=env)
+        return make_sandbox(sandbox, work / "probe-tree", work / "probe-scratch", config)  # type: ignore[arg-type]
+
+    (work / "probe-tree").mkdir(exist_ok=True)
+    toolchain = find_python_toolchain(checkout, probe_box)
     config = SandboxConfig(extra_ro_paths=toolchain.mounts, extra_env=toolchain.env)
     box = make_sandbox(sandbox, checkout, work / "sandbox-scratch", config)  # type: ignore[arg-type]
     try:
