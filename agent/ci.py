@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from agent.baseline import baseline_problem
 from agent.config import RunRequest, RunResult, build_request
 from agent.errors import ExitCode, RemoteError, UsageError
 from agent.model import Model
@@ -25,7 +26,6 @@ from agent.settings import RunSettings, default_state_dir
 from agent.untrusted import Untrusted, clean_log, mark, marking_rule
 from agent.view import page_artifact_note
 from agent.workspace import branch_tip, clone_for_run, git, open_user_repo, resolve_commit
-from tools.detect import TestCommand
 from tools.test_report import TestReport
 
 BRANCH_PREFIX = "be-agent/"
@@ -354,45 +354,10 @@ def baseline_tests(root: Path, sha: str, options: CiOptions, work: Path) -> Test
         report = tests.run()
     finally:
         sandbox.close()
-    problem = broken_test_command(report, command)
+    problem = baseline_problem(report, command)
     if problem:
         raise UsageError(f"the test command is broken: {problem}; fix it or pass --test-cmd")
     return report
-
-
-_PYTEST_CANNOT_RUN = {4: "pytest usage error", 5: "no tests were collected"}
-_TELLING_LINE = re.compile(r"error|not found|no module named|no tests ran|permission denied", re.I)
-
-
-def broken_test_command(report: TestReport, command: TestCommand) -> str | None:
-    """Why this test run says nothing about the code (the command itself cannot run), or None.
-
-    A timeout or any test outcome is evidence about the code; so is a failing runner that gives no per-test
-    results (it may be a real failure). Pytest that leaves no results at all did not get to the tests."""
-    if report.green or report.timed_out:
-        return None
-    code = report.exit_code
-    if code == 127:
-        why = "command not found"
-    elif code == 126:
-        why = "command not executable"
-    elif command.pytest and code in _PYTEST_CANNOT_RUN:
-        why = _PYTEST_CANNOT_RUN[code]
-    elif command.pytest and not report.outcomes:
-        why = "no test results"
-    else:
-        return None
-    text = f"`{report.command}` exited with code {code} ({why})"
-    detail = _telling_line(report.raw_tail)
-    return f"{text}: {detail}" if detail else text
-
-
-def _telling_line(output: str) -> str:
-    lines = [" ".join(line.split()).strip("=- ") for line in clean_log(output).splitlines()]
-    lines = [line for line in lines if line]
-    telling = [line for line in lines if _TELLING_LINE.search(line)]
-    line = (telling or lines or [""])[-1]
-    return line if len(line) <= 300 else line[:299] + "…"
 
 
 def ci_fix_problem(root: Path, sha: str, branch: str) -> str | None:

@@ -37,7 +37,12 @@ class ReplayModel:
         self.diverged: str | None = None
 
     def query(
-        self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+        self,
+        *,
+        system: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        deadline: float | None = None,
     ) -> ModelTurn:
         if self._next >= len(self._turns):
             self.diverged = (
@@ -209,6 +214,16 @@ def _ignore(_: str) -> None:
     pass
 
 
+def _workdir_of(trajectory: Path) -> str:
+    start = load_recording(trajectory).start
+    return str(start.get("workdir") or "")
+
+
+def _longest_first(paths: list[str]) -> list[str]:
+    """A path that contains another is replaced first, so neither is left half-replaced."""
+    return sorted({p for p in paths if p}, key=len, reverse=True)
+
+
 def replay(
     path: Path,
     *,
@@ -237,7 +252,9 @@ def replay(
     roots = [str(Path(result.run_dir) / "checkout"), str(Path(result.run_dir) / "scratch")]
     start = recording.start
     old_root = str(Path(start.get("run_dir", "")) / "checkout") if start.get("run_dir") else ""
-    differences = compare(recording.tools, replayed_tools, [*roots, old_root])
+    # where each sandbox showed the checkout: the repository's path (recordings before it was: /workspace)
+    workdirs = [str(start.get("workdir") or "/workspace"), _workdir_of(Path(result.trajectory))]
+    differences = compare(recording.tools, replayed_tools, [*roots, old_root, *_longest_first(workdirs)])
     if model.diverged:
         differences.insert(0, model.diverged)
     return ReplayOutcome(result, differences, compared=min(len(recording.tools), len(replayed_tools)))

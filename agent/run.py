@@ -6,6 +6,7 @@ own test run says the change is fixed. Everything else happens in `<state_dir>/r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ import secrets
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 from agent import workspace as ws
+from agent.baseline import ImportsOutsideCheckout, baseline_problem, make_imports_local
 from agent.config import RunRequest, RunResult, Status
 from agent.errors import AgentError, ExitCode, InternalError, Interrupted, RunStopped, UsageError
 from agent.guidance import load_guidance, system_prompt
@@ -33,7 +36,7 @@ from agent.model import Model
 from agent.phases import summarise
 from agent.progress import Progress
 from agent.report import render_markdown_report
-from agent.toolchain import find_python_toolchain
+from agent.toolchain import Toolchain, find_python_toolchain
 from agent.trajectory import Trajectory
 from agent.untrusted import untrusted_section, untrusted_task
 from agent.verdict import (
@@ -47,6 +50,7 @@ from agent.verdict import (
 )
 from agent.view import save_run_page
 from sandbox.base import Sandbox, SandboxConfig
+from sandbox.bwrap import checkout_path_inside
 from tools.base import Tool
 from tools.bash import BashTool
 from tools.detect import TestCommand
@@ -163,7 +167,9 @@ def _fingerprint(checkout: Path) -> str:
     return digest.hexdigest()
 
 
-def _first_message(req: RunRequest, checkout: Path, test_command: str, tests_summary: str) -> str:
+def _first_message(
+    req: RunRequest, checkout: Path, test_command: str, tests_summary: str, notes: list[str] | None = None
+) -> str:
     parts = []
     if req.task_untrusted:
         parts.append(untrusted_task(req.task))
@@ -173,6 +179,8 @@ def _first_message(req: RunRequest, checkout: Path, test_command: str, tests_sum
         parts.append(f"# Repository guidance: {rel}\n{text.strip()}")
     if req.named_tests:
         parts.append("# Tests that must pass when you are done\n" + "\n".join(req.named_tests))
+    if notes:
+        parts.append("# How the tests are set up here\n" + "\n".join(f"- {n}" for n in notes))
     heading = f"# Baseline test run (before any change): `{test_command}`"
     parts.append(untrusted_section(heading, "output of the repository's tests", tests_summary))
     return redact_secret_values("\n\n".join(parts))
@@ -193,24 +201,95 @@ def validate(req: RunRequest, run_id: str) -> tuple[Path, str, str, str | None]:
     return repo, base_sha, branch, existing
 
 
-def make_test_runner(
-    req: RunRequest, repo: Path, checkout: Path, scratch: Path
-) -> tuple[Sandbox, RunTestsTool, TestCommand]:
-    """The sandbox for `checkout` and the tests tool in it, exactly as a run sees them (same interpreter,
-    mounts and limits), so anything that probes the tests first gets the answer the run would."""
-    toolchain = find_python_toolchain(repo)
-    config = SandboxConfig(
-        command_timeout=req.command_timeout,
-        test_timeout=req.test_timeout,
-        network=req.network,
-        extra_ro_paths=toolchain.mounts,
-        extra_env=toolchain.env,
-    )
+@dataclass
+class TestSetup:
+    """How a run's tests run: the sandbox (interpreter, mounts, environment), the tool, the command, and
+    what the harness did so the tests exercise the checkout (said to the user and to the model)."""
+
+    __test__ = False  # not a pytest test class
+
+    sandbox: Sandbox
+    tests: RunTestsTool
+    command: TestCommand
+    toolchain: Toolchain
+    notes: list[str]
+
+
+def prepare_tests(req: RunRequest, repo: Path, checkout: Path, scratch: Path) -> TestSetup:
+    """The sandbox for `checkout` and the tests tool in it, exactly as a run sees them.
+
+    The checkout is shown at the user's repository path, so an editable install in the user's virtualenv
+    imports the checkout; the interpreter is found without running anything on the host; a copy of the
+    repository's code installed elsewhere that the tests would import instead is put behind the checkout
+    (PYTHONPATH), or the run stops with exit 2 saying so."""
     test_command = detect_test_command(checkout, req.test_cmd)
     if test_command is None:
         raise UsageError(f"no test command found in {repo}: pass --test-cmd (the verdict needs tests)")
+    workdir = checkout_path_inside(str(repo))
+    base = SandboxConfig(
+        command_timeout=req.command_timeout,
+        test_timeout=req.test_timeout,
+        network=req.network,
+        workdir=workdir,
+    )
+
+    def probe_box(mounts: tuple[str, ...], env: dict[str, str]) -> Sandbox:
+        # an empty tree in place of the checkout: the probe is about the interpreter, not the repository
+        where = Path(tempfile.mkdtemp(prefix="python-probe-", dir=scratch))
+        (where / "tree").mkdir()
+        config = dataclasses.replace(base, network=False, extra_ro_paths=mounts, extra_env=env)
+        return make_sandbox(req.sandbox, where / "tree", where / "tmp", config)
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    toolchain = find_python_toolchain(repo, probe_box, needs_pytest=test_command.pytest)
+    config = dataclasses.replace(base, extra_ro_paths=toolchain.mounts, extra_env=toolchain.env)
     sandbox = make_sandbox(req.sandbox, checkout, scratch, config)
-    return sandbox, RunTestsTool(sandbox, test_command, timeout=req.test_timeout), test_command
+
+    def remake(extra: dict[str, str]) -> Sandbox:
+        fixed = dataclasses.replace(config, extra_env={**config.extra_env, **extra})
+        return make_sandbox(req.sandbox, checkout, scratch, fixed)
+
+    try:
+        sandbox, fix = make_imports_local(sandbox, test_command, checkout, remake)
+    except ImportsOutsideCheckout as exc:
+        sandbox.close()
+        raise UsageError(str(exc)) from None
+    notes = [fix.note] if fix else []
+    tests = RunTestsTool(sandbox, test_command, timeout=req.test_timeout)
+    return TestSetup(sandbox, tests, test_command, toolchain, notes)
+
+
+def make_test_runner(
+    req: RunRequest, repo: Path, checkout: Path, scratch: Path
+) -> tuple[Sandbox, RunTestsTool, TestCommand]:
+    """`prepare_tests` for callers that probe the tests first (`be-agent ci`): they get the answer the run
+    would."""
+    setup = prepare_tests(req, repo, checkout, scratch)
+    for note in setup.notes:
+        print(f"be-agent: warning: {note}", file=sys.stderr)
+    return setup.sandbox, setup.tests, setup.command
+
+
+def _log_setup(setup: TestSetup) -> None:
+    toolchain = setup.toolchain
+    for refused in toolchain.refused:
+        log.warning("interpreter_refused", reason=refused)
+    log.info(
+        "tests_setup",
+        python=toolchain.describe(),
+        mounts=list(toolchain.mounts),
+        workdir=setup.sandbox.workdir,
+        command=setup.command.command,
+    )
+    for note in setup.notes:
+        log.warning("tests_import_the_checkout", note=note)
+
+
+def check_baseline(baseline: TestReport, setup: TestSetup, checkout: Path) -> None:
+    """Stop before any model call when the baseline shows the tests cannot run at all (exit 2, one line)."""
+    problem = baseline_problem(baseline, setup.command, checkout=checkout, python=setup.toolchain.describe())
+    if problem:
+        raise UsageError(f"the tests cannot run: {problem}")
 
 
 def _default_model(req: RunRequest) -> Model:
@@ -270,7 +349,9 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     try:
         with _signals_interrupt():
             ws.clone_for_run(repo, base_sha, branch, paths.checkout)
-            sandbox, tests, test_command = make_test_runner(req, repo, paths.checkout, paths.scratch)
+            setup = prepare_tests(req, repo, paths.checkout, paths.scratch)
+            sandbox, tests, test_command = setup.sandbox, setup.tests, setup.command
+            _log_setup(setup)
             tools: list[Tool] = [EditorTool(paths.checkout, sandbox.workdir), BashTool(sandbox), tests]
             system = system_prompt()
             trajectory.write(
@@ -284,12 +365,15 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 task_untrusted=req.task_untrusted,
                 model=model.name,
                 test_cmd=test_command.command,
+                workdir=sandbox.workdir,
+                python=setup.toolchain.python,
                 named_tests=req.named_tests,
                 system=system,
                 tools=[t.spec() for t in tools] + [FINISH_SPEC],
                 sandbox=req.sandbox,
             )
             baseline = tests.run()
+            check_baseline(baseline, setup, paths.checkout)
             flaky = _rerun_disagreements(tests, baseline, baseline.failing)
             ws.exclude_from_change(paths.checkout, ws.untracked_paths(paths.checkout))
             baseline_text = tests.summarise(baseline)
@@ -308,13 +392,15 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 system,
                 gate=gate,
                 finish_spec=FINISH_SPEC,
-                limits=Limits(req.max_steps, req.max_cost, req.max_time),
+                limits=Limits(req.max_steps, req.max_cost, req.max_time, started=started),
                 trajectory=trajectory,
                 worktree_fingerprint=lambda: _fingerprint(paths.checkout),
                 on_step=_progress_callback(progress, started),
             )
             try:
-                state = loop.run(_first_message(req, paths.checkout, test_command.command, baseline_text))
+                state = loop.run(
+                    _first_message(req, paths.checkout, test_command.command, baseline_text, setup.notes)
+                )
                 stop = RunStopped("")
             except RunStopped as stopped:
                 state, stop = loop.state, stopped

@@ -15,9 +15,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from agent.baseline import baseline_problem
 from agent.ci import (
     CiOutcome,
-    broken_test_command,
     build_task,
     format_outputs,
     read_log_tail,
@@ -459,16 +459,14 @@ def test_a_test_command_that_cannot_run_is_no_task_for_the_model(
 def test_real_failures_are_not_mistaken_for_a_broken_command() -> None:
     pytest_cmd = TestCommand("python3 -m pytest", True, "detected")
     make_cmd = TestCommand("make test", False, "detected")
-    assert broken_test_command(red_report(), pytest_cmd) is None
+    assert baseline_problem(red_report(), pytest_cmd) is None
     collection_error = TestReport(
         command="python3 -m pytest", exit_code=2, outcomes={"tests/test_calc.py": "error"}
     )
-    assert broken_test_command(collection_error, pytest_cmd) is None
-    assert (
-        broken_test_command(TestReport(command="make test", exit_code=2, structured=False), make_cmd) is None
-    )
+    assert baseline_problem(collection_error, pytest_cmd) is None
+    assert baseline_problem(TestReport(command="make test", exit_code=2, structured=False), make_cmd) is None
     hung = TestReport(command="python3 -m pytest", exit_code=None, timed_out=True, structured=False)
-    assert broken_test_command(hung, pytest_cmd) is None
+    assert baseline_problem(hung, pytest_cmd) is None
 
 
 def test_unwritable_github_files_are_a_warning_not_a_new_exit_code(
