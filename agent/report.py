@@ -91,6 +91,7 @@ def _counts(brief: Mapping[str, Any] | None) -> str:
         f"{brief.get('passed', 0)} passed, {brief.get('failed', 0)} failed, "
         f"{brief.get('error', 0)} errors, {brief.get('skipped', 0)} skipped"
     )
+    text += " (coarse: the runner's own summary line, no per-test results)" if brief.get("coarse") else ""
     return text + (" (timed out)" if brief.get("timed_out") else "")
 
 

@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from sandbox.base import Sandbox, SandboxConfig
+from sandbox.base import CommandResult, Sandbox, SandboxConfig
 from tools.base import ToolInputError, ToolResult
 from tools.detect import TestCommand
 from tools.junit import JUnitTooLarge, parse_junit
+from tools.runner_summary import summary_counts
 from tools.test_report import TestReport
 
 RAW_TAIL_CHARS = 3000
@@ -111,6 +112,7 @@ class RunTestsTool:
                 duration_s=result.duration_s,
                 structured=False,
                 raw_tail=_tail(result.output),
+                summary_counts=_coarse_counts(result),
             )
         xml_name = f"junit-{uuid.uuid4().hex}.xml"
         inner = posixpath.join(self.sandbox.scratch_inner, xml_name)
@@ -129,6 +131,7 @@ class RunTestsTool:
             xml = _take_file(self.sandbox.scratch / xml_name)
             if xml is None:
                 report.structured = False
+                report.summary_counts = _coarse_counts(result)
                 return report
             report.outcomes, report.messages = parse_junit(xml, root=self.sandbox.checkout)
         except ET.ParseError as exc:
@@ -174,6 +177,7 @@ class RunTestsTool:
             )
             return (
                 f"`{report.command}` exited with code {report.exit_code} in {report.duration_s:.1f} s; {why}."
+                + _coarse_line(report)
                 + _with_tail(report.raw_tail)
             )
         c = report.counts()
@@ -202,6 +206,20 @@ class RunTestsTool:
         if report.exit_code not in (0, 1) or not report.outcomes:
             text += _with_tail(report.raw_tail)
         return text
+
+
+def _coarse_counts(result: CommandResult) -> dict[str, int] | None:
+    return summary_counts(result.output, complete=result.cut_bytes == 0)
+
+
+def _coarse_line(report: TestReport) -> str:
+    c = report.summary_counts
+    if not c:
+        return ""
+    return (
+        f"\nIts own summary line says: {c['passed']} passed, {c['failed']} failed, {c['error']} errors, "
+        f"{c['skipped']} skipped (coarse counts: no test ids, not evidence for the verdict)."
+    )
 
 
 def _quoted_words(extra_args: str | None) -> list[str]:

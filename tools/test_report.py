@@ -22,6 +22,8 @@ class TestReport(BaseModel):
     messages: dict[str, str] = Field(default_factory=dict)
     structured: bool = True  # False when the runner was unknown and only raw output is available
     raw_tail: str = ""  # the end of the raw output, for unknown runners and collection errors
+    # without per-test results: the counts from the runner's own summary line (coarse: never evidence)
+    summary_counts: dict[str, int] | None = None
 
     def ids_with(self, *outcomes: Outcome) -> list[str]:
         return sorted(t for t, o in self.outcomes.items() if o in outcomes)
@@ -45,10 +47,18 @@ class TestReport(BaseModel):
             return not self.failing and self.exit_code in (0, 5) if self.outcomes else self.exit_code == 0
         return self.exit_code == 0
 
+    @property
+    def coarse(self) -> bool:
+        """The counts come from the runner's summary line, not from per-test results."""
+        return not self.outcomes and self.summary_counts is not None
+
     def brief(self) -> dict[str, object]:
-        """The compact form used in results: counts and failing ids."""
+        """The compact form used in results: counts (`coarse` when read from the runner's summary line) and
+        failing ids."""
+        counts = {**self.counts(), **(self.summary_counts or {})} if self.coarse else self.counts()
         return {
-            **self.counts(),
+            **counts,
+            "coarse": self.coarse,
             "failing": self.failing,
             "timed_out": self.timed_out,
             "exit_code": self.exit_code,
