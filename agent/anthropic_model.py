@@ -4,7 +4,10 @@ The SDK's own retries are off (`max_retries=0`) so that `agent.retry` is the onl
 multiplied. Errors are mapped like this:
 
 - 408, 409, 429, 5xx (529 included), connection errors, timeouts, a stream that breaks or ends early, a
-  malformed SSE event, and an `error` event inside the stream of a retryable type: retried within the budget.
+  malformed SSE event, and an `error` event inside the stream of a retryable type: retried within the budget
+  and before the run's deadline (each attempt's timeout is cut to the time left).
+- A host name that does not resolve: tried RESOLVE_ATTEMPTS times in all, then a ModelAPIError naming the
+  host (a typo in ANTHROPIC_BASE_URL or no DNS is not worth the whole retry budget).
   A malformed event is treated as a broken stream: the request is sent again, not salvaged.
 - 413, or a 400 saying the prompt is too long: `ContextOverflowError` at once (the loop compacts and retries).
 - Any other 4xx: `ModelAPIError` at once, quoting the status, error type and the API's message.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +46,8 @@ _TOO_LONG = re.compile(
     re.IGNORECASE,
 )
 _UNCACHEABLE_BLOCKS = {"thinking", "redacted_thinking"}
+RESOLVE_ATTEMPTS = 3
+MIN_ATTEMPT_TIMEOUT_S = 1.0
 
 
 # --- prompt caching -------------------------------------------------------------------------------
@@ -168,6 +174,7 @@ class AnthropicModel:
         # `retry_policy` lets tests shrink the backoff; its budget wins over `retry_budget` when given.
         self.retry_policy = retry_policy or RetryPolicy(budget=retry_budget)
         self._key = key
+        self.request_timeout = request_timeout
         self._client = anthropic.Anthropic(
             api_key=key, base_url=base_url, max_retries=0, timeout=request_timeout
         )
@@ -176,7 +183,12 @@ class AnthropicModel:
         return f"AnthropicModel({self.name!r})"
 
     def query(
-        self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+        self,
+        *,
+        system: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        deadline: float | None = None,
     ) -> ModelTurn:
         system, tools, messages = with_cache_breakpoints(system, tools, messages)
         params: dict[str, Any] = {"model": self.name, "max_tokens": self.max_tokens, "messages": messages}
@@ -186,7 +198,10 @@ class AnthropicModel:
             params["tools"] = tools
         started = time.monotonic()
         message, attempts = call_with_retries(
-            lambda: self._attempt(params), self.retry_policy, on_retry=self.on_retry
+            lambda: self._attempt(params, deadline),
+            self.retry_policy,
+            on_retry=self.on_retry,
+            deadline=deadline,
         )
         usage = message.usage
         return ModelTurn(
@@ -203,9 +218,12 @@ class AnthropicModel:
             latency_s=time.monotonic() - started,
         )
 
-    def _attempt(self, params: dict[str, Any]) -> Any:
+    def _attempt(self, params: dict[str, Any], deadline: float | None = None) -> Any:
+        timeout = self.request_timeout
+        if deadline is not None:
+            timeout = max(MIN_ATTEMPT_TIMEOUT_S, min(timeout, deadline - time.monotonic()))
         try:
-            with self._client.messages.stream(**params) as stream:
+            with self._client.messages.stream(**params, timeout=timeout) as stream:
                 finished = False
                 for event in stream:
                     finished = finished or event.type == "message_stop"
@@ -215,6 +233,14 @@ class AnthropicModel:
         except anthropic.APITimeoutError:
             raise TransientFailure("timed out", "no response within the request timeout") from None
         except anthropic.APIConnectionError as exc:
+            unresolved = _resolution_failure(exc)
+            if unresolved is not None:
+                raise TransientFailure(
+                    "host not found",
+                    f"{self._client.base_url.host} cannot be resolved ({unresolved}); check "
+                    "ANTHROPIC_BASE_URL and the network's DNS",
+                    max_attempts=RESOLVE_ATTEMPTS,
+                ) from None
             raise TransientFailure("connection error", self._scrub(str(exc.__cause__ or exc))) from None
         except httpx2.TimeoutException:
             raise TransientFailure("timed out", "the stream stalled past the request timeout") from None
@@ -246,3 +272,15 @@ class AnthropicModel:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "[redacted]") if self._key else text
+
+
+def _resolution_failure(exc: BaseException) -> str | None:
+    """What the resolver said, when a connection failed because the host name could not be resolved."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return current.strerror or str(current)
+        current = current.__cause__ or current.__context__
+    return None

@@ -18,6 +18,7 @@ from agent.logs import bind_step, get_logger, redact_secret_values
 from agent.model import Model, ModelTurn, Usage
 from agent.phases import PhaseTagger
 from agent.pricing import Pricing
+from agent.retry import DeadlineReached
 from agent.trajectory import Trajectory
 from agent.verdict import FinishGate
 from tools.base import Tool, ToolResult
@@ -32,7 +33,8 @@ log = get_logger("be-agent.loop")
 class Limits:
     max_steps: int = 50
     max_cost: float | None = None
-    max_time: float | None = None
+    max_time: float | None = None  # seconds, counted from `started`
+    started: float | None = None  # time.monotonic() when the run began; None: when the loop began
 
 
 @dataclass
@@ -89,7 +91,8 @@ class AgentLoop:
         self.messages: list[dict[str, Any]] = []
         self._last_call: str | None = None
         self._repeats = 0
-        self._started = time.monotonic()
+        self._started = limits.started if limits.started is not None else time.monotonic()
+        self._deadline = None if limits.max_time is None else self._started + limits.max_time
         self._phases = PhaseTagger()
         self._request: dict[str, Any] = {}
 
@@ -153,13 +156,19 @@ class AgentLoop:
             "elided": messages != self.messages,
         }
         try:
-            turn = self.model.query(system=self.system, tools=self.tool_specs, messages=messages)
-        except ContextOverflowError as exc:
-            compacted = compact_harder(messages)
-            if compacted == messages:
-                raise
-            self.trajectory.write("note", step=self.state.steps, text=f"context overflow, compacting: {exc}")
-            turn = self.model.query(system=self.system, tools=self.tool_specs, messages=compacted)
+            try:
+                turn = self._ask(messages)
+            except ContextOverflowError as exc:
+                compacted = compact_harder(messages)
+                if compacted == messages:
+                    raise
+                self.trajectory.write(
+                    "note", step=self.state.steps, text=f"context overflow, compacting: {exc}"
+                )
+                turn = self._ask(compacted)
+        except DeadlineReached as exc:
+            assert self.limits.max_time is not None
+            raise RunStopped(f"time limit {self.limits.max_time:g} s reached: {exc}") from None
         self.state.usage.add(turn.usage)
         self.state.model_latency += turn.latency_s
         step_cost = self.pricing.cost(self.model.name, turn.usage)
@@ -167,6 +176,11 @@ class AgentLoop:
             None if step_cost is None or self.state.cost is None else self.state.cost + step_cost
         )
         return turn
+
+    def _ask(self, messages: list[dict[str, Any]]) -> ModelTurn:
+        return self.model.query(
+            system=self.system, tools=self.tool_specs, messages=messages, deadline=self._deadline
+        )
 
     def _execute(self, call: dict[str, Any]) -> dict[str, Any]:
         name, params, call_id = call.get("name", ""), call.get("input") or {}, call["id"]

@@ -44,7 +44,14 @@ class Model(Protocol):
     name: str
 
     def query(
-        self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+        self,
+        *,
+        system: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        deadline: float | None = None,
     ) -> ModelTurn:
-        """Send one request; raise agent.errors.ModelAPIError (or ContextOverflowError) when it cannot."""
+        """Send one request; raise agent.errors.ModelAPIError (or ContextOverflowError) when it cannot.
+        `deadline` (a `time.monotonic()` value) is when the run must stop: no retry waits past it
+        (agent.retry.DeadlineReached)."""
         ...

@@ -7,6 +7,11 @@ flight is bounded separately by the request timeout, so the worst case for one c
 request_timeout`; with transient errors that answer quickly (a 529 takes milliseconds) a call ends within the
 budget.
 
+A `deadline` (the run's `--max-time`, as a `time.monotonic()` value) bounds the retries the same way: no
+wait ends after it, and when it is what stops them the error is `DeadlineReached`, so the caller can end
+the run as a time limit rather than as an API failure. A failure may also carry its own `max_attempts`
+(a host name that does not resolve is not worth two minutes of retries).
+
 The caller signals "retry me" by raising `TransientFailure`; anything else propagates unchanged on the first
 occurrence. This module knows nothing about the SDK: `agent.anthropic_model` maps SDK errors onto it.
 """
@@ -21,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_before_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from agent.errors import ModelAPIError
 
@@ -29,13 +34,26 @@ T = TypeVar("T")
 
 
 class TransientFailure(Exception):
-    """A failure worth retrying. `label` reads well after "model API ", e.g. "overloaded (529)"."""
+    """A failure worth retrying. `label` reads well after "model API ", e.g. "overloaded (529)".
+    `max_attempts` caps the attempts (this one included) while this failure repeats."""
 
-    def __init__(self, label: str, detail: str = "", *, retry_after: float | None = None):
+    def __init__(
+        self,
+        label: str,
+        detail: str = "",
+        *,
+        retry_after: float | None = None,
+        max_attempts: int | None = None,
+    ):
         super().__init__(f"{label}: {detail}" if detail else label)
         self.label = label
         self.detail = detail
         self.retry_after = retry_after
+        self.max_attempts = max_attempts
+
+
+class DeadlineReached(ModelAPIError):
+    """The retries were cut short by the run's deadline (`--max-time`), not by their own budget."""
 
 
 @dataclass(frozen=True)
@@ -97,14 +115,17 @@ def call_with_retries(
     *,
     on_retry: Callable[[RetryEvent], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
 ) -> tuple[T, int]:
     """Run `attempt` until it returns; return (its result, number of attempts made).
 
     Raises ModelAPIError naming the last transient failure, how long the retries lasted and how many attempts
-    were made, once the budget would be exceeded. Non-transient exceptions propagate at once.
+    were made, once the budget would be exceeded or the failure's own attempts are used up; DeadlineReached
+    when the wait would pass `deadline`. Non-transient exceptions propagate at once.
     """
     attempts = 0
     started = time.monotonic()
+    stopped_by: list[str] = []
 
     def counted() -> T:
         nonlocal attempts
@@ -131,10 +152,25 @@ def call_with_retries(
             )
         )
 
+    def stop(state: RetryCallState) -> bool:
+        failure = state.outcome.exception() if state.outcome else None
+        cap = failure.max_attempts if isinstance(failure, TransientFailure) else None
+        if cap is not None and state.attempt_number >= cap:
+            stopped_by.append("attempts")
+            return True
+        next_start = time.monotonic() + state.upcoming_sleep
+        if next_start - started >= policy.budget:
+            stopped_by.append("budget")
+            return True
+        if deadline is not None and next_start >= deadline:
+            stopped_by.append("deadline")
+            return True
+        return False
+
     retrying = Retrying(
         retry=retry_if_exception_type(TransientFailure),
         wait=wait,
-        stop=stop_before_delay(policy.budget),
+        stop=stop,
         before_sleep=before_sleep,
         sleep=sleep,
         reraise=True,
@@ -143,12 +179,18 @@ def call_with_retries(
         return retrying(counted), attempts
     except TransientFailure as failure:
         elapsed = time.monotonic() - started
+        why = stopped_by[-1] if stopped_by else "budget"
+        limit = {
+            "budget": f"retry budget {_format_seconds(policy.budget)} s",
+            "attempts": f"at most {failure.max_attempts} attempts for this failure",
+            "deadline": "the run's --max-time came first",
+        }[why]
         message = (
             f"model API {failure.label} for {_format_seconds(elapsed)} s; gave up after {attempts} "
-            f"attempt{'s' if attempts != 1 else ''} (retry budget {_format_seconds(policy.budget)} s)"
+            f"attempt{'s' if attempts != 1 else ''} ({limit})"
         )
         if failure.retry_after is not None and elapsed + failure.retry_after >= policy.budget:
             message += f"; the API asked to wait {_format_seconds(failure.retry_after)} s more"
         if failure.detail:
             message += f": {failure.detail}"
-        raise ModelAPIError(message) from None
+        raise (DeadlineReached if why == "deadline" else ModelAPIError)(message) from None
