@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,14 @@ def open_user_repo(path: Path) -> Path:
     if git(path, "rev-parse", "--is-bare-repository", check=False).stdout.strip() == "true":
         raise UsageError(f"bare repository: give a working copy (a clone) of it, not {path}")
     proc = git(path, "rev-parse", "--show-toplevel", check=False)
+    if proc.returncode != 0 and "dubious ownership" in proc.stderr:
+        # git's own refusal of a repository owned by another user, with git's own remedy
+        owned = re.search(r"repository at '([^'\n]*)'", proc.stderr)
+        where = owned.group(1) if owned else str(path)
+        raise UsageError(
+            f"git refuses to use {where}: it is owned by another user (\"dubious ownership\"); if you trust "
+            f"it, run: git config --global --add safe.directory {shlex.quote(where)}"
+        )
     if proc.returncode != 0:
         raise UsageError(f"not a git repository: {path}")
     top = Path(proc.stdout.strip())
