@@ -35,7 +35,7 @@ from tools.test_report import TestReport
 MAX_MODULES = 200
 MAX_WALK_ENTRIES = 20_000
 MAX_PROBE_BYTES = 1024 * 1024
-PROBE_TIMEOUT_S = 300.0
+FIND_TIMEOUT_S = 60.0
 _NOT_MODULES = frozenset({"setup", "conftest", "noxfile", "fabfile", "__init__", "__main__"})
 _SKIP_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "build", "dist"})
 _PYTEST_CANNOT_RUN = {4: "pytest usage error", 5: "no tests were collected"}
@@ -150,7 +150,7 @@ def _read_json_object(text: str) -> dict[str, list[str]]:
 
 def _resolve_plainly(sandbox: Sandbox, names: list[str]) -> dict[str, list[str]]:
     script = f"python3 -c {shlex.quote(_FIND)} {shlex.quote(json.dumps(names))}"
-    result = sandbox.run(script, timeout=PROBE_TIMEOUT_S, cwd=sandbox.workdir)
+    result = sandbox.run(script, timeout=FIND_TIMEOUT_S, cwd=sandbox.workdir)
     lines = result.output.strip().splitlines()
     return _read_json_object(lines[-1]) if result.exit_code == 0 and lines else {}
 
@@ -170,12 +170,12 @@ def _resolve_in_pytest(
         _PLUGIN.format(names=json.dumps(names), out=json.dumps(f"{inner_folder}/{out_name}"))
     )
     run = (
-        f'PYTHONPATH={shlex.quote(inner_folder)}"${{PYTHONPATH:+:$PYTHONPATH}}" '
-        f'PYTEST_ADDOPTS="${{PYTEST_ADDOPTS:-}} -p {module}" '
+        f'export PYTHONPATH={shlex.quote(inner_folder)}"${{PYTHONPATH:+:$PYTHONPATH}}" '
+        f'PYTEST_ADDOPTS="${{PYTEST_ADDOPTS:-}} -p {module}"; '
         f"{command.command} --collect-only -q"
     )
     try:
-        sandbox.run(run, timeout=PROBE_TIMEOUT_S, cwd=sandbox.workdir)
+        sandbox.run(run, timeout=sandbox.config.test_timeout, cwd=sandbox.workdir)
         text = _read_small(folder / out_name)
     finally:
         for leftover in folder.iterdir() if folder.is_dir() else []:

@@ -285,10 +285,13 @@ def _log_setup(setup: TestSetup) -> None:
         log.warning("tests_import_the_checkout", note=note)
 
 
-def check_baseline(baseline: TestReport, setup: TestSetup, checkout: Path) -> None:
-    """Stop before any model call when the baseline shows the tests cannot run at all (exit 2, one line)."""
+def check_baseline(baseline: TestReport, setup: TestSetup, checkout: Path, trajectory: Trajectory) -> None:
+    """Stop before any model call when the baseline shows the tests cannot run at all (exit 2, one line);
+    the baseline's output stays in the trajectory for a closer look."""
     problem = baseline_problem(baseline, setup.command, checkout=checkout, python=setup.toolchain.describe())
     if problem:
+        summary = setup.tests.summarise(baseline)
+        trajectory.write("baseline", report=baseline.model_dump(), summary=summary, flaky=[])
         raise UsageError(f"the tests cannot run: {problem}")
 
 
@@ -373,7 +376,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 sandbox=req.sandbox,
             )
             baseline = tests.run()
-            check_baseline(baseline, setup, paths.checkout)
+            check_baseline(baseline, setup, paths.checkout, trajectory)
             flaky = _rerun_disagreements(tests, baseline, baseline.failing)
             ws.exclude_from_change(paths.checkout, ws.untracked_paths(paths.checkout))
             baseline_text = tests.summarise(baseline)

@@ -17,6 +17,7 @@ the same interpreter as in the harness's test runs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -65,11 +66,17 @@ class Toolchain:
     version: str = ""
     has_pytest: bool = False
     refused: tuple[str, ...] = ()  # candidates never tried, each with the reason
+    without_pytest: tuple[str, ...] = ()  # preferred candidates that ran but could not import pytest
 
     def describe(self) -> str:
         if self.python is None:
             return "python3 from the sandbox's PATH (no usable interpreter was found)"
-        return f"{self.python} ({self.origin}, Python {self.version})"
+        passed_over = (
+            f"; passed over for lacking pytest: {', '.join(self.without_pytest)}"
+            if self.without_pytest
+            else ""
+        )
+        return f"{self.python} ({self.origin}, Python {self.version}{passed_over})"
 
 
 # A function that makes a sandbox with these extra read-only mounts and environment, for one probe.
@@ -213,9 +220,12 @@ def refusal(candidate: Candidate, user_repo: Path) -> str | None:
 
 
 def origin_path(path: str, user_repo: Path) -> str:
+    """`path` relative to the repository when it is inside (as written, else once links are followed)."""
     top = os.path.realpath(user_repo)
-    form = os.path.realpath(path)
-    return os.path.relpath(form, top) if _under(form, top) else path
+    for form in (os.path.abspath(path), os.path.realpath(path)):
+        if _under(form, top):
+            return os.path.relpath(form, top)
+    return path
 
 
 def probe(candidate: Candidate, make_box: SandboxMaker) -> dict[str, object] | None:
@@ -252,6 +262,7 @@ def find_python_toolchain(
     """The first candidate that runs in the sandbox and (if `needs_pytest`) imports pytest there; else the
     first that runs at all; else an empty Toolchain (python3 from the sandbox's default PATH)."""
     refused: list[str] = []
+    without_pytest: list[str] = []
     runs: Toolchain | None = None
     for candidate in candidates(user_repo, environ):
         why = refusal(candidate, user_repo)
@@ -270,18 +281,7 @@ def find_python_toolchain(
             has_pytest=probed.get("pytest") is True,
         )
         if found.has_pytest or not needs_pytest:
-            return _with_refused(found, refused)
+            return dataclasses.replace(found, refused=tuple(refused), without_pytest=tuple(without_pytest))
+        without_pytest.append(candidate.python)
         runs = runs or found
-    return _with_refused(runs or Toolchain(), refused)
-
-
-def _with_refused(toolchain: Toolchain, refused: list[str]) -> Toolchain:
-    return Toolchain(
-        toolchain.python,
-        toolchain.mounts,
-        toolchain.env,
-        origin=toolchain.origin,
-        version=toolchain.version,
-        has_pytest=toolchain.has_pytest,
-        refused=tuple(refused),
-    )
+    return dataclasses.replace(runs or Toolchain(), refused=tuple(refused))

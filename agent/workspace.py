@@ -51,7 +51,7 @@ def open_user_repo(path: Path) -> Path:
         owned = re.search(r"repository at '([^'\n]*)'", proc.stderr)
         where = owned.group(1) if owned else str(path)
         raise UsageError(
-            f"git refuses to use {where}: it is owned by another user (\"dubious ownership\"); if you trust "
+            f'git refuses to use {where}: it is owned by another user ("dubious ownership"); if you trust '
             f"it, run: git config --global --add safe.directory {shlex.quote(where)}"
         )
     if proc.returncode != 0:
