@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,9 +179,7 @@ def _resolve_in_pytest(
         sandbox.run(run, timeout=sandbox.config.test_timeout, cwd=sandbox.workdir)
         text = _read_small(folder / out_name)
     finally:
-        for leftover in folder.iterdir() if folder.is_dir() else []:
-            leftover.unlink(missing_ok=True)
-        folder.rmdir()
+        shutil.rmtree(folder, ignore_errors=True)  # whatever the suite left there; links are not followed
     return None if text is None else _read_json_object(text)
 
 
