@@ -19,7 +19,7 @@ from tests.python_projects import install_copy, install_editable, make_src_proje
 from tests.sandbox_fixtures import needs_bwrap
 from tests.standin import StandinServer, reply, text, tool_use
 
-pytestmark = needs_bwrap
+pytestmark = [needs_bwrap, pytest.mark.slow]  # through the real CLI
 
 EDITOR = "str_replace_based_edit_tool"
 TASK = "Rect.area() adds the sides instead of multiplying them; fix it."

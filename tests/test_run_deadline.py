@@ -59,6 +59,7 @@ def test_an_unresolvable_host_is_tried_a_few_times_then_named() -> None:
 
 
 @needs_bwrap
+@pytest.mark.slow  # through the real CLI
 def test_max_time_ends_a_run_whose_model_api_keeps_failing(demo_repo: Path, state_dir: Path) -> None:
     # a retry budget of ten minutes, a run limit of 15 s: the run limit wins, and the run ends as a limit
     with StandinServer(when_exhausted=error(529)) as srv:
@@ -86,6 +87,7 @@ def test_max_time_ends_a_run_whose_model_api_keeps_failing(demo_repo: Path, stat
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a repository to another user needs root")
+@pytest.mark.slow  # through the real CLI
 def test_a_repository_owned_by_another_user_gets_gits_safe_directory_advice(
     demo_repo: Path, state_dir: Path
 ) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from agent.toolchain import candidates, find_python_toolchain, refusal
 from sandbox.base import Sandbox, SandboxConfig
 from sandbox.bwrap import BwrapSandbox
@@ -120,6 +122,7 @@ def test_the_probe_runs_in_the_sandbox_and_skips_the_repositorys_interpreter(tmp
 
 
 @needs_bwrap
+@pytest.mark.slow  # through the real CLI
 def test_a_committed_interpreter_never_runs_on_the_host_and_an_honest_fix_still_lands(
     tmp_path: Path, state_dir: Path
 ) -> None:
