@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.workspace import git
+from agent.git import git
 from sandbox.base import CommandResult, Sandbox
 from sandbox.bwrap import SYSTEM_DIRS
 from sandbox.env import DEFAULT_PATH

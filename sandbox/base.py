@@ -27,6 +27,7 @@ class SandboxUnavailable(Exception):
     """bubblewrap cannot start here (not installed, user namespaces off, an AppArmor rule); the message is one
     line that says why and how to fix it."""
 
+
 DEFAULT_WORKDIR = "/workspace"
 
 
