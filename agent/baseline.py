@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.untrusted import clean_log
 from sandbox.base import Sandbox
 from tools.detect import TestCommand
 from tools.test_report import TestReport
@@ -42,7 +43,6 @@ _SKIP_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "build",
 _PYTEST_CANNOT_RUN = {4: "pytest usage error", 5: "no tests were collected"}
 _MISSING_MODULE = re.compile(r"No module named '?([A-Za-z_][\w.]*)'?")
 _TELLING_LINE = re.compile(r"error|not found|no module named|no tests ran|permission denied", re.I)
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
 
 
 # --- which modules are the repository's own --------------------------------------------------------------
@@ -371,8 +371,9 @@ def first_test_file(checkout: Path) -> str | None:
 
 
 def _printable(text: str, limit: int = 300) -> str:
-    """Only printable characters, colours and control sequences removed, bounded: safe on a terminal."""
-    text = "".join(c for c in _ANSI.sub("", text) if c.isprintable())
+    """Cleaned like any terminal output from outside (`clean_log`), then one line of printable characters,
+    bounded: safe on a terminal."""
+    text = "".join(c for c in clean_log(text) if c.isprintable())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -3,8 +3,8 @@
 Rule: nothing of the repository's is executed on the host. Candidates are found by reading files (a
 virtualenv's `pyvenv.cfg`, where its links point), never by running them; each is then tried inside a
 sandbox with the sandbox's environment, and the first that runs (and imports pytest, when the tests need it)
-is used. An interpreter or virtualenv that is a tracked file of the repository is never a candidate: a
-repository can commit `.venv/bin/python`, but only the user makes an untracked one.
+is used. An interpreter or virtualenv that is a tracked file of the repository is never run, not even in the
+sandbox: a repository can commit `.venv/bin/python`, but only the user makes an untracked one.
 
 The candidates, in order: the repository's own `.venv` or `venv`, the active virtualenv (`VIRTUAL_ENV`), the
 active conda environment (`CONDA_PREFIX`), `python3` on PATH (a real interpreter, not a version manager's
@@ -48,8 +48,9 @@ _PROBE = (
 
 @dataclass(frozen=True)
 class Candidate:
-    """An interpreter found by reading files: its path as found (a venv's `bin/python`, not resolved), the
-    directories it needs, and where it came from (for messages)."""
+    """An interpreter found by reading files: its path (a venv's `bin/python`; for a virtualenv reached
+    through a link, under the directory the link leads to), the directories it needs, and where it came from
+    (for messages)."""
 
     python: str
     mounts: tuple[str, ...]
