@@ -258,3 +258,18 @@ def test_a_pytest_that_cannot_start_says_why(tmp_path: Path) -> None:
     assert "exited with code 1" in result.content and "wrote no readable JUnit report" in result.content
     assert "No module named pytest_is_not_installed_here" in result.content
     assert result.data["report"]["structured"] is False
+
+
+def test_a_path_that_looks_like_an_option_is_read_as_a_path(tmp_path: Path) -> None:
+    """A folder named `-pevil` must not become `-p evil` (load the plugin module `evil`): pytest scans every
+    argument for `-p`, even after `--`."""
+    checkout = make_checkout(
+        tmp_path,
+        {
+            "-pevil/test_x.py": "def test_a():\n    pass\n",
+            "evil.py": "raise SystemExit('evil plugin loaded')\n",
+        },
+    )
+    assert TestCommand("pytest", True, "x").narrowed(["-pevil/test_x.py"]) == "pytest ./-pevil/test_x.py"
+    report = RunTestsTool(sandbox_for(tmp_path, checkout), PYTEST_CMD, timeout=60).run(["-pevil"])
+    assert report.outcomes == {"-pevil/test_x.py::test_a": "passed"}

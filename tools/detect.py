@@ -45,10 +45,18 @@ class TestCommand:
         return self.pytest
 
     def narrowed(self, test_ids: Sequence[str]) -> str:
-        """The command restricted to `test_ids`, each quoted so spaces, quotes and brackets survive."""
+        """The command restricted to `test_ids`, each quoted so spaces, quotes and brackets survive, and
+        never read as an option."""
         if not test_ids:
             return self.command
-        return " ".join([self.command, *(shlex.quote(t) for t in test_ids)])
+        return " ".join([self.command, *path_arguments(test_ids)])
+
+
+def path_arguments(test_ids: Sequence[str]) -> list[str]:
+    """Test ids or paths as shell words a runner reads as paths: quoted, and `./` before one that starts
+    with `-` (a folder named `-pevil` is a path, not `-p evil`; pytest scans every argument for `-p`, even
+    after `--`)."""
+    return [shlex.quote("./" + t if t.startswith("-") else t) for t in test_ids]
 
 
 def detect_test_command(root: Path, override: str | None) -> TestCommand | None:

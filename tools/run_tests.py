@@ -1,4 +1,5 @@
-"""The `run_tests` tool, and the test runs the harness itself makes (baseline and final) through `run()`.
+"""The `run_tests` tool (`run()`, in the model's checkout), and the harness's own test runs (`run_in()`, each in
+a fresh copy of the commit it judges, see agent/harness_tests.py).
 
 For pytest the results come from a JUnit XML file written to the sandbox's scratch directory, unique per
 run and deleted once read; for other runners only the exit code and the end of the output are known.
@@ -15,13 +16,15 @@ import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 from sandbox.base import CommandResult, Sandbox, SandboxConfig
 from tools.base import ToolInputError, ToolResult
-from tools.detect import TestCommand
+from tools.detect import TestCommand, path_arguments
 from tools.junit import JUnitTooLarge, parse_junit
+from tools.pytest_guard import OUT_DIR_NAME, PYCACHE_DIR_NAME, GuardPlugin, read_guard, run_prefix
 from tools.runner_summary import summary_counts
 from tools.test_report import TestReport
 
@@ -92,6 +95,16 @@ class RunTestsTool:
 
     def run(self, tests: Sequence[str] | None = None, *, extra_args: str | None = None) -> TestReport:
         """Run the suite (or `tests`) in the sandbox and collect what happened."""
+        return self._run(tests, extra_args=extra_args)
+
+    def _run(
+        self,
+        tests: Sequence[str] | None,
+        *,
+        extra_args: str | None = None,
+        prefix: str = "",
+        plugin_args: Sequence[str] = (),
+    ) -> TestReport:
         if self.command is None:
             raise ToolInputError(NO_COMMAND)
         ids = [t.strip() for t in tests or [] if t.strip()]
@@ -101,10 +114,10 @@ class RunTestsTool:
                 "or run a subset with the bash tool"
             )
         extra = _quoted_words(extra_args)
-        quoted_ids = [shlex.quote(t) for t in ids]
+        quoted_ids = path_arguments(ids)
         visible = " ".join([self.command.command, *extra, *quoted_ids])
         if not self.command.pytest:
-            result = self.sandbox.run(visible, timeout=self.timeout, cwd=self.sandbox.workdir)
+            result = self.sandbox.run(prefix + visible, timeout=self.timeout, cwd=self.sandbox.workdir)
             return TestReport(
                 command=visible,
                 exit_code=result.exit_code,
@@ -117,9 +130,16 @@ class RunTestsTool:
         xml_name = f"junit-{uuid.uuid4().hex}.xml"
         inner = posixpath.join(self.sandbox.scratch_inner, xml_name)
         full = " ".join(
-            [self.command.command, *extra, _JUNIT_OPTIONS, f"--junitxml={shlex.quote(inner)}", *quoted_ids]
+            [
+                self.command.command,
+                *plugin_args,
+                *extra,
+                _JUNIT_OPTIONS,
+                f"--junitxml={shlex.quote(inner)}",
+                *quoted_ids,
+            ]
         )
-        result = self.sandbox.run(full, timeout=self.timeout, cwd=self.sandbox.workdir)
+        result = self.sandbox.run(prefix + full, timeout=self.timeout, cwd=self.sandbox.workdir)
         report = TestReport(
             command=visible,
             exit_code=result.exit_code,
@@ -145,19 +165,48 @@ class RunTestsTool:
             )
         return report
 
-    def run_in(self, tree: Path, tests: list[str]) -> TestReport:
-        """Run `tests` in another tree (e.g. a copy of the base commit) in a sandbox like this one's.
+    def run_in(
+        self,
+        tree: Path,
+        tests: list[str],
+        *,
+        guard: GuardPlugin | None = None,
+        pycache: Path | None = None,
+    ) -> TestReport:
+        """A harness run: `tests` in another tree (a fresh copy made for this one run) in a sandbox like
+        this one's, with bytecode kept out of the tree and, for pytest, the runtime check `guard` loaded
+        first (its directory mounted read-only). A runner that cannot be narrowed runs its whole suite.
 
-        A runner that cannot be narrowed runs its whole suite there."""
+        `pycache` is where bytecode of what lies outside the tree (the interpreter's own modules, installed
+        packages) is kept between harness runs: the first run writes it, every later run mounts it
+        read-only, so no run can leave bytecode for another."""
         if self.command is not None and not self.command.narrowable:
             tests = []
         if tree.resolve() == self.sandbox.checkout.resolve():
-            return self.run(tests)
+            raise ValueError("a harness run needs its own copy of the tree, not the model's checkout")
         scratch = Path(tempfile.mkdtemp(prefix="tests-", dir=self.sandbox.scratch))
+        use_guard = guard if self.command is not None and self.command.pytest else None
+        seeding = pycache is not None and not pycache.exists()
+        shared = pycache if pycache is not None and not seeding else None
+        config = self.sandbox.config
+        mounts = [str(p) for p in (use_guard.directory if use_guard else None, shared) if p is not None]
+        if mounts:
+            config = replace(config, extra_ro_paths=(*config.extra_ro_paths, *mounts))
         make = cast(Callable[[Path, Path, SandboxConfig], Sandbox], type(self.sandbox))
-        other = make(tree, scratch, self.sandbox.config)
+        other = make(tree, scratch, config)
         try:
-            return RunTestsTool(other, self.command, timeout=self.timeout).run(tests)
+            tool = RunTestsTool(other, self.command, timeout=self.timeout)
+            report = tool._run(
+                tests,
+                prefix=run_prefix(use_guard, shared),
+                plugin_args=["-p", use_guard.module] if use_guard is not None else [],
+            )
+            if use_guard is not None:
+                report.guard = read_guard(other.scratch / OUT_DIR_NAME)
+            written = other.scratch / PYCACHE_DIR_NAME
+            if seeding and pycache is not None and written.is_dir() and not written.is_symlink():
+                written.rename(pycache)
+            return report
         finally:
             other.close()
             shutil.rmtree(scratch, ignore_errors=True)

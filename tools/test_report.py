@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tools.pytest_guard import GuardRecord
+
 Outcome = Literal["passed", "failed", "error", "skipped"]
 
 
@@ -24,6 +26,7 @@ class TestReport(BaseModel):
     raw_tail: str = ""  # the end of the raw output, for unknown runners and collection errors
     # without per-test results: the counts from the runner's own summary line (coarse: never evidence)
     summary_counts: dict[str, int] | None = None
+    guard: GuardRecord | None = None  # the runtime check's record, in the harness's own pytest runs
 
     def ids_with(self, *outcomes: Outcome) -> list[str]:
         return sorted(t for t, o in self.outcomes.items() if o in outcomes)

@@ -1,0 +1,175 @@
+"""The runtime check in the harness's own pytest runs: what the plugin records in a real pytest process, how
+its record is read back (hostile input), and a harness run through the sandbox with bytecode kept out of
+the tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.base import SandboxConfig
+from sandbox.bwrap import BwrapSandbox
+from tests.sandbox_fixtures import needs_bwrap
+from tools.detect import TestCommand
+from tools.pytest_guard import MAX_RECORD_BYTES, install_guard, read_guard
+from tools.run_tests import RunTestsTool
+
+TESTS = """\
+import pytest
+
+import pkg
+
+
+def test_ok():
+    assert pkg.VALUE == 1
+
+
+def test_bug():
+    assert pkg.VALUE == 2
+
+
+@pytest.mark.parametrize("x", [1, 2])
+def test_param(x):
+    assert x == 1
+
+
+def test_skipped():
+    pytest.skip("not here")
+"""
+
+FORGE_REPORTS = """\
+import _pytest.reports as _r
+
+_original = _r.TestReport.from_item_and_call.__func__
+
+
+def _forged(cls, item, call):
+    report = _original(cls, item, call)
+    report.outcome = "passed"
+    return report
+
+
+_r.TestReport.from_item_and_call = classmethod(_forged)
+VALUE = 1
+"""
+
+
+def project(tmp_path: Path, package_init: str) -> Path:
+    root = tmp_path / "project"
+    (root / "pkg").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pkg" / "__init__.py").write_text(package_init)
+    (root / "tests" / "test_pkg.py").write_text(TESTS)
+    return root
+
+
+def run_guarded(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    guard = install_guard(tmp_path / "guard")
+    out = tmp_path / "guard-out"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(guard.directory),
+        "BE_AGENT_GUARD_OUT": str(out),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error",
+            "-p",
+            guard.module,
+            *extra,
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done, out
+
+
+def test_an_honest_run_is_recorded_call_by_call(tmp_path: Path) -> None:
+    done, out = run_guarded(tmp_path, project(tmp_path, "VALUE = 1\n"))
+    assert (
+        "2 failed, 2 passed, 1 skipped" in done.stdout
+    )  # loading the check changes nothing, warnings included
+    record = read_guard(out)
+    assert record is not None and record.processes == 1
+    assert record.calls == {
+        "tests/test_pkg.py::test_ok": "passed",
+        "tests/test_pkg.py::test_bug": "failed",
+        "tests/test_pkg.py::test_param[1]": "passed",
+        "tests/test_pkg.py::test_param[2]": "failed",
+        "tests/test_pkg.py::test_skipped": "skipped",
+    }
+    assert record.replaced == [] and record.late_plugins == []
+
+
+def test_code_under_test_that_forges_reports_is_caught(tmp_path: Path) -> None:
+    done, out = run_guarded(tmp_path, project(tmp_path, FORGE_REPORTS))
+    assert "5 passed" in done.stdout  # what the forged reports say...
+    record = read_guard(out)
+    assert record is not None
+    assert record.replaced == ["_pytest.reports.TestReport.from_item_and_call"]
+    assert record.calls["tests/test_pkg.py::test_param[2]"] == "failed"  # ...and what really happened
+
+
+def test_workers_of_a_distributed_run_each_report(tmp_path: Path) -> None:
+    done, out = run_guarded(tmp_path, project(tmp_path, "VALUE = 1\n"), "-n", "2")
+    record = read_guard(out)
+    assert record is not None and record.processes >= 2, done.stdout
+    assert record.calls["tests/test_pkg.py::test_bug"] == "failed"
+    assert record.calls["tests/test_pkg.py::test_ok"] == "passed"
+
+
+def test_records_are_read_as_hostile_input(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"pid": 1, "calls": {"t.py::x": "passed"}}))
+    (out / "guard-1.json").symlink_to(secret)
+    (out / "guard-2.json").write_text("{not json")
+    (out / "guard-3.json").write_text(json.dumps({"pid": 3, "calls": {"t.py::x": "forged"}}))
+    (out / "guard-4.json").write_bytes(b" " * (MAX_RECORD_BYTES + 1))
+    assert read_guard(out) is None
+    (out / "guard-5.json").write_text(json.dumps({"pid": 5, "calls": {"t.py::y": "passed"}}))
+    record = read_guard(out)
+    assert record is not None and record.calls == {"t.py::y": "passed"} and record.processes == 1
+
+
+@needs_bwrap
+def test_a_harness_run_keeps_bytecode_out_of_the_tree_and_brings_the_record_back(tmp_path: Path) -> None:
+    checkout = project(tmp_path, "VALUE = 1\n")
+    command = TestCommand(f"{shlex.quote(sys.executable)} -m pytest -p no:cacheprovider", True, "t")
+    tool = RunTestsTool(BwrapSandbox(checkout, tmp_path / "scratch", SandboxConfig()), command, timeout=120)
+    guard = install_guard(tmp_path / "guard")
+    pycache = tmp_path / "pycache"
+    copies = []
+    for n in range(2):
+        copy = tmp_path / f"copy-{n}"
+        subprocess.run(["cp", "-r", str(checkout), str(copy)], check=True)
+        copies.append(copy)
+    first = tool.run_in(copies[0], [], guard=guard, pycache=pycache)
+    assert first.guard is not None and first.guard.calls["tests/test_pkg.py::test_bug"] == "failed"
+    assert pycache.is_dir()  # the first run wrote the shared bytecode...
+    seeded = sorted(p for p in pycache.rglob("*") if p.is_file())
+    second = tool.run_in(copies[1], ["tests/test_pkg.py::test_ok"], guard=guard, pycache=pycache)
+    assert second.outcomes == {"tests/test_pkg.py::test_ok": "passed"}
+    assert sorted(p for p in pycache.rglob("*") if p.is_file()) == seeded  # ...no later run could add to it
+    for copy in copies:
+        assert not list(copy.rglob("__pycache__")) and not list(copy.rglob("*.pyc"))
+    with pytest.raises(ValueError, match="own copy"):
+        tool.run_in(checkout, [], guard=guard)
