@@ -25,7 +25,7 @@ from agent.run import make_test_runner, run_task
 from agent.settings import RunSettings, default_state_dir
 from agent.untrusted import Untrusted, clean_log, mark, marking_rule
 from agent.view import page_artifact_note
-from agent.workspace import branch_tip, clone_for_run, git, open_user_repo, resolve_commit
+from agent.workspace import branch_tip, clone_for_run, diff_stat, git, open_user_repo, resolve_commit
 from tools.test_report import TestReport
 
 BRANCH_PREFIX = "be-agent/"
@@ -498,7 +498,7 @@ def _diffstat(root: Path, sha: str, result: RunResult) -> str:
         result.commit
         and git(root, "cat-file", "-e", f"{result.commit}^{{commit}}", check=False).returncode == 0
     ):
-        return git(root, "diff", "--stat", sha, result.commit).stdout.rstrip()
+        return diff_stat(root, sha, result.commit).rstrip()  # text as text, whatever .gitattributes say
     if result.diff and Path(result.diff).is_file() and Path(result.diff).stat().st_size:
         proc = git(root, "apply", "--stat", result.diff, check=False)
         return proc.stdout.rstrip() if proc.returncode == 0 else ""

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import tempfile
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from agent.errors import UsageError
@@ -227,7 +229,8 @@ def changed_paths(checkout: Path, base_sha: str) -> list[str]:
 
 def write_diff(checkout: Path, base_sha: str, dest: Path) -> None:
     """The whole change (untracked files included) as a patch in `dest`, streamed (a huge change never sits
-    in memory), without touching the checkout's index."""
+    in memory), without touching the checkout's index. Text shows as text whatever the change's
+    .gitattributes say (see `neutral_diff`)."""
     index = checkout / ".git" / "be-agent-diff-index"
     env = {"GIT_INDEX_FILE": str(index)}
     try:
@@ -235,10 +238,10 @@ def write_diff(checkout: Path, base_sha: str, dest: Path) -> None:
         _exclude_nested(checkout)
         git(checkout, "add", "-A", env=env)
         keep_repositories_out(checkout, base_sha, env)
-        with dest.open("wb") as out:
-            git_to_file(checkout, "diff", "--cached", "--binary", base_sha, out=out, env=env)
+        tree = git(checkout, "write-tree", env=env).stdout.strip()
     finally:
         index.unlink(missing_ok=True)
+    neutral_diff(checkout, base_sha, tree, dest)
 
 
 def _commit_message(subject: str, body: str, trailers: dict[str, str]) -> str:
@@ -304,3 +307,118 @@ def subject_from_task(task: str, limit: int = 72) -> str:
 
 def run_git_lines(repo: Path, args: Sequence[str]) -> list[str]:
     return [line for line in git(repo, *args).stdout.splitlines() if line]
+
+
+# --- fresh copies for the harness's test runs, and reading a change whatever its .gitattributes say --------
+
+
+def fresh_copy(source: Path, commit: str, dest: Path) -> None:
+    """`dest` becomes a new clone of `source` with `commit` checked out (detached): one harness test run's
+    own tree, sharing nothing writable with any other. A plain clone, never `git worktree` (the source's
+    .git is read-only in the sandbox and must not gain worktree records)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    git(dest.parent, "clone", "--quiet", "--no-checkout", "--template=", str(source), str(dest))
+    if git(dest, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode != 0:
+        git(dest, "fetch", "--quiet", "--no-tags", str(source), commit)
+    git(dest, "remote", "remove", "origin")
+    git(dest, "checkout", "--quiet", "--detach", commit)
+
+
+def take_files_from(tree: Path, commit: str, paths: list[str]) -> list[str]:
+    """Put `paths` into `tree` as `commit` has them (regular files only: a link is never written) and return
+    those written. `commit` must be in the tree's repository."""
+    if not paths:
+        return []
+    literal = {"GIT_LITERAL_PATHSPECS": "1"}
+    listed = git(tree, "ls-tree", "-r", "-z", commit, "--", *paths, env=literal).stdout.split("\0")
+    regular = sorted(
+        entry.split("\t", 1)[1]
+        for entry in listed
+        if "\t" in entry and entry.split(" ", 1)[0] in ("100644", "100755")
+    )
+    if regular:
+        git(tree, "checkout", "--quiet", commit, "--", *regular, env=literal)
+    return regular
+
+
+@contextmanager
+def _no_attributes(repo: Path) -> Iterator[tuple[Path, list[str], dict[str, str]]]:
+    """Where, with which global options and which environment git reads no attributes at all: run from an
+    empty work tree with an empty private index and no global attributes file. So no .gitattributes of a
+    change decides what is text, and nothing is converted."""
+    with tempfile.TemporaryDirectory(prefix="be-agent-git-") as tmp:
+        tree = Path(tmp) / "tree"
+        tree.mkdir()
+        options = ["-c", "core.attributesFile=/dev/null", f"--git-dir={repo / '.git'}", f"--work-tree={tree}"]
+        yield tree, options, {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+
+
+def neutral_diff(repo: Path, old: str, new: str, dest: Path) -> None:
+    """The diff from `old` to `new` (commits or trees) streamed into `dest`: text as text, binaries as binary
+    patches, decided by content alone (no .gitattributes, textconv or external diff)."""
+    diff = ["diff", "--binary", "--no-textconv", "--no-ext-diff", "--no-color", "--no-renames", old, new]
+    with _no_attributes(repo) as (cwd, options, env), dest.open("wb") as out:
+        git_to_file(cwd, *options, *diff, out=out, env=env)
+
+
+def diff_stat(repo: Path, old: str, new: str) -> str:
+    """`git diff --stat` from `old` to `new`, with text counted as text whatever .gitattributes says."""
+    with _no_attributes(repo) as (cwd, options, env):
+        stat = ["diff", "--stat", "--no-textconv", "--no-ext-diff", "--no-color", old, new]
+        return git(cwd, *options, *stat, env=env).stdout
+
+
+def changed_entries(repo: Path, old: str, new: str) -> list[tuple[str, str, str]]:
+    """(status, mode in `new`, path) for every file that differs; status A, M, D or T; no rename pairing."""
+    raw = git(repo, "diff-tree", "-r", "-z", "--no-renames", "--no-textconv", old, new).stdout.split("\0")
+    found: list[tuple[str, str, str]] = []
+    for header, path in zip(raw[0::2], raw[1::2], strict=False):
+        fields = header.lstrip(":").split()
+        if len(fields) == 5 and path:
+            found.append((fields[4][:1], fields[1], path))
+    return found
+
+
+def read_blob(repo: Path, commit: str, path: str, limit: int) -> bytes | None:
+    """At most `limit` bytes of `path` in `commit` (None when absent), as stored: never through filters."""
+    if git(repo, "cat-file", "-e", f"{commit}:{path}", check=False).returncode != 0:
+        return None
+    with tempfile.TemporaryFile() as out:
+        git_to_file(repo, "cat-file", "blob", f"{commit}:{path}", out=out)
+        out.seek(0)
+        return out.read(limit)
+
+
+def attributes_at(
+    repo: Path, commit: str, attributes: list[str], paths: list[str]
+) -> dict[str, dict[str, str]]:
+    """path -> attribute -> value ("set", "unset", "unspecified" or a value) as the .gitattributes files of
+    `commit` define them (read from a private index of that commit, never from a work tree)."""
+    if not paths:
+        return {}
+    with _no_attributes(repo) as (cwd, options, env):
+        git(repo, "read-tree", commit, env=env)
+        proc = git(
+            cwd,
+            *options,
+            "check-attr",
+            "--cached",
+            "-z",
+            "--stdin",
+            *attributes,
+            env=env,
+            input_text="\0".join(paths) + "\0",
+        )
+    parts = proc.stdout.split("\0")
+    found: dict[str, dict[str, str]] = {}
+    for path, attribute, value in zip(parts[0::3], parts[1::3], parts[2::3], strict=False):
+        found.setdefault(path, {})[attribute] = value
+    return found
+
+
+def grep_paths(repo: Path, commit: str, pattern: str, pathspec: str) -> list[str]:
+    """Paths in `commit` matching `pathspec` (a glob) whose content matches the extended regex `pattern`."""
+    proc = git(repo, "grep", "-l", "-I", "-E", "-e", pattern, commit, "--", pathspec, check=False)
+    if proc.returncode not in (0, 1):
+        raise GitError(f"git grep failed in {repo}: {proc.stderr.strip()}")
+    return sorted(line.split(":", 1)[1] for line in proc.stdout.splitlines() if ":" in line)
