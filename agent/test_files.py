@@ -19,13 +19,15 @@ def is_test_path(path: str) -> bool:
     return bool(parts) and (bool(_TEST_DIRS.intersection(parts[:-1])) or bool(_TEST_NAME.match(parts[-1])))
 
 
-_PYTEST_CONFIG_FILES = {"conftest.py", "pytest.ini", ".pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini"}
+PYTEST_CONFIG_FILES = frozenset(
+    {"conftest.py", "pytest.ini", ".pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini"}
+)
 
 
 def is_test_infrastructure(path: str) -> bool:
     """What decides how tests run and what they see: test files, conftest plugins and pytest config.
     The harness judges a change by the original versions of these."""
-    return is_test_path(path) or PurePosixPath(path).name in _PYTEST_CONFIG_FILES
+    return is_test_path(path) or PurePosixPath(path).name in PYTEST_CONFIG_FILES
 
 
 def is_test_module(path: str) -> bool:
