@@ -230,6 +230,14 @@ def run_command(
         str | None, typer.Option("--branch", help="Branch to create (default be-agent/<slug>-<id>).")
     ] = None,
     test_cmd: TestCmd = None,
+    tests: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tests",
+            help="A test the run is judged by (repeatable): a test id, a file, or an id without its "
+            "[parameters] for all of them.",
+        ),
+    ] = None,
     model: Model = DEFAULT_MODEL,
     max_steps: MaxSteps = 50,
     max_cost: MaxCost = None,
@@ -269,6 +277,7 @@ def run_command(
         base=base,
         branch=branch,
         test_cmd=test_cmd,
+        named_tests=tests or [],
         keep=keep,
         verbose=verbose,
         quiet=quiet,

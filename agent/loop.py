@@ -14,13 +14,13 @@ from typing import Any
 
 from agent.context import compact_harder, estimate_tokens, fit_to_window, messages_budget
 from agent.errors import ContextOverflowError, RunStopped
+from agent.finish_gate import FinishGate
 from agent.logs import bind_step, get_logger, redact_secret_values
 from agent.model import Model, ModelTurn, Usage
 from agent.phases import PhaseTagger
 from agent.pricing import Pricing
 from agent.retry import DeadlineReached
 from agent.trajectory import Trajectory
-from agent.verdict import FinishGate
 from tools.base import Tool, ToolResult
 
 FINISH = "finish"

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from agent.config import RunResult
 from agent.test_files import is_test_path
+from agent.verification import Verification
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("summary", "Summary"),
@@ -95,15 +96,38 @@ def _counts(brief: Mapping[str, Any] | None) -> str:
     return text + (" (timed out)" if brief.get("timed_out") else "")
 
 
-def _added_line(verification: Mapping[str, Any]) -> str:
-    added = verification.get("added_tests") or []
-    fail_on_base = verification.get("added_tests_fail_on_base")
-    if fail_on_base is None:
+def _verification(verification: Mapping[str, Any] | Verification) -> Verification:
+    if isinstance(verification, Verification):
+        return verification
+    return Verification.model_validate(dict(verification))
+
+
+def _added_line(v: Verification) -> str:
+    if v.added_tests_fail_on_base is None:
         return "no test added or changed"
-    if fail_on_base:
-        return f"{len(added)} added or changed; at least one fails on the original code (a real reproduction)"
-    note = verification.get("added_tests_note") or "they pass on the original code too"
-    return f"{len(added)} added or changed; none shown to fail on the original code ({note})"
+    if v.added_tests_fail_on_base:
+        return (
+            f"{len(v.added_tests)} added or changed; at least one fails on the original code (a real "
+            "reproduction)"
+        )
+    note = v.added_tests_note or "they pass on the original code too"
+    return f"{len(v.added_tests)} added or changed; none shown to fail on the original code ({note})"
+
+
+_TARGET_SOURCES = {
+    "--tests": "named with --tests",
+    "task": "named in the task",
+    "finish report": "named in the finish report",
+    "baseline failures": "failing at baseline",
+    "added tests": "added by the change, failing on the original code",
+}
+
+
+def _targets_line(v: Verification) -> str | None:
+    if v.targets_source is None:
+        return None
+    where = _TARGET_SOURCES.get(v.targets_source, v.targets_source)
+    return f"{_code_list(v.targets) or 'none'} ({where})"
 
 
 def _code_list(ids: Iterable[str]) -> str:
@@ -128,7 +152,7 @@ def defuse_closing_references(text: str) -> str:
 
 def render_markdown_report(
     report: Mapping[str, Any] | BaseModel | None,
-    verification: Mapping[str, Any],
+    verification: Mapping[str, Any] | Verification,
     *,
     status: str,
     reason: str = "",
@@ -136,6 +160,7 @@ def render_markdown_report(
 ) -> str:
     """The full report as Markdown: every finish section, then the harness's verification."""
     fields = _fields(report)
+    v = _verification(verification)
     out: list[str] = []
     if fields.get("gave_up"):
         out += ["## The agent gave up", "", _text(fields.get("reason")) or "(no reason given)", ""]
@@ -149,12 +174,11 @@ def render_markdown_report(
     ]
     out += ["| run | passed | failed | errors | skipped | timed out |", "|---|---|---|---|---|---|"]
     rows = (
-        ("baseline", "baseline"),
-        ("final", "final (original tests, on the change)"),
-        ("change_tests", "the change's own test files"),
+        ("baseline", v.baseline, "baseline"),
+        ("final", v.final, "final (original tests, on the change)"),
+        ("change_tests", v.change_tests, "the change's own test files"),
     )
-    for key, label in rows:
-        b = verification.get(key)
+    for key, b, label in rows:
         if b:
             out.append(
                 f"| {label} | {b.get('passed', 0)} | {b.get('failed', 0)} | {b.get('error', 0)} | "
@@ -163,21 +187,34 @@ def render_markdown_report(
         elif key != "change_tests":
             out.append(f"| {label} | – | – | – | – | not run |")
     out.append("")
-    regressions = verification.get("regressions") or []
-    missing = set(verification.get("missing") or [])
+    targets = _targets_line(v)
+    if targets:
+        out.append(f"- Targets: {targets}")
+    missing = set(v.missing)
     out.append(
         "- Regressions: "
-        + (", ".join(f"`{t}`" + (" (missing)" if t in missing else "") for t in regressions) or "none")
+        + (", ".join(f"`{t}`" + (" (missing)" if t in missing else "") for t in v.regressions) or "none")
     )
-    if verification.get("still_failing"):
-        out.append(f"- Still failing: {_code_list(verification['still_failing'])}")
-    out.append(f"- Tests added or changed: {_added_line(verification)}")
-    if verification.get("added_tests"):
-        out.append(f"  {_code_list(verification['added_tests'])}")
-    if verification.get("flaky"):
-        out.append(f"- Flaky at baseline (not counted as regressions): {_code_list(verification['flaky'])}")
-    if verification.get("timed_out_tests"):
-        out.append(f"- Timed out at baseline: {_code_list(verification['timed_out_tests'])}")
+    if v.still_failing:
+        out.append(f"- Still failing: {_code_list(v.still_failing)}")
+    if v.already_failing:
+        out.append(f"- Still failing (already failing before): {_code_list(v.already_failing)}")
+    out.append(f"- Tests added or changed: {_added_line(v)}")
+    if v.added_tests:
+        out.append(f"  {_code_list(v.added_tests)}")
+    if v.flaky:
+        out.append(f"- Flaky at baseline (not counted as regressions): {_code_list(v.flaky)}")
+    if v.timed_out_tests:
+        out.append(f"- Timed out at baseline: {_code_list(v.timed_out_tests)}")
+    for finding in v.findings:
+        out.append(f"- Finding: {finding}")
+    if v.changed_config:
+        out.append(
+            f"- The change edits configuration that decides how files and tests are seen: "
+            f"{_code_list(v.changed_config)} (the verdict ran the original test configuration)"
+        )
+    if v.binary_files:
+        out.append(f"- Binary files in the change (review them separately): {_code_list(v.binary_files)}")
     if phases:
         out.append(f"- Steps by phase: {_phase_line(phases)}")
     # the model wrote most of this; on merge, "fixes #12" must not close an issue nobody asked about
@@ -186,7 +223,7 @@ def render_markdown_report(
 
 def render_terminal(
     report: Mapping[str, Any] | BaseModel | None,
-    verification: Mapping[str, Any],
+    verification: Mapping[str, Any] | Verification,
     *,
     status: str,
     reason: str = "",
@@ -194,16 +231,25 @@ def render_terminal(
 ) -> str:
     """A few plain lines for the terminal: verdict, test counts, regressions, reproduction, summary."""
     fields = _fields(report)
+    v = _verification(verification)
     lines = [f"{status.replace('_', ' ').upper()}: {reason}".rstrip(": ")]
-    lines.append(f"tests: baseline {_counts(verification.get('baseline'))}")
-    lines.append(f"       final    {_counts(verification.get('final'))} (the original tests, on the change)")
-    if verification.get("change_tests"):
-        lines.append(f"       change's own test files {_counts(verification['change_tests'])}")
-    regressions = verification.get("regressions") or []
-    lines.append("regressions: " + (", ".join(regressions) if regressions else "none"))
-    lines.append(f"added tests: {_added_line(verification)}")
-    if verification.get("flaky"):
-        lines.append("flaky at baseline: " + ", ".join(verification["flaky"]))
+    lines.append(f"tests: baseline {_counts(v.baseline)}")
+    lines.append(f"       final    {_counts(v.final)} (the original tests, on the change)")
+    if v.change_tests:
+        lines.append(f"       change's own test files {_counts(v.change_tests)}")
+    if v.targets_source is not None:
+        where = _TARGET_SOURCES.get(v.targets_source, v.targets_source)
+        lines.append(f"targets: {', '.join(v.targets) or 'none'} ({where})")
+    lines.append("regressions: " + (", ".join(v.regressions) if v.regressions else "none"))
+    if v.already_failing:
+        lines.append("still failing (already failing before): " + ", ".join(v.already_failing))
+    lines.append(f"added tests: {_added_line(v)}")
+    if v.flaky:
+        lines.append("flaky at baseline: " + ", ".join(v.flaky))
+    if v.changed_config:
+        lines.append("changed configuration: " + ", ".join(v.changed_config))
+    if v.binary_files:
+        lines.append("binary files: " + ", ".join(v.binary_files))
     summary = " ".join(_text(fields.get("summary")).split())
     if fields.get("gave_up"):
         summary = "gave up: " + " ".join(_text(fields.get("reason")).split())

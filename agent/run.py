@@ -24,11 +24,22 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from agent import targets as tg
 from agent import workspace as ws
 from agent.baseline import ImportsOutsideCheckout, baseline_problem, make_imports_local
 from agent.config import RunRequest, RunResult, Status
-from agent.errors import AgentError, ExitCode, InternalError, Interrupted, RunStopped, UsageError
+from agent.errors import (
+    AgentError,
+    ExitCode,
+    InternalError,
+    Interrupted,
+    RunStopped,
+    UsageError,
+    lower_layer_errors,
+)
+from agent.finish_gate import FinishGate
 from agent.guidance import load_guidance, system_prompt
+from agent.harness_tests import HarnessTests, TreeRunner
 from agent.logs import close_logging, configure_logging, get_logger, redact_secret_values
 from agent.loop import AgentLoop, Limits, LoopState
 from agent.lower_layers import detect_test_command, make_sandbox, preflight
@@ -39,15 +50,8 @@ from agent.report import render_markdown_report
 from agent.toolchain import Toolchain, find_python_toolchain
 from agent.trajectory import Trajectory
 from agent.untrusted import untrusted_section, untrusted_task
-from agent.verdict import (
-    FinishGate,
-    added_tests_check,
-    edited_targets,
-    is_test_infrastructure,
-    is_test_module,
-    judge,
-    verification_block,
-)
+from agent.verdict import decide, disagreements, verification
+from agent.verify import edited_targets, verify
 from agent.view import save_run_page
 from sandbox.base import Sandbox, SandboxConfig
 from sandbox.bwrap import checkout_path_inside
@@ -55,7 +59,8 @@ from tools.base import Tool
 from tools.bash import BashTool
 from tools.detect import TestCommand
 from tools.editor import EditorTool
-from tools.finish import FINISH_SPEC
+from tools.finish import FINISH_SPEC, FinishReport
+from tools.pytest_guard import GuardPlugin, install_guard
 from tools.run_tests import RunTestsTool
 from tools.test_report import TestReport
 
@@ -83,8 +88,16 @@ class RunPaths:
         return self.root / "change.diff"
 
     @property
-    def verify(self) -> Path:
-        return self.root / "verify"  # a fresh copy of the commit, where the final run happens
+    def harness(self) -> Path:
+        return self.root / "harness"  # the harness's own test runs, each in a fresh copy of a commit
+
+    @property
+    def pycache(self) -> Path:
+        return self.root / "pycache"  # bytecode of the toolchain, written by the baseline, then read-only
+
+    @property
+    def guard(self) -> Path:
+        return self.root / "guard"  # the runtime check's plugin, mounted read-only in those runs
 
     @property
     def owner(self) -> Path:
@@ -126,8 +139,8 @@ def clean_abandoned_runs(state_dir: Path) -> list[str]:
             pid = 0
         if pid and _pid_alive(pid):
             continue
-        shutil.rmtree(paths.checkout, ignore_errors=True)
-        shutil.rmtree(paths.scratch, ignore_errors=True)
+        for tree in (paths.checkout, paths.scratch, paths.harness, paths.pycache):
+            shutil.rmtree(tree, ignore_errors=True)
         paths.result.write_text(
             json.dumps({"status": "error", "reason": "abandoned: the process died mid-run"})
         )
@@ -167,8 +180,29 @@ def _fingerprint(checkout: Path) -> str:
     return digest.hexdigest()
 
 
+def _targets_note(targets: tg.Targets) -> str:
+    """What the model is told about the tests the run is judged by (the gate holds it to the same)."""
+    if targets.source in ("--tests", "task"):
+        return "# Tests that must pass when you are done\n" + "\n".join(targets.names)
+    if targets.source == "baseline failures":
+        return (
+            "# Tests that must pass when you are done\nThe tests failing in the baseline run below. If some of "
+            "them fail for reasons unrelated to the task, list the ones your change fixes in the finish "
+            "report's `fixes_tests`; the others are then reported as already failing."
+        )
+    return (
+        "# Tests that must pass when you are done\nNo test fails at baseline, so the run is judged by the "
+        "tests your change adds: add at least one that fails on the original code and passes with your change."
+    )
+
+
 def _first_message(
-    req: RunRequest, checkout: Path, test_command: str, tests_summary: str, notes: list[str] | None = None
+    req: RunRequest,
+    checkout: Path,
+    test_command: str,
+    tests_summary: str,
+    targets: tg.Targets,
+    notes: list[str] | None = None,
 ) -> str:
     parts = []
     if req.task_untrusted:
@@ -177,8 +211,7 @@ def _first_message(
         parts.append("# Task\n" + req.task.strip())
     for rel, text in load_guidance(checkout):
         parts.append(f"# Repository guidance: {rel}\n{text.strip()}")
-    if req.named_tests:
-        parts.append("# Tests that must pass when you are done\n" + "\n".join(req.named_tests))
+    parts.append(_targets_note(targets))
     if notes:
         parts.append("# How the tests are set up here\n" + "\n".join(f"- {n}" for n in notes))
     heading = f"# Baseline test run (before any change): `{test_command}`"
@@ -375,19 +408,31 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 tools=[t.spec() for t in tools] + [FINISH_SPEC],
                 sandbox=req.sandbox,
             )
-            baseline = tests.run()
+            guard = install_guard(paths.guard)
+            harness = HarnessTests(
+                _harness_runner(tests, guard, paths.pycache),
+                paths.checkout,
+                paths.harness,
+                base=base_sha,
+                keep=req.keep,
+            )
+            first = harness.baseline()
+            baseline = first.report
             check_baseline(baseline, setup, paths.checkout, trajectory)
-            flaky = _rerun_disagreements(tests, baseline, baseline.failing)
-            ws.exclude_from_change(paths.checkout, ws.untracked_paths(paths.checkout))
+            flaky = _rerun_disagreements(harness, baseline)
+            # what the suite writes as it runs is never part of the change
+            ws.exclude_from_change(paths.checkout, first.written)
             baseline_text = tests.summarise(baseline)
             trajectory.write("baseline", report=baseline.model_dump(), summary=baseline_text, flaky=flaky)
+            task_ids = tg.ids_in_text(req.task)
             gate = FinishGate(
                 baseline,
+                named=req.named_tests,
+                task_ids=task_ids,
                 flaky=flaky,
+                structured_runner=test_command.pytest,
                 changed_paths=lambda: ws.changed_paths(paths.checkout, base_sha),
-                edited_targets=lambda: edited_targets(
-                    paths.checkout, base_sha, req.named_tests or baseline.failing
-                ),
+                edited_targets=lambda names: edited_targets(paths.checkout, base_sha, names),
             )
             loop = AgentLoop(
                 model,
@@ -401,9 +446,10 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 on_step=_progress_callback(progress, started),
             )
             try:
-                state = loop.run(
-                    _first_message(req, paths.checkout, test_command.command, baseline_text, setup.notes)
+                first_message = _first_message(
+                    req, paths.checkout, test_command.command, baseline_text, gate.targets(), setup.notes
                 )
+                state = loop.run(first_message)
                 stop = RunStopped("")
             except RunStopped as stopped:
                 state, stop = loop.state, stopped
@@ -415,7 +461,8 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                     base_sha,
                     branch,
                     existing_tip,
-                    tests,
+                    harness,
+                    gate,
                     test_command,
                     baseline,
                     flaky,
@@ -457,7 +504,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
         result.page = save_run_page(paths.root, result.model_dump(mode="json"))
         paths.result.write_text(result.model_dump_json(indent=2))
         if not req.keep:
-            for tree in (paths.checkout, paths.scratch, paths.verify):
+            for tree in (paths.checkout, paths.scratch, paths.harness, paths.pycache):
                 shutil.rmtree(tree, ignore_errors=True)
     return result
 
@@ -524,17 +571,23 @@ def _save_diff(paths: RunPaths, base_sha: str, result: RunResult) -> dict[str, s
     return details
 
 
-def _rerun_disagreements(tests: RunTestsTool, first: TestReport, ids: list[str]) -> list[str]:
-    """Run `ids` once more on the same code; those whose outcome changes are flaky, not evidence."""
-    if not ids or not first.structured:
-        return []
-    return _disagreements(first, tests.run(ids), ids)
+def _harness_runner(tests: RunTestsTool, guard: GuardPlugin, pycache: Path) -> TreeRunner:
+    """The harness's runs: the tests tool in a sandbox like the model's, with the runtime check and the
+    shared read-only bytecode (see RunTestsTool.run_in)."""
+
+    def run(tree: Path, ids: list[str]) -> TestReport:
+        with lower_layer_errors():
+            return tests.run_in(tree, ids, guard=guard, pycache=pycache)
+
+    return run
 
 
-def _disagreements(first: TestReport, again: TestReport | None, ids: list[str]) -> list[str]:
-    if again is None:
+def _rerun_disagreements(harness: HarnessTests, first: TestReport) -> list[str]:
+    """Run the baseline's failing tests once more on the same code; those whose outcome changes are flaky,
+    not evidence."""
+    if not first.failing or not first.structured:
         return []
-    return sorted(t for t in ids if t in again.outcomes and again.outcomes[t] != first.outcomes.get(t))
+    return disagreements(first, harness.baseline(first.failing).report, first.failing)
 
 
 def _progress_callback(progress: Progress | None, started: float) -> Any:
@@ -561,7 +614,8 @@ def _conclude(
     base_sha: str,
     branch: str,
     existing_tip: str | None,
-    tests: RunTestsTool,
+    harness: HarnessTests,
+    gate: FinishGate,
     test_command: TestCommand,
     baseline: TestReport,
     flaky: list[str],
@@ -571,13 +625,13 @@ def _conclude(
 ) -> RunResult:
     """The harness's own verdict, then the hand-back when (and only when) it says fixed.
 
-    The change is committed first and the final run happens on a fresh copy of that commit, so what is
-    verified is exactly what the branch holds: nothing ignored or left over in the checkout can help."""
+    The change is committed first and every verification run happens in a fresh copy of that commit, so
+    what is verified is exactly what the branch holds: nothing ignored or left over in the checkout can
+    help, and nothing one run writes reaches another."""
     changed = ws.changed_paths(paths.checkout, base_sha)
     too_big = _oversized_change(paths.checkout, changed)
     if too_big:
         raise RunStopped(too_big)  # caught below: nothing is committed, diffed or copied
-    ws.write_diff(paths.checkout, base_sha, paths.diff)
     subject = ws.subject_from_task(req.task)
     trailers = {**req.commit_trailers, "Be-Agent-Run": run_id}
     commit = (
@@ -585,46 +639,48 @@ def _conclude(
         if changed
         else None
     )
-    change_tests: TestReport | None = None
-    if commit is not None:
-        ws.clone_for_run(paths.checkout, commit, "be-agent-verify", paths.verify)
-        own = [p for p in changed if is_test_module(p) and (paths.verify / p).is_file()]
-        if own and test_command.narrowable:
-            change_tests = tests.run_in(paths.verify, own)
-        # the verdict runs the ORIGINAL tests, conftest files and pytest config against the changed code:
-        # a change cannot pass by editing what judges it
-        ws.restore_from_base(paths.verify, base_sha, [p for p in changed if is_test_infrastructure(p)])
-        final = tests.run_in(paths.verify, [])
-        broke = [t for t in final.failing if baseline.outcomes.get(t) == "passed"]
-        again = tests.run_in(paths.verify, broke) if broke and final.structured else None
-    else:
-        final = tests.run()
-        broke, again = [], None
-    flaky = sorted({*flaky, *_disagreements(final, again, broke)})
-    targets = req.named_tests or baseline.failing
-    edited = edited_targets(paths.checkout, base_sha, targets) if changed else []
-    verdict = judge(baseline, final, req.named_tests, flaky=flaky, edited=edited, change_tests=change_tests)
-    added = (
-        added_tests_check(paths.checkout, base_sha, changed, tests.run_in, final=change_tests or final)
-        if changed
-        else None
+    ws.neutral_diff(paths.checkout, base_sha, commit or base_sha, paths.diff)
+    claimed = _finish_report(state).fixes_tests if state.report and not state.gave_up else []
+    verified = verify(
+        harness,
+        paths.checkout,
+        base=base_sha,
+        commit=commit,
+        baseline=baseline,
+        flaky=flaky,
+        targets=gate.targets(claimed),
+        structured_runner=test_command.pytest,
     )
-    verification = verification_block(baseline, final, verdict, added, flaky=flaky, change_tests=change_tests)
+    verdict = decide(verified.evidence)
+    block = verification(
+        verified.evidence,
+        verdict,
+        changed_config=verified.facts.changed_config,
+        binary_files=verified.facts.binary_files,
+    ).as_json()
     status, reason = verdict.status, verdict.reason
-    if not changed:
-        status, reason = "not_fixed", "no change was made"
     if state.gave_up or not stop.conclusive:
         status = "not_fixed"
     stop_reason = stop.reason
     if stop_reason and (state.gave_up or status != "fixed" or not stop_reason.startswith("the model")):
         # how the loop ended comes first: a limit or giving up explains a not_fixed better than the tests
         reason = f"{stop_reason}; {reason}"
+    final = verified.evidence.final
     result = _loop_result(paths, base_sha, baseline, state, run_id, status=status, reason=reason)
-    result.tests_after, result.verification, result.diff = final.brief(), verification, str(paths.diff)
+    result.tests_after = final.brief() if final is not None else baseline.brief()
+    result.verification, result.diff = block, str(paths.diff)
     if status == "fixed":
-        body = render_markdown_report(state.report, verification, status=status, reason=reason)
+        body = render_markdown_report(state.report, block, status=status, reason=reason)
         result.commit = ws.reword_head(paths.checkout, subject, body, trailers)
         if req.fetch_back:
             ws.fetch_back(repo, paths.checkout, branch, expected_old=existing_tip)
         result.branch = branch
     return result
+
+
+def _finish_report(state: LoopState) -> FinishReport:
+    """The accepted finish report (the gate validated it before accepting)."""
+    try:
+        return FinishReport.model_validate(state.report)
+    except ValueError:
+        return FinishReport()

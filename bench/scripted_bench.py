@@ -1,8 +1,8 @@
 """The bench pipeline end to end with a scripted model: `python bench/scripted_bench.py [--out DIR]`.
 
 A stand-in Messages API server answers every agent in every worker process. It recognises the task from
-the first message and plays a three-step script: apply the task's gold patch with bash, run the tests,
-finish. So this measures the harness (sandbox, loop, verdict, separate judging, results and report), not a
+the first message and plays a three-step script: apply the task's gold patch and test_patch with bash, run
+the tests, finish. So this measures the harness (sandbox, loop, verdict, separate judging, results and report), not a
 model: every task should resolve, and the report's steps, tokens, cost and harness time are real numbers
 from real runs.
 """
@@ -28,8 +28,13 @@ TASKS = ROOT / "bench" / "tasks" / "tasks.jsonl"
 DELIMITER = "BE_AGENT_SCRIPTED_PATCH_END"
 
 
-def script_for(patch: str) -> list[Reply]:
-    apply = f"cat > /tmp/gold.patch <<'{DELIMITER}'\n{patch}{DELIMITER}\ngit apply /tmp/gold.patch && git status --short"
+def script_for(patch: str, test_patch: str) -> list[Reply]:
+    # the task's own tests come along as the change's reproduction: with no test failing at baseline, the
+    # run is judged by the tests the change adds (the judge puts the test_patch's files back first)
+    apply = (
+        f"cat > /tmp/gold.patch <<'{DELIMITER}'\n{patch}{test_patch}{DELIMITER}\n"
+        "git apply /tmp/gold.patch && git status --short"
+    )
     return [
         reply(text("Applying the fix."), tool_use("bash", {"command": apply})),
         reply(tool_use("run_tests", {})),
@@ -66,7 +71,8 @@ def main() -> int:
     tasks = load_tasks(TASKS)
     # the first line of each problem statement is enough to recognise the task in the prompt
     scripts = {
-        json.dumps(t.problem_statement.strip().splitlines()[0])[1:-1]: script_for(t.patch) for t in tasks
+        json.dumps(t.problem_statement.strip().splitlines()[0])[1:-1]: script_for(t.patch, t.test_patch)
+        for t in tasks
     }
     with StandinServer([responder(scripts)] * (len(tasks) * 10)) as srv:
         env = {

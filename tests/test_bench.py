@@ -143,6 +143,17 @@ def test_bench_judges_a_scripted_agent_run(tmp_path: Path, monkeypatch: pytest.M
                 },
             )
         ),
+        reply(
+            tool_use(
+                EDITOR,
+                {
+                    "command": "create",
+                    "path": "tests/test_slug_accents.py",
+                    "file_text": "from textkit import slugify\n\n\ndef test_accents_keep_their_letter():\n"
+                    '    assert slugify("Crème Brûlée") == "creme-brulee"\n',
+                },
+            )
+        ),
         reply(tool_use("run_tests", {})),
         reply(tool_use("finish", REPORT)),
     ]
@@ -155,7 +166,7 @@ def test_bench_judges_a_scripted_agent_run(tmp_path: Path, monkeypatch: pytest.M
         )
     row = rows[0]
     assert row["resolved"] is True, row
-    assert row["steps"] == 5 and row["tokens_total"] > 0
+    assert row["steps"] == 6 and row["tokens_total"] > 0
     assert row["harness_s"] is not None and 0 < row["harness_s"] <= row["wall_s"]
     assert "unicodedata" in (tmp_path / "out" / "patches" / "bebench__textkit-1.diff").read_text()
     assert json.loads((tmp_path / "out" / "results.jsonl").read_text())["agent_status"] in (

@@ -518,21 +518,35 @@ def world(tmp_path: Path):
 
 BRANCH = "be-agent/issue-6-transfer-loses-money-when-it-fails"
 FOLLOW_UP_TEST = (
-    "from ledger import Ledger\n\n\ndef test_self_transfer_keeps_balance():\n"
-    "    ledger = Ledger({'a': 5})\n    ledger.transfer('a', 'a', 5)\n    assert ledger.balance('a') == 5\n"
+    "from ledger import Ledger\n\n\ndef test_total_is_the_sum_of_balances():\n"
+    "    ledger = Ledger({'a': 5, 'b': 7})\n    ledger.transfer('a', 'b', 5)\n    assert ledger.total() == 12\n"
 )
+BALANCE = "    def balance(self, account: str) -> int:\n        return self._balances[account]\n"
 
 
 def follow_up() -> list[Reply]:
+    """A second pass on a green branch: a small feature with the test that shows it (fails before it)."""
     return [
         reply(
             tool_use(
                 "str_replace_based_edit_tool",
-                {"command": "create", "path": "tests/test_self.py", "file_text": FOLLOW_UP_TEST},
+                {
+                    "command": "str_replace",
+                    "path": "ledger/accounts.py",
+                    "old_str": BALANCE,
+                    "new_str": BALANCE
+                    + "\n    def total(self) -> int:\n        return sum(self._balances.values())\n",
+                },
+            )
+        ),
+        reply(
+            tool_use(
+                "str_replace_based_edit_tool",
+                {"command": "create", "path": "tests/test_total.py", "file_text": FOLLOW_UP_TEST},
             )
         ),
         reply(tool_use("run_tests", {})),
-        reply(tool_use("finish", {**REPORT, "summary": "Second pass: a self-transfer test."})),
+        reply(tool_use("finish", {**REPORT, "summary": "Second pass: Ledger.total() with its test."})),
     ]
 
 
@@ -598,7 +612,7 @@ def test_first_run_opens_one_draft_pr_and_second_run_updates_it(world: World):
     assert git(world.remote, "rev-parse", f"{again['commit']}^") == first_commit  # a fast-forward
     assert world.remote_tip(BRANCH) == again["commit"]
     assert len(world.gh.pulls) == 1 and len(world.gh.requests_to("POST", r".*/pulls")) == 1
-    assert "Second pass: a self-transfer test." in world.gh.pulls[0]["body"]
+    assert "Second pass: Ledger.total() with its test." in world.gh.pulls[0]["body"]
     assert again["run"]["run_id"] in world.gh.pulls[0]["body"]
     assert "updated draft pull request" in world.gh.comments[6][1]["body"]
 

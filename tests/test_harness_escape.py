@@ -173,4 +173,4 @@ def test_a_huge_change_is_not_committed_copied_or_diffed(demo_repo: Path, state_
     assert run.json["reason"].startswith("the change is 300 MiB of files (at most 256 MiB)")
     assert run.json["branch"] is None
     run_dir = Path(run.json["run_dir"])
-    assert not (run_dir / "change.diff").exists() and not (run_dir / "verify").exists()
+    assert not (run_dir / "change.diff").exists() and not (run_dir / "harness").exists()

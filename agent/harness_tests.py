@@ -1,0 +1,184 @@
+"""The harness's own test runs: each in its own fresh copy of the commit it judges, so nothing one run writes
+is visible to another (the model's checkout included), and each one a log event (purpose, tests, duration).
+
+A run's tree is a new clone of the run's checkout at that commit, adjusted for the run's question:
+- "baseline", "baseline recheck": the base commit as it is;
+- "change's tests": the committed change, with the pytest configuration files as the base has them;
+- "added tests on the base": the base commit with the change's test files (and conftests) copied in;
+- "verdict", "verdict recheck": the committed change with every test file, conftest and pytest
+  configuration file as the base has them (the original tests judge the changed code).
+For runs that hold the change's code, files that Python or pytest load on their own (conftest.py, pytest
+configuration, sitecustomize, .pth, compiled artefacts) that appear or change in the tree while the tests
+run are reported as `planted`: code under test writing what would judge it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from agent import workspace as ws
+from agent.logs import get_logger
+from agent.test_files import PYTEST_CONFIG_FILES, is_test_infrastructure, is_test_path
+from agent.verdict import name_ids
+from tools.test_report import TestReport
+
+log = get_logger("be-agent.harness")
+
+Purpose = Literal[
+    "baseline",
+    "baseline recheck",
+    "change's tests",
+    "added tests on the base",
+    "verdict",
+    "verdict recheck",
+]
+TreeRunner = Callable[[Path, list[str]], TestReport]
+
+_LOADED_NAMES = frozenset({*PYTEST_CONFIG_FILES, "sitecustomize.py", "usercustomize.py"})
+# bytecode is not watched: a test's own Python subprocess with a cleared environment writes it honestly
+_LOADED_SUFFIXES = (".pth", ".so", ".pyd", ".dll", ".dylib")
+MAX_WATCHED_FILES = 200_000
+
+
+def is_test_support(path: str) -> bool:
+    """What a test module may need from beside it: test files, helpers and conftests."""
+    return is_test_path(path) or PurePosixPath(path).name == "conftest.py"
+
+
+def _loaded_on_their_own(name: str) -> bool:
+    return name in _LOADED_NAMES or name.endswith(_LOADED_SUFFIXES)
+
+
+def _watched_files(tree: Path) -> dict[str, tuple[int, int, int]]:
+    """(size, mtime, inode) of every file in `tree` that Python or pytest would load without being asked;
+    links are not followed, .git is skipped."""
+    found: dict[str, tuple[int, int, int]] = {}
+    seen = 0
+    for top, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if not (top == str(tree) and d == ".git")]
+        seen += len(files)
+        if seen > MAX_WATCHED_FILES:
+            break
+        for name in files:
+            if _loaded_on_their_own(name):
+                path = os.path.join(top, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                found[os.path.relpath(path, tree)] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return found
+
+
+@dataclass
+class HarnessRun:
+    purpose: Purpose
+    report: TestReport
+    planted: list[str] = field(default_factory=list)  # see the module docstring
+    written: list[str] = field(default_factory=list)  # untracked files the baseline's suite left behind
+
+
+class HarnessTests:
+    """Makes the harness's test runs for one agent run. `source` is the run's checkout, whose repository
+    holds the base commit and the committed change; `changed` are the paths the change touches."""
+
+    def __init__(
+        self,
+        runner: TreeRunner,
+        source: Path,
+        work: Path,
+        *,
+        base: str,
+        keep: bool = False,
+    ):
+        self.runner = runner
+        self.source = source
+        self.work = work
+        self.base = base
+        self.keep = keep
+        self.changed: list[str] = []
+        self.runs: list[HarnessRun] = []
+
+    def baseline(self, ids: Sequence[str] = ()) -> HarnessRun:
+        return self._run("baseline recheck" if ids else "baseline", self.base, ids, list_written=not ids)
+
+    def change_tests(self, commit: str, modules: Sequence[str]) -> HarnessRun:
+        config = [p for p in self.changed if _is_config(p)]
+        return self._run("change's tests", commit, modules, restore=config, watch=True)
+
+    def added_on_base(self, commit: str, modules: Sequence[str]) -> HarnessRun:
+        support = [p for p in self.changed if is_test_support(p)]
+        return self._run("added tests on the base", self.base, modules, overlay=(commit, support))
+
+    def verdict(self, commit: str, ids: Sequence[str] = ()) -> HarnessRun:
+        original = [p for p in self.changed if is_test_infrastructure(p)]
+        purpose: Purpose = "verdict recheck" if ids else "verdict"
+        return self._run(purpose, commit, ids, restore=original, watch=True)
+
+    def _run(
+        self,
+        purpose: Purpose,
+        commit: str,
+        ids: Sequence[str],
+        *,
+        restore: Sequence[str] = (),
+        overlay: tuple[str, Sequence[str]] | None = None,
+        watch: bool = False,
+        list_written: bool = False,
+    ) -> HarnessRun:
+        started = time.monotonic()
+        tree = self.work / f"{len(self.runs) + 1:02d}-{purpose.replace(' ', '-').replace(chr(39), '')}"
+        try:
+            ws.fresh_copy(self.source, commit, tree)
+            ws.restore_from_base(tree, self.base, list(restore))
+            if overlay is not None:
+                ws.take_files_from(tree, overlay[0], list(overlay[1]))
+            before = _watched_files(tree) if watch else {}
+            copied_s = time.monotonic() - started
+            report = self.runner(tree, list(ids))
+            planted: list[str] = []
+            if watch:
+                after = _watched_files(tree)
+                planted = sorted(p for p, st in after.items() if before.get(p) != st)
+            written = ws.untracked_paths(tree) if list_written else []
+        finally:
+            if not self.keep:
+                shutil.rmtree(tree, ignore_errors=True)
+        run = HarnessRun(purpose, report, planted, written)
+        self.runs.append(run)
+        log.info(
+            "harness_test_run",
+            purpose=purpose,
+            commit=commit,
+            narrowed_to=len(ids) or None,
+            tests=len(report.outcomes),
+            failing=len(report.failing),
+            structured=report.structured,
+            exit_code=report.exit_code,
+            timed_out=report.timed_out,
+            planted=planted,
+            copy_s=round(copied_s, 3),
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        return run
+
+
+def _is_config(path: str) -> bool:
+    name = PurePosixPath(path).name
+    return name in PYTEST_CONFIG_FILES and name != "conftest.py"
+
+
+def planted_finding(run: HarnessRun) -> str | None:
+    """The sentence for files a run of the change's code wrote that Python or pytest load on their own."""
+    if not run.planted:
+        return None
+    return (
+        f"While the harness ran {run.purpose}, the code under test wrote files that Python or pytest load on "
+        f"their own into the tree: {name_ids(run.planted)}."
+    )
