@@ -107,11 +107,14 @@ def bench_one(task_json: str, repo: str, options: BenchOptions) -> dict[str, Any
     patches.mkdir(parents=True, exist_ok=True)
     (patches / f"{task.instance_id}.diff").write_text(patch, encoding="utf-8")
     if not row["failure"]:
-        verdict = evaluate(task, patch, repo=Path(repo), timeout=options.eval_timeout)
+        verdict = evaluate(
+            task, patch, repo=Path(repo), timeout=options.eval_timeout, sandbox=options.settings.sandbox
+        )
         row["resolved"] = verdict.resolved
         row["failure"] = "" if verdict.resolved else ("empty patch" if not patch.strip() else verdict.reason)
         row["eval_s"] = round(verdict.duration_s, 3)
         row["tests"] = verdict.outcomes
+        row["test_infrastructure"] = verdict.test_infrastructure
     row["wall_s"] = round(time.monotonic() - started, 3)
     return row
 
@@ -158,12 +161,17 @@ def render_report(rows: list[dict[str, Any]], *, title: str) -> str:
         f"Prices: {', '.join(sorted({str(r['price_source']) for r in rows if r.get('price_source')})) or 'unknown'}. "
         "Harness time is wall time minus model latency. A task is resolved only when every FAIL_TO_PASS and",
         "every PASS_TO_PASS test passes on a fresh checkout with the patch and the task's test_patch applied.",
+        "A patch that changes test files, conftests or pytest configuration is marked: review it before",
+        "trusting its resolve.",
         "",
         "| instance | resolved | steps | tokens | cost | wall s | harness s | failure |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda row: row["instance_id"]):
         failure = str(r.get("failure", "")).replace("|", "\\|").replace("\n", " ")[:160]
+        if r.get("test_infrastructure"):
+            touched = ", ".join(r["test_infrastructure"][:5]).replace("|", "\\|")
+            failure = f"{failure} (patch touches test infrastructure: {touched})".strip()
         lines.append(
             f"| {r['instance_id']} | {'yes' if r.get('resolved') else 'no'} | {r.get('steps', 0)} | "
             f"{r.get('tokens_total', 0)} | {_money(r.get('cost_usd'))} | {_seconds(r.get('wall_s'))} | "

@@ -1,13 +1,14 @@
 """Judge a patch the way SWE-bench does, separately from the agent that wrote it.
 
 A fresh checkout at the task's base commit gets the patch, then the task's test_patch; the test files named
-by FAIL_TO_PASS and PASS_TO_PASS run under pytest with `-rA`, and the short summary is parsed into one outcome
-per test id. The task is resolved only when every listed test passed.
+by FAIL_TO_PASS and PASS_TO_PASS run under pytest with `-rA`, inside the sandbox the agent's commands use,
+and the short summary is parsed into one outcome per test id. The task is resolved only when every listed
+test passed. A patch that touches test infrastructure (test files, conftests, pytest configuration) is
+reported as such: SWE-bench's test_patch overwrites only the files it names.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -19,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.bench_tasks import BenchTask, git, prepare_repo, resolve_base
+from agent.config import SandboxMode
 from agent.errors import UsageError
+from agent.lower_layers import make_sandbox
+from agent.test_files import is_test_infrastructure
+from agent.toolchain import SandboxMaker, Toolchain, find_python_toolchain
+from agent.workspace import git_environment
+from sandbox.base import Sandbox, SandboxConfig
+from tools.detect import path_arguments
+from tools.pytest_guard import run_prefix
 
 _SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (.+)$")
 _OUTCOME = {
@@ -31,16 +40,6 @@ _OUTCOME = {
     "SKIPPED": "skipped",
 }
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3, "missing": 4}
-# Variables of an outer pytest run that would change how the judged run behaves.
-_DROPPED_ENV = (
-    "PYTHONPATH",
-    "PYTEST_ADDOPTS",
-    "PYTEST_PLUGINS",
-    "PYTEST_XDIST_WORKER",
-    "PYTEST_XDIST_WORKER_COUNT",
-    "PYTEST_CURRENT_TEST",
-    "VIRTUAL_ENV",
-)
 
 
 @dataclass
@@ -65,6 +64,7 @@ class Evaluation:
     )  # each listed test -> outcome ("missing" if absent)
     duration_s: float = 0.0
     output_tail: str = ""
+    test_infrastructure: list[str] = field(default_factory=list)  # what the patch changes of the tests' own
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -73,6 +73,7 @@ class Evaluation:
             "patch_applied": self.patch_applied,
             "outcomes": self.outcomes,
             "duration_s": round(self.duration_s, 3),
+            "test_infrastructure": self.test_infrastructure,
         }
 
 
@@ -103,17 +104,8 @@ def parse_pytest_summary(output: str) -> dict[str, str]:
     return {test_id: outcome_of(test_id, entries) for test_id in ids}
 
 
-def test_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-    bin_dir = str(Path(sys.executable).parent)
-    env.update(
-        PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
-        PYTHONDONTWRITEBYTECODE="1",
-        PYTHONHASHSEED="0",
-        COLUMNS="240",
-        NO_COLOR="1",
-    )
-    return env
+JUDGE_OUTPUT_CHARS = 4_000_000  # the `-rA` summary of a large suite is long, and it is at the end
+_JUDGE_ENV = {"PYTHONHASHSEED": "0", "COLUMNS": "240", "NO_COLOR": "1", "PYTEST_ADDOPTS": ""}
 
 
 def run_tests(
@@ -122,32 +114,75 @@ def run_tests(
     *,
     test_cmd: str | None = None,
     timeout: float = 600.0,
+    sandbox: SandboxMode = "auto",
 ) -> TestRun:
-    """Run pytest (or the task's own pytest command) on `test_files` (all tests when None) and parse it."""
-    files = " ".join(shlex.quote(f) for f in test_files or [])
+    """Run pytest (or the task's own pytest command) on `test_files` (all tests when None) and parse it.
+
+    The run happens in the same sandbox as the agent's commands (same mounts, environment allow-list and
+    limits): a patch under judgement is code nobody has reviewed, and it must not reach the host, its files
+    or its secrets any more than the agent could. Bytecode goes to the sandbox's private /tmp."""
+    files = " ".join(path_arguments(test_files or []))
+    with tempfile.TemporaryDirectory(prefix="be-judge-scratch-") as scratch:
+        toolchain = find_python_toolchain(checkout, _probe_boxes(sandbox, Path(scratch)))
+        return _run_sandboxed(checkout, files, test_cmd, timeout, sandbox, toolchain, Path(scratch))
+
+
+def _probe_boxes(mode: SandboxMode, scratch: Path) -> SandboxMaker:
+    """Sandboxes for the interpreter probe: an empty tree, no network (the probe is about the interpreter)."""
+
+    def make(mounts: tuple[str, ...], env: dict[str, str]) -> Sandbox:
+        where = Path(tempfile.mkdtemp(prefix="python-probe-", dir=scratch))
+        (where / "tree").mkdir()
+        return make_sandbox(
+            mode, where / "tree", where / "tmp", SandboxConfig(extra_ro_paths=mounts, extra_env=env)
+        )
+
+    return make
+
+
+def _run_sandboxed(
+    checkout: Path,
+    files: str,
+    test_cmd: str | None,
+    timeout: float,
+    sandbox: SandboxMode,
+    toolchain: Toolchain,
+    scratch: Path,
+) -> TestRun:
     if test_cmd:
         command = f"{test_cmd} {'' if '-rA' in test_cmd else '-rA '}{files}".strip()
     else:
+        python = shlex.quote(toolchain.python or sys.executable)
         command = (
-            f"{shlex.quote(sys.executable)} -m pytest -rA -p no:cacheprovider --color=no "
-            f"--continue-on-collection-errors {files}"
+            f"{python} -m pytest -rA -p no:cacheprovider --color=no --continue-on-collection-errors {files}"
         ).strip()
+    config = SandboxConfig(
+        command_timeout=timeout,
+        test_timeout=timeout,
+        extra_ro_paths=toolchain.mounts,
+        extra_env={**toolchain.env, **_JUDGE_ENV},
+        output_tail=JUDGE_OUTPUT_CHARS,
+    )
+    box = make_sandbox(sandbox, checkout, scratch / "tests", config)
     try:
-        proc = subprocess.run(
-            ["bash", "-c", command],
-            cwd=checkout,
-            env=test_env(),
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode(errors="replace")
-        return TestRun(command, summary_entries(out), out, None, timed_out=True)
-    output = proc.stdout + proc.stderr
-    return TestRun(command, summary_entries(output), output, proc.returncode)
+        result = box.run(run_prefix(None) + command, timeout=timeout, cwd=box.workdir)
+    finally:
+        box.close()
+    output = result.output
+    return TestRun(command, summary_entries(output), output, result.exit_code, timed_out=result.timed_out)
+
+
+def touched_paths(patch: str) -> list[str]:
+    """The files a unified diff changes (both sides of a rename)."""
+    found: set[str] = set()
+    for line in patch.splitlines():
+        if line.startswith(("--- a/", "+++ b/")):
+            found.add(line[6:].split("\t", 1)[0].strip())
+        elif line.startswith("diff --git "):
+            match = re.match(r"^diff --git a/(.+?) b/(.+)$", line)
+            if match:
+                found.update(match.groups())
+    return sorted(found)
 
 
 def apply_patch(checkout: Path, patch: str, label: str) -> str | None:
@@ -164,7 +199,9 @@ def apply_patch(checkout: Path, patch: str, label: str) -> str | None:
     for command in attempts:
         if not shutil.which(command[0]):
             continue
-        proc = subprocess.run(command, cwd=checkout, capture_output=True, text=True, env=test_env())
+        proc = subprocess.run(
+            command, cwd=checkout, capture_output=True, text=True, env=git_environment(), timeout=120
+        )
         if proc.returncode == 0:
             return None
         complaint = (proc.stderr or proc.stdout).strip()
@@ -173,6 +210,25 @@ def apply_patch(checkout: Path, patch: str, label: str) -> str | None:
         git("checkout", "-q", "--", ".", cwd=checkout)  # undo a partial `patch` run before the next try
         git("clean", "-q", "-fd", cwd=checkout)
     return f"{label} does not apply" + (f": {error}" if error else "")
+
+
+def reset_to_base(checkout: Path, paths: list[str]) -> None:
+    """Put `paths` back as the checkout's HEAD has them; those HEAD lacks are removed (links included)."""
+    for path in paths:
+        if (
+            subprocess.run(
+                ["git", "cat-file", "-e", f"HEAD:{path}"],
+                cwd=checkout,
+                capture_output=True,
+                env=git_environment(),
+            ).returncode
+            == 0
+        ):
+            git("checkout", "-q", "HEAD", "--", path, cwd=checkout)
+        else:
+            target = checkout / path
+            if target.is_symlink() or target.is_file():
+                target.unlink()
 
 
 def checkout_at(repo: Path, base_commit: str, dest: Path) -> None:
@@ -199,12 +255,14 @@ def evaluate(
     repo: Path | None = None,
     work_dir: Path | None = None,
     timeout: float = 600.0,
+    sandbox: SandboxMode = "auto",
 ) -> Evaluation:
     """Judge `patch` for `task`: resolved only if every FAIL_TO_PASS and every PASS_TO_PASS test passes.
 
     `repo` is a local git repository for the task (default: prepared from `task.repo`); `work_dir` is where
-    the throwaway checkout goes (default: the system temp directory).
+    the throwaway checkout goes (default: the system temp directory); `sandbox` as for `be-agent run`.
     """
+    touched = [p for p in touched_paths(patch) if is_test_infrastructure(p)]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="be-judge-", dir=work_dir) as tmp:
         source = repo or prepare_repo(task.repo, Path(tmp) / "repos")
@@ -222,16 +280,20 @@ def evaluate(
                 outcomes or {},
                 time.perf_counter() - started,
                 tail,
+                touched,
             )
 
         if error := apply_patch(checkout, patch, "patch"):
             return verdict(error, applied=False)
+        # as SWE-bench does: the files the test_patch touches are first put back as the base has them, so
+        # a patch that edited (or added) the same test files neither blocks nor shapes the task's own tests
+        reset_to_base(checkout, touched_paths(task.test_patch))
         if error := apply_patch(checkout, task.test_patch, "test_patch"):
             return verdict(error)
         if not task.listed_tests:
             raise UsageError(f"task {task.instance_id} lists no FAIL_TO_PASS or PASS_TO_PASS tests")
         files = sorted({test_id.split("::")[0] for test_id in task.listed_tests})
-        run = run_tests(checkout, files, test_cmd=task.test_cmd, timeout=timeout)
+        run = run_tests(checkout, files, test_cmd=task.test_cmd, timeout=timeout, sandbox=sandbox)
         outcomes = {t: outcome_of(t, run.entries) for t in task.listed_tests}
         tail = run.output[-3000:]
         if run.timed_out:
