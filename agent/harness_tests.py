@@ -179,6 +179,16 @@ def planted_finding(run: HarnessRun) -> str | None:
     if not run.planted:
         return None
     return (
-        f"While the harness ran {run.purpose}, the code under test wrote files that Python or pytest load on "
-        f"their own into the tree: {name_ids(run.planted)}."
+        f"While the harness ran {_RUN_NAMES[run.purpose]}, the code under test wrote files that Python or "
+        f"pytest load on their own into the tree: {name_ids(run.planted)}."
     )
+
+
+_RUN_NAMES: dict[Purpose, str] = {
+    "baseline": "the baseline",
+    "baseline recheck": "the baseline's re-run",
+    "change's tests": "the change's own tests",
+    "added tests on the base": "the change's tests on the original code",
+    "verdict": "the verdict run",
+    "verdict recheck": "the verdict's re-run",
+}

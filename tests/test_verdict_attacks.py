@@ -83,6 +83,11 @@ def cli(repo: Path, state_dir: Path, turns: list[Reply], *args: str) -> tuple[Cl
     return run, requests
 
 
+def show(run: CliRun) -> None:
+    result = run.json
+    print(f"{result['status']} (exit {run.code}): {result['reason']}")  # the evidence the issue asks for
+
+
 def assert_not_fixed(run: CliRun, repo: Path, *route: str) -> dict[str, Any]:
     assert run.code == 1, run.stderr
     result = run.json
@@ -90,7 +95,7 @@ def assert_not_fixed(run: CliRun, repo: Path, *route: str) -> dict[str, Any]:
     for words in route:
         assert words in result["reason"], result["reason"]
     assert git(repo, "branch", "--list", "be-agent/*") == ""
-    print(f"{result['status']} (exit {run.code}): {result['reason']}")  # the evidence the issue asks for
+    show(run)
     return result
 
 
@@ -117,8 +122,8 @@ def test_route_1_a_test_module_that_plants_a_conftest_for_later_runs(demo_repo: 
     result = assert_not_fixed(
         run,
         demo_repo,
-        "the code under test wrote files that Python or pytest load on their own",
-        "conftest.py",
+        "While the harness ran the change's own tests, the code under test wrote files that Python or pytest "
+        "load on their own into the tree: conftest.py",
     )
     assert result["tests_after"]["failing"] == TARGETS  # the verdict's own copy never saw the planted file
     assert result["verification"]["changed_config"] == [".gitignore"]
@@ -293,6 +298,7 @@ def test_route_5_the_bench_judge_cannot_reach_the_host(tmp_path: Path, monkeypat
 def test_the_finish_gate_refuses_a_red_target_then_accepts_the_fix(demo_repo: Path, state_dir: Path):
     turns = [reply(tool_use("finish", FINISH)), *ledger_fix()]
     run, requests = cli(demo_repo, state_dir, turns)
+    show(run)
     assert run.code == 0, run.stderr
     assert run.json["status"] == "fixed" and run.json["branch"]
     [refusal] = [
@@ -339,6 +345,7 @@ def test_a_known_unrelated_failure_does_not_block_a_correct_fix(
     else:
         turns[-1] = reply(tool_use("finish", {**REPORT, "fixes_tests": TARGETS}))
     run, _ = cli(repo_with_a_known_failure, state_dir, turns, *args)
+    show(run)
     assert run.code == 0, run.stderr
     result = run.json
     assert result["status"] == "fixed" and result["branch"]
@@ -379,6 +386,7 @@ def test_a_repository_without_tests_gets_a_branch_from_a_reproducing_test(tmp_pa
         reply(tool_use("finish", {"summary": "add() adds", "tests": "tests/test_calc.py reproduces it"})),
     ]
     run, requests = cli(repo, state_dir, turns, "--task", "add() subtracts instead of adding")
+    show(run)
     assert run.code == 0, run.stderr
     result = run.json
     assert result["status"] == "fixed" and result["branch"], result["reason"]
