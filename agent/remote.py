@@ -3,8 +3,10 @@ branch, and the trailers be-agent's commits carry.
 
 A `Remote` is made for one purpose, and the purpose decides its git environment (`agent.git`):
 
-- `Remote.with_token(...)` (fix-issue): the harness's environment plus the token, as an HTTP header for the
-  remote's own host only, supplied through environment git config: never in argv, never on disk.
+- `Remote.with_token(...)` (fix-issue): the harness's environment plus the token, supplied through
+  environment git config (never in argv, never on disk) as an HTTP header for the GitHub server only
+  (`GITHUB_SERVER_URL`, default https://github.com), and only over https. A remote anywhere else (another
+  host, plain http, ssh, a path) gets no token; if it then fails, the error says why no token was sent.
 - `Remote.as_user(...)` (ci --push): the user's own git set-up (credential helpers, SSH), as `git push` would
   run in their terminal.
 
@@ -21,19 +23,70 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from agent.errors import RemoteError
+from agent.errors import RemoteError, UsageError
 from agent.git import GitEnv, git
 
 AGENT_RUN_TRAILER = "Be-Agent-Run"  # on every commit a be-agent run makes: which run made it
+DEFAULT_SERVER_URL = "https://github.com"
 
 
-def git_auth_env(remote_url: str, token: str) -> dict[str, str]:
-    """Environment-supplied git config that sends the token to the remote's host only, for HTTP(S) remotes.
-    An empty value first drops any header a checkout step persisted for the same host (two Authorization
-    headers would be refused). Nothing is written to disk and nothing appears in argv."""
-    parts = urlsplit(remote_url)
-    if parts.scheme not in ("http", "https"):
+def server_url_from_env(environ: Mapping[str, str]) -> str:
+    """GITHUB_SERVER_URL (set by GitHub Actions; GitHub Enterprise has its own), or https://github.com."""
+    url = (environ.get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL).strip()
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and url.isascii() and " " not in url
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UsageError(f"GITHUB_SERVER_URL must be a URL such as {DEFAULT_SERVER_URL}, not {url!r}")
+    return url.rstrip("/")
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, ports made explicit; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+def shown_url(url: str) -> str:
+    """A remote URL fit for a message: any user name or password in it removed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme and "@" in parts.netloc:
+        return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    return url
+
+
+def token_refusal(remote_url: str, server_url: str) -> str | None:
+    """Why the token must not go to this remote (None when it may): only to the GitHub server, over https."""
+    remote, server = _origin(remote_url), _origin(server_url)
+    if remote is not None and remote == server and remote[0] == "https":
+        return None
+    where = shown_url(remote_url)
+    if server is None or server[0] != "https":
+        return f"GITHUB_SERVER_URL {server_url} is not https, so GITHUB_TOKEN goes to no git remote"
+    return (
+        f"be-agent sends GITHUB_TOKEN only to the GitHub server over https ({server_url}, from "
+        f"GITHUB_SERVER_URL), not to {where}"
+    )
+
+
+def git_auth_env(remote_url: str, token: str, server_url: str = DEFAULT_SERVER_URL) -> dict[str, str]:
+    """Environment-supplied git config that sends the token to the GitHub server only, over https; nothing
+    for any other remote. An empty value first drops any header a checkout step persisted for the same host
+    (two Authorization headers would be refused). Nothing is written to disk and nothing appears in argv."""
+    if token_refusal(remote_url, server_url) is not None:
         return {}
+    parts = urlsplit(remote_url)
     host = parts.hostname or ""
     netloc = host + (f":{parts.port}" if parts.port else "")
     key = f"http.{parts.scheme}://{netloc}/.extraheader"
@@ -68,10 +121,15 @@ class Remote:
     policy: GitEnv = GitEnv.HARNESS
     auth_env: Mapping[str, str] = field(default_factory=dict)
     secret: str = ""  # never shown in a message
+    no_token_because: str = ""  # said when a remote that got no token fails
 
     @classmethod
-    def with_token(cls, repo: Path, name: str, url: str, token: str) -> Remote:
-        return cls(repo, name, GitEnv.HARNESS, git_auth_env(url, token), token)
+    def with_token(
+        cls, repo: Path, name: str, url: str, token: str, server_url: str = DEFAULT_SERVER_URL
+    ) -> Remote:
+        # a path or an ssh remote never takes an HTTP token: its failures need no word about one
+        refusal = (token_refusal(url, server_url) or "") if _origin(url) is not None else ""
+        return cls(repo, name, GitEnv.HARNESS, git_auth_env(url, token, server_url), token, refusal)
 
     @classmethod
     def as_user(cls, repo: Path, name: str) -> Remote:
@@ -82,7 +140,8 @@ class Remote:
 
     def _reason(self, proc: subprocess.CompletedProcess[str]) -> str:
         said = proc.stderr + "\n" + proc.stdout
-        return git_reason(said.replace(self.secret, "***") if self.secret else said)
+        reason = git_reason(said.replace(self.secret, "***") if self.secret else said)
+        return reason + (f" (no token was sent: {self.no_token_because})" if self.no_token_because else "")
 
     def heads(self, *branches: str) -> dict[str, str]:
         """Branch name -> tip, as the remote has them now (only `branches`, when given)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -289,12 +290,26 @@ class GitHubStandin:
         }
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (openssl), for serving https on loopback."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
 class GitHttpServer:
     """Git's smart HTTP protocol on loopback (`git http-backend` as CGI) for the bare repositories under
     `root`, answering 401 unless the request carries exactly one `Authorization` header equal to
     `authorization`. `seen` records every request's Authorization headers, to check what git sent."""
 
-    def __init__(self, root: Path, authorization: str):
+    def __init__(self, root: Path, authorization: str, certificate: tuple[Path, Path] | None = None):
         self.root = root
         self.authorization = authorization
         self.seen: list[list[str]] = []
@@ -312,13 +327,19 @@ class GitHttpServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if certificate is not None:  # https: git trusts it through GIT_SSL_CAINFO
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(certificate[0]), str(certificate[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     def url(self, repo_name: str) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/{repo_name}"
+        return f"{self.scheme}://{host!s}:{port}/{repo_name}"
 
     def __enter__(self) -> GitHttpServer:
         self._thread.start()

@@ -23,11 +23,11 @@ from agent.errors import RemoteError
 from agent.github.client import GitHubClient, GitHubError, RetryPolicy, repo_from_remote_url
 from agent.github.issue import MARKER, branch_name, build_task, issue_thread
 from agent.github.posts import failure_comment, open_or_update_pull, pr_body, pr_title, state_after_failure
-from agent.remote import Remote, git_auth_env
+from agent.remote import Remote, git_auth_env, shown_url, token_refusal
 from agent.report import defuse_closing_references
 from agent.untrusted import clean_markdown
 from tests.conftest import repo_snapshot
-from tests.github_standin import GitHttpServer, GitHubStandin
+from tests.github_standin import GitHttpServer, GitHubStandin, self_signed_certificate
 from tests.scripts import REPORT, ledger_fix
 from tests.standin import Reply, StandinServer, reply, tool_use
 
@@ -214,7 +214,7 @@ def test_remote_urls():
     assert repo_from_remote_url("/srv/git/widgets.git") is None
 
 
-def test_git_auth_is_scoped_to_the_remote_host_and_resets_persisted_headers():
+def test_git_auth_goes_to_the_github_server_over_https_only_and_resets_persisted_headers():
     env = git_auth_env("https://github.com/acme/widgets.git", TOKEN)
     key = "http.https://github.com/.extraheader"
     assert env["GIT_CONFIG_COUNT"] == "2"
@@ -222,27 +222,53 @@ def test_git_auth_is_scoped_to_the_remote_host_and_resets_persisted_headers():
     assert env["GIT_CONFIG_KEY_1"] == key
     header = env["GIT_CONFIG_VALUE_1"]
     assert base64.b64decode(header.split()[-1]).decode() == f"x-access-token:{TOKEN}"
-    assert git_auth_env("/srv/git/widgets.git", TOKEN) == {}
-    assert git_auth_env("git@github.com:acme/widgets.git", TOKEN) == {}
+    # issue 22 item 6: a checkout whose origin is anywhere else gets no token
+    for elsewhere in (
+        "http://github.com/acme/widgets.git",  # plain http, even to the right host
+        "https://evil.example/acme/widgets.git",
+        "https://github.com.evil.example/acme/widgets.git",
+        "https://github.com:8443/acme/widgets.git",
+        "/srv/git/widgets.git",
+        "git@github.com:acme/widgets.git",
+    ):
+        assert git_auth_env(elsewhere, TOKEN) == {}, elsewhere
+    # GitHub Enterprise: GITHUB_SERVER_URL names the server; an explicit default port is the same server
+    assert git_auth_env("https://GHE.example:443/o/r.git", TOKEN, "https://ghe.example")
+    assert git_auth_env("https://github.com/o/r.git", TOKEN, "https://ghe.example") == {}
+    assert token_refusal("http://evil.example/o/r.git", "https://github.com") == (
+        "be-agent sends GITHUB_TOKEN only to the GitHub server over https (https://github.com, from "
+        "GITHUB_SERVER_URL), not to http://evil.example/o/r.git"
+    )
+    assert "not https" in (token_refusal("http://ghe.example/o/r", "http://ghe.example") or "")
 
 
-def test_fetch_and_push_over_http_send_the_token_once_and_never_store_it(tmp_path: Path):
+def _served_ledger(tmp_path: Path) -> Path:
     make_demo_repo(tmp_path / "seed")
     served = tmp_path / "served"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(served / "ledger.git"))
     git(tmp_path / "seed", "push", "-q", str(served / "ledger.git"), "main")
-    header = git_auth_env("http://127.0.0.1/", TOKEN)["GIT_CONFIG_VALUE_1"].split(": ", 1)[1]
-    with GitHttpServer(served, header) as server:
+    return served
+
+
+def test_fetch_and_push_over_https_send_the_token_once_and_never_store_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    served = _served_ledger(tmp_path)
+    certificate = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("GIT_SSL_CAINFO", str(certificate[0]))
+    header = git_auth_env("https://127.0.0.1/", TOKEN, "https://127.0.0.1")["GIT_CONFIG_VALUE_1"]
+    header = header.split(": ", 1)[1]
+    with GitHttpServer(served, header, certificate) as server:
         url = server.url("ledger.git")
+        server_url = url.rsplit("/", 1)[0]  # GITHUB_SERVER_URL: the https host and port git talks to
         checkout = tmp_path / "checkout"
         git(tmp_path, "-c", f"http.extraheader=Authorization: {header}", "clone", "-q", url, str(checkout))
         # what actions/checkout leaves behind by default: its own header for the same host
-        origin = url.rsplit("/", 1)[0]
-        git(checkout, "config", f"http.{origin}/.extraheader", "AUTHORIZATION: basic c3RhbGU6c3RhbGU=")
+        git(checkout, "config", f"http.{server_url}/.extraheader", "AUTHORIZATION: basic c3RhbGU6c3RhbGU=")
         config_before = (checkout / ".git" / "config").read_text()
         served_before = len(server.seen)
 
-        remote = Remote.with_token(checkout, "origin", url, TOKEN)
+        remote = Remote.with_token(checkout, "origin", url, TOKEN, server_url)
         assert remote.heads() == {"main": git(checkout, "rev-parse", "HEAD")}
         remote.fetch("main")
         git(checkout, "switch", "-q", "-c", "be-agent/issue-1")
@@ -256,10 +282,46 @@ def test_fetch_and_push_over_http_send_the_token_once_and_never_store_it(tmp_pat
         assert server.seen[served_before:] and all(seen == [header] for seen in server.seen[served_before:])
 
         with pytest.raises(RemoteError) as err:
-            Remote.with_token(checkout, "origin", url, "ghs_wrongTOKEN0123456789").push("be-agent/issue-1")
+            Remote.with_token(checkout, "origin", url, "ghs_wrongTOKEN0123456789", server_url).push(
+                "be-agent/issue-1"
+            )
         assert err.value.exit_code == 3 and "wrongTOKEN" not in err.value.message
     assert (checkout / ".git" / "config").read_text() == config_before
     assert TOKEN not in config_before
+
+
+@pytest.mark.parametrize("where", ["plain http", "another https host"])
+def test_a_remote_that_is_not_the_github_server_gets_no_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+):
+    """Issue 22 item 6: a clone whose origin points elsewhere used to receive `Authorization: Basic ...`
+    with the token on the first request. Now it receives no token, and the failure says why in one line."""
+    served = _served_ledger(tmp_path)
+    certificate = self_signed_certificate(tmp_path) if where == "another https host" else None
+    monkeypatch.setenv("GIT_SSL_CAINFO", str(certificate[0]) if certificate else "")
+    header = git_auth_env("https://github.com/", TOKEN)["GIT_CONFIG_VALUE_1"].split(": ", 1)[1]
+    with GitHttpServer(served, header, certificate) as server:  # it would accept the token, if it were sent
+        url = server.url("ledger.git")
+        checkout = tmp_path / "checkout"
+        git(tmp_path, "init", "-q", str(checkout))
+        git(checkout, "remote", "add", "origin", url)
+        remote = Remote.with_token(checkout, "origin", url, TOKEN, "https://github.com")
+        with pytest.raises(RemoteError) as err:
+            remote.heads()
+    assert server.seen and all(seen == [] for seen in server.seen)  # asked, never with a token
+    message = err.value.message
+    assert len(message.splitlines()) == 1 and TOKEN not in message
+    assert "terminal prompts disabled" in message
+    assert message.endswith(
+        "(no token was sent: be-agent sends GITHUB_TOKEN only to the GitHub server over https "
+        f"(https://github.com, from GITHUB_SERVER_URL), not to {url})"
+    )
+    print(f"{where}: {message}")
+
+
+def test_a_remote_url_shown_in_a_message_carries_no_credentials():
+    assert shown_url("https://x-access-token:s3cret@evil.example/o/r.git") == "https://evil.example/o/r.git"
+    assert shown_url("git@github.com:o/r.git") == "git@github.com:o/r.git"
 
 
 # --- the GitHub client against the stand-in ----------------------------------------------------------------

@@ -46,7 +46,15 @@ from agent.github.posts import (
 from agent.logs import add_secrets
 from agent.model import Model
 from agent.progress import Progress
-from agent.remote import Remote, commit_log, commit_report, current_branch, is_ancestor, remote_url
+from agent.remote import (
+    Remote,
+    commit_log,
+    commit_report,
+    current_branch,
+    is_ancestor,
+    remote_url,
+    server_url_from_env,
+)
 from agent.report import render_markdown_report, render_terminal_summary
 from agent.run import run_task
 from agent.settings import RunSettings
@@ -320,11 +328,12 @@ def fix_issue(
     AgentError after the issue was told what happened."""
     token = check_token(os.environ.get("GITHUB_TOKEN", ""))
     api_url = api_url_from_env()
+    server_url = server_url_from_env(os.environ)
     add_secrets([token])
     repo = ws.open_user_repo(opts.repo.expanduser())
     remote_url = _remote_url(repo, opts.remote)
     repository = _github_repository(opts.github_repo, remote_url, opts.remote)
-    remote = Remote.with_token(repo, opts.remote, remote_url, token)
+    remote = Remote.with_token(repo, opts.remote, remote_url, token, server_url)
     with GitHubClient(repository, token, api_url=api_url) as client:
         thread = load_issue(client, opts.number)
         base_branch = opts.base or str(client.get_repository().get("default_branch") or "main")
