@@ -7,7 +7,6 @@ model. The fix itself is an ordinary `run_task` whose verdict is the harness's o
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import uuid
@@ -19,6 +18,7 @@ from typing import Any, Literal
 from agent.baseline import baseline_problem
 from agent.config import RunRequest, RunResult, build_request
 from agent.errors import ExitCode, RemoteError, UsageError
+from agent.inert import code_block, code_span
 from agent.model import Model
 from agent.remote import Remote, current_branch, is_ancestor, remote_url, trailer_value
 from agent.run import make_test_runner, run_task
@@ -188,10 +188,7 @@ def _indent(text: str) -> str:
 def _fence(text: str) -> str:
     """A fenced block longer than any backtick run inside, so the text cannot close it: inside, nothing is
     Markdown or HTML, and GitHub links no mentions."""
-    text = clean_log(text)
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}text\n{text}\n{ticks}"
+    return code_block(clean_log(text))
 
 
 def _code(text: str, limit: int = MAX_SUMMARY_INLINE_CHARS) -> str:
@@ -200,12 +197,7 @@ def _code(text: str, limit: int = MAX_SUMMARY_INLINE_CHARS) -> str:
     text = " ".join(clean_log(text).split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
-    if not text:
-        return "` `"
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
+    return code_span(text)
 
 
 def _counts_line(brief: Mapping[str, Any]) -> str:

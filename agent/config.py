@@ -25,6 +25,7 @@ class RunRequest(BaseModel):
     repo: Path
     task: str
     task_untrusted: bool = False  # text from an issue or a CI log: shown to the model as untrusted input
+    task_log: dict[str, Any] = Field(default_factory=dict)  # how the task's source was read: logged at start
     base: str = "HEAD"
     branch: str | None = None  # default: be-agent/<slug>-<short id>
     update_branch: bool = (

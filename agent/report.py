@@ -1,5 +1,9 @@
 """The report handed back: the model's finish fields plus the harness's verification, as Markdown (commit
 body, pull-request body) and as a short plain-text terminal summary. Also the migrations rule of the gate.
+
+In the Markdown, the harness's verdict and counts come first; everything the model wrote (its sections, a
+reason it gave) and every test id comes after or inside them only as inert text (`agent.inert`), so nothing
+it wrote can ping, link, show an image, close an issue or hide the verdict.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.config import RunResult
+from agent.inert import defuse_closing_references as defuse_closing_references
+from agent.inert import inert_code, inert_line, inert_markdown
 from agent.test_files import is_test_path
 from agent.verification import Verification
 
@@ -32,6 +38,7 @@ _SCHEMA_FILES = {"schema.rb", "structure.sql", "schema.prisma", "schema.sql"}
 # what a model writes when it means "there is nothing here"
 _EMPTY_WORDS = re.compile(r"^\W*(none|n/?a|no|nothing|not applicable|no migrations?|-+)\W*$", re.IGNORECASE)
 _TERMINAL_SUMMARY_CHARS = 300
+MODEL_SECTION_CHARS = 6_000  # per section of the model's report in a commit or pull request body
 
 
 def _fields(report: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
@@ -131,23 +138,15 @@ def _targets_line(v: Verification) -> str | None:
 
 
 def _code_list(ids: Iterable[str]) -> str:
-    return ", ".join(f"`{t}`" for t in ids)
+    return ", ".join(inert_code(t) for t in ids)
 
 
 def _phase_line(phases: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {phases.get(name, 0)}" for name in PHASE_ORDER)
 
 
-_CLOSING_REFERENCE = re.compile(
-    r"\b(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(:?\s+)"
-    r"(?=(?:[\w.-]+/[\w.-]+)?#\d|https?://\S+/(?:issues|pull)/\d)",
-    re.IGNORECASE,
-)
-
-
-def defuse_closing_references(text: str) -> str:
-    """Rewrite "fixes #12" as "fixes issue #12" so text we did not write cannot close other issues on merge."""
-    return _CLOSING_REFERENCE.sub(lambda m: f"{m.group(1)}{m.group(2)}issue ", text)
+def _model_section(value: Any) -> str:
+    return inert_markdown(_text(value), limit=MODEL_SECTION_CHARS)
 
 
 def render_markdown_report(
@@ -158,18 +157,15 @@ def render_markdown_report(
     reason: str = "",
     phases: Mapping[str, int] | None = None,
 ) -> str:
-    """The full report as Markdown: every finish section, then the harness's verification."""
+    """The full report as Markdown: the harness's verification first, then the agent's own sections, inert."""
     fields = _fields(report)
     v = _verification(verification)
-    out: list[str] = []
-    if fields.get("gave_up"):
-        out += ["## The agent gave up", "", _text(fields.get("reason")) or "(no reason given)", ""]
-    for key, title in SECTIONS:
-        out += [f"## {title}", "", _text(fields.get(key)) or "_None given._", ""]
-    out += [
+    out: list[str] = [
         "## Verification by the harness",
         "",
-        f"**Verdict: {status.replace('_', ' ')}**" + (f" — {reason}" if reason else ""),
+        # the reason can quote the model (a gave-up reason): inert, and after the verdict
+        f"**Verdict: {status.replace('_', ' ')}**"
+        + (f" — {inert_line(reason, limit=MODEL_SECTION_CHARS)}" if reason else ""),
         "",
     ]
     out += ["| run | passed | failed | errors | skipped | timed out |", "|---|---|---|---|---|---|"]
@@ -193,7 +189,7 @@ def render_markdown_report(
     missing = set(v.missing)
     out.append(
         "- Regressions: "
-        + (", ".join(f"`{t}`" + (" (missing)" if t in missing else "") for t in v.regressions) or "none")
+        + (", ".join(inert_code(t) + (" (missing)" if t in missing else "") for t in v.regressions) or "none")
     )
     if v.still_failing:
         out.append(f"- Still failing: {_code_list(v.still_failing)}")
@@ -207,7 +203,7 @@ def render_markdown_report(
     if v.timed_out_tests:
         out.append(f"- Timed out at baseline: {_code_list(v.timed_out_tests)}")
     for finding in v.findings:
-        out.append(f"- Finding: {finding}")
+        out.append(f"- Finding: {inert_line(finding)}")  # it names files and tests the change chose
     if v.changed_config:
         out.append(
             f"- The change edits configuration that decides how files and tests are seen: "
@@ -217,8 +213,18 @@ def render_markdown_report(
         out.append(f"- Binary files in the change (review them separately): {_code_list(v.binary_files)}")
     if phases:
         out.append(f"- Steps by phase: {_phase_line(phases)}")
-    # the model wrote most of this; on merge, "fixes #12" must not close an issue nobody asked about
-    return defuse_closing_references("\n".join(out).rstrip() + "\n")
+    out += [
+        "",
+        "## The agent's report",
+        "",
+        "_Written by the model and quoted as text; only the verification above is the harness's own._",
+        "",
+    ]
+    if fields.get("gave_up"):
+        out += ["### The agent gave up", "", _model_section(fields.get("reason")) or "(no reason given)", ""]
+    for key, title in SECTIONS:
+        out += [f"### {title}", "", _model_section(fields.get(key)) or "_None given._", ""]
+    return "\n".join(out).rstrip() + "\n"
 
 
 def render_terminal(

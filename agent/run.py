@@ -370,6 +370,8 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     log.info(
         "run_started", repo=str(repo), base=base_sha, branch=branch, model=model.name, sandbox=req.sandbox
     )
+    if req.task_log:
+        log.info("task_source", **req.task_log)  # what was hidden or left out of the task's source
     for stale in clean_abandoned_runs(req.state_dir):
         log.warning("cleaned_abandoned_run", stale_run=stale)
     trajectory = Trajectory(paths.trajectory)

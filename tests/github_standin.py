@@ -9,12 +9,20 @@
         gh.comments[6]  # comments on issue 6
 
 Endpoints: GET /repos/O/N, GET /repos/O/N/issues/K, GET+POST /repos/O/N/issues/K/comments (paginated),
-GET+POST /repos/O/N/pulls, PATCH /repos/O/N/pulls/K. Any request without `Authorization: Bearer <token>` gets
-401. `fail_next(...)` queues canned error answers to exercise retries and failure paths.
+GET+POST /repos/O/N/pulls, PATCH /repos/O/N/pulls/K, GET /repos/O/N/collaborators/U/permission (from
+`permissions`, login -> "admin" | "maintain" | "write" | "read"; anyone else is "read", and a login mapped to
+None is unknown: 404). Any request without `Authorization: Bearer <token>` gets 401. `fail_next(...)` queues
+canned error answers to exercise retries and failure paths.
+
+Like GitHub, issues and comments carry `created_at`/`updated_at` (a stand-in clock, one minute per item
+unless given), and with `Accept: application/vnd.github.full+json` also `body_html` and `body_text` when the
+test gave them (GitHub's own rendering); without them the answer is what an older GitHub Enterprise gives.
+`event_payload(...)` writes the file GitHub Actions points GITHUB_EVENT_PATH at.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -22,6 +30,7 @@ import ssl
 import subprocess
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -56,6 +65,8 @@ class GitHubStandin:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     pulls: list[dict[str, Any]] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
+    permissions: dict[str, str | None] = field(default_factory=dict)
+    clock: datetime = field(default_factory=lambda: datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -76,7 +87,9 @@ class GitHubStandin:
         labels: tuple[str, ...] = (),
         user: str = "reporter",
         is_pull: bool = False,
+        body_html: str | None = None,
     ) -> dict[str, Any]:
+        now = self.tick()
         issue: dict[str, Any] = {
             "number": number,
             "title": title,
@@ -85,7 +98,11 @@ class GitHubStandin:
             "labels": [{"name": n} for n in labels],
             "user": {"login": user},
             "html_url": f"https://github.example/{self.repository}/issues/{number}",
+            "created_at": now,
+            "updated_at": now,
         }
+        if body_html is not None:
+            issue["body_html"] = body_html
         if is_pull:
             issue["pull_request"] = {"url": f"{self.base_url}/repos/{self.repository}/pulls/{number}"}
         self.issues[number] = issue
@@ -93,12 +110,44 @@ class GitHubStandin:
         return issue
 
     def add_comment(
-        self, number: int, body: str, *, user: str = "commenter", association: str | None = None
-    ) -> None:
+        self,
+        number: int,
+        body: str,
+        *,
+        user: str = "commenter",
+        association: str | None = None,
+        body_html: str | None = None,
+    ) -> dict[str, Any]:
         comment = self._comment(number, body, user)
         if association is not None:
             comment["author_association"] = association
+        if body_html is not None:
+            comment["body_html"] = body_html
         self.comments.setdefault(number, []).append(comment)
+        return comment
+
+    def tick(self) -> str:
+        """The stand-in clock's next minute, as GitHub writes times."""
+        self.clock += timedelta(minutes=1)
+        return self.clock.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def edit(self, item: dict[str, Any], **fields: Any) -> None:
+        """Change an issue or a comment now (its `updated_at` moves on); a new body drops GitHub's old
+        rendering of it."""
+        item.update(fields, updated_at=self.tick())
+        if "body" in fields and "body_html" not in fields:
+            item.pop("body_html", None)
+
+    def event_payload(
+        self, path: Path, number: int, *, action: str = "labeled", sender: str = "maintainer"
+    ) -> Path:
+        """The `issues` event payload GitHub Actions would write for issue `number` now, at `path`."""
+        issue = self.issues[number]
+        issue["updated_at"] = self.tick()  # labelling or assigning updates the issue
+        payload = {"action": action, "issue": copy.deepcopy(issue), "sender": {"login": sender}}
+        payload["issue"].pop("body_html", None)  # payloads carry the Markdown only
+        path.write_text(json.dumps(payload))
+        return path
 
     def fail_next(
         self,
@@ -179,6 +228,8 @@ class GitHubStandin:
             status, payload, headers = self._route(
                 h.command, split.path, query, body, h.headers.get("Authorization", "")
             )
+            if "full+json" not in (h.headers.get("Accept") or ""):
+                payload = _without_rendering(payload)
         data = json.dumps(payload).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
@@ -203,6 +254,14 @@ class GitHubStandin:
         rest = path[len(prefix) :]
         if method == "GET" and rest == "":
             return 200, {"full_name": self.repository, "default_branch": self.default_branch}, {}
+        m = re.fullmatch(r"/collaborators/([^/]+)/permission", rest)
+        if m and method == "GET":
+            login = m.group(1)
+            level = self.permissions.get(login, "read")
+            if level is None:
+                return 404, {"message": "Not Found"}, {}
+            legacy = {"maintain": "write", "triage": "read"}.get(level, level)
+            return 200, {"permission": legacy, "role_name": level, "user": {"login": login}}, {}
         m = re.fullmatch(r"/issues/(\d+)", rest)
         if m and method == "GET":
             issue = self.issues.get(int(m.group(1)))
@@ -282,12 +341,24 @@ class GitHubStandin:
 
     def _comment(self, number: int, body: str, user: str) -> dict[str, Any]:
         self._next_id += 1
+        now = self.tick()
         return {
             "id": self._next_id,
             "body": body,
+            "created_at": now,
+            "updated_at": now,
             "user": {"login": user},
             "html_url": f"https://github.example/{self.repository}/issues/{number}#issuecomment-{self._next_id}",
         }
+
+
+def _without_rendering(payload: Any) -> Any:
+    """An answer as GitHub gives it without the `full` media type: no body_html or body_text."""
+    if isinstance(payload, dict):
+        return {k: v for k, v in payload.items() if k not in ("body_html", "body_text")}
+    if isinstance(payload, list):
+        return [_without_rendering(item) for item in payload]
+    return payload
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -240,5 +240,5 @@ def test_the_commit_body_cannot_close_unrelated_issues_on_merge():
     body = render_markdown_report(
         {"summary": "Fixes #12 and closes owner/repo#3; see fix #abc"}, {}, status="fixed"
     )
-    assert "Fixes issue #12" in body and "closes issue owner/repo#3" in body
+    assert "Fixes issue `#12`" in body and "closes issue `owner/repo#3`" in body
     assert "fix #abc" in body  # not an issue reference: left alone

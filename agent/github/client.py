@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx2
 
@@ -23,6 +23,9 @@ from agent.errors import RemoteError, UsageError
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
+# bodies as written (`body`), as plain text (`body_text`) and as GitHub renders them (`body_html`)
+FULL_BODIES = "application/vnd.github.full+json"
+WRITE_ROLES = frozenset({"admin", "maintain", "write"})
 MAX_PAGES = 10  # 1,000 comments is more than any issue the agent should take on
 MAX_SCAN_PAGES = 100  # when GitHub gives no `last` link, how far we walk to find the newest pages
 
@@ -199,11 +202,26 @@ class GitHubClient:
         return self._json("GET", self._repo_path())
 
     def get_issue(self, number: int) -> dict[str, Any]:
-        return self._json("GET", self._repo_path(f"/issues/{number}"))
+        """The issue, with its body also as GitHub renders it (`body_html`) when GitHub gives it."""
+        return self._json("GET", self._repo_path(f"/issues/{number}"), accept=FULL_BODIES)
 
     def list_issue_comments(self, number: int) -> list[dict[str, Any]]:
-        """Oldest first; on a thread longer than MAX_PAGES pages, the newest ones."""
-        return self._paged(self._repo_path(f"/issues/{number}/comments"), newest=True)
+        """Oldest first, bodies also rendered (`body_html`); on a thread longer than MAX_PAGES pages, the
+        newest ones."""
+        return self._paged(self._repo_path(f"/issues/{number}/comments"), newest=True, accept=FULL_BODIES)
+
+    def has_write_access(self, login: str) -> bool:
+        """Whether `login` may push to the repository (write, maintain or admin), as the collaborator
+        permission API says; `author_association` alone does not tell. Someone GitHub does not know as a
+        collaborator (404) has no write access."""
+        path = self._repo_path(f"/collaborators/{quote(login, safe='')}/permission")
+        try:
+            answer = self._json("GET", path)
+        except GitHubError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return answer.get("role_name") in WRITE_ROLES or answer.get("permission") in WRITE_ROLES
 
     def create_issue_comment(self, number: int, body: str) -> dict[str, Any]:
         return self._json("POST", self._repo_path(f"/issues/{number}/comments"), body={"body": body})
@@ -243,8 +261,9 @@ class GitHubClient:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
+        accept: str | None = None,
     ) -> dict[str, Any]:
-        data = self._request(method, self.api_url + path, params=params, body=body).json()
+        data = self._request(method, self.api_url + path, params=params, body=body, accept=accept).json()
         if not isinstance(data, dict):
             raise GitHubError(
                 f"GitHub answered {method} {path} with a JSON {type(data).__name__}, not an object"
@@ -252,7 +271,12 @@ class GitHubClient:
         return data
 
     def _paged(
-        self, path: str, *, params: dict[str, Any] | None = None, newest: bool = False
+        self,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        newest: bool = False,
+        accept: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to MAX_PAGES pages, oldest first: the first pages, or with `newest` the last ones."""
         pages: list[list[dict[str, Any]]] = []
@@ -262,7 +286,7 @@ class GitHubClient:
         for _ in range(MAX_SCAN_PAGES if newest else MAX_PAGES):
             if url is None:
                 break
-            response = self._request("GET", url, params=query)
+            response = self._request("GET", url, params=query, accept=accept)
             pages.append(_list_page(response, url))
             if newest and len(pages) > MAX_PAGES:
                 pages.pop(0)
@@ -293,17 +317,17 @@ class GitHubClient:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
+        accept: str | None = None,
     ) -> httpx2.Response:
         label = f"GitHub API {method} {urlsplit(url).path}"
+        headers = {"Authorization": f"Bearer {self._token}", **({"Accept": accept} if accept else {})}
         idempotent = method in ("GET", "HEAD", "PATCH")
         waited = 0.0
         last_problem = ""
         for attempt in range(1, self.retry.attempts + 1):
             delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
             try:
-                response = self._http.request(
-                    method, url, params=params, json=body, headers={"Authorization": f"Bearer {self._token}"}
-                )
+                response = self._http.request(method, url, params=params, json=body, headers=headers)
             except httpx2.ConnectError as exc:
                 last_problem = f"could not connect ({type(exc).__name__})"
             except httpx2.TimeoutException as exc:

@@ -31,7 +31,16 @@ from agent.github.client import (
     parse_repo_slug,
     repo_from_remote_url,
 )
-from agent.github.issue import IssueThread, build_task, choose_branch, load_issue
+from agent.github.event import trigger_event
+from agent.github.issue import (
+    IssueThread,
+    build_task,
+    choose_branch,
+    left_out_sentences,
+    load_issue,
+    select_comments,
+    thread_log,
+)
 from agent.github.posts import (
     failure_comment,
     open_pull_for,
@@ -330,12 +339,15 @@ def fix_issue(
     api_url = api_url_from_env()
     server_url = server_url_from_env(os.environ)
     add_secrets([token])
+    event = trigger_event(opts.number, os.environ)
     repo = ws.open_user_repo(opts.repo.expanduser())
     remote_url = _remote_url(repo, opts.remote)
     repository = _github_repository(opts.github_repo, remote_url, opts.remote)
     remote = Remote.with_token(repo, opts.remote, remote_url, token, server_url)
     with GitHubClient(repository, token, api_url=api_url) as client:
-        thread = load_issue(client, opts.number)
+        thread, permissions = load_issue(client, opts.number, event)
+        for sentence in left_out_sentences(thread, select_comments(thread)[1]):
+            warn(f"issue #{thread.number}: {sentence}")
         base_branch = opts.base or str(client.get_repository().get("default_branch") or "main")
         heads = remote.heads()
         if base_branch not in heads:
@@ -368,6 +380,7 @@ def fix_issue(
             update_branch=start.update_branch,
             test_cmd=opts.test_cmd,
             commit_trailers={"Be-Agent-Issue": f"{repository}#{thread.number}"},
+            task_log=thread_log(thread, permissions),
         )
         try:
             result = run_task(request, model=model, progress=progress)

@@ -1,8 +1,10 @@
 """What be-agent writes on GitHub for an issue: the pull request (title, body, opened or updated, never a
 second one) and the comments on the issue, each carrying MARKER so later runs leave them out.
 
-Closing keywords in text be-agent did not write are defused, so merging cannot close other issues; local
-paths never reach a public comment.
+What the harness decided comes first (the verdict and the test counts, what exists now); text be-agent did
+not write (the model's report and reasons, test ids, the issue's title) follows only as inert text
+(`agent.inert`): it pings no one, links and shows nothing, closes no issue on merge, and cannot hide what
+comes after it. Local paths never reach a public comment.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from agent.config import RunResult
 from agent.github.client import GitHubClient, GitHubError
 from agent.github.issue import MARKER, IssueThread, truncated
-from agent.report import defuse_closing_references
+from agent.inert import defuse_closing_references, inert_code, inert_markdown, inert_title
 from agent.view import page_artifact_note
 
 Warn = Callable[[str], None]
@@ -23,6 +25,8 @@ MAX_PR_BODY_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
 # an absolute or home-relative filesystem path; API paths (/repos/...) and URLs are left alone
 _LOCAL_PATH = re.compile(r"(?<![\w/:.~-])~?/(?!repos/)[^\s'\"`<>()\[\]{};,]+")
 NOTHING_PUSHED = "No branch was pushed and no pull request was opened or changed."
+MAX_REASON_CHARS = 3_000
+MAX_PR_TITLE_CHARS = 256  # GitHub refuses longer titles
 
 
 def public_text(text: str) -> str:
@@ -36,7 +40,7 @@ def public_text(text: str) -> str:
 
 
 def pr_title(thread: IssueThread) -> str:
-    return defuse_closing_references(thread.title)
+    return inert_title(thread.title, limit=MAX_PR_TITLE_CHARS)
 
 
 def _pr_body(number: int, report_markdown: str, footer: list[str]) -> str:
@@ -97,19 +101,26 @@ def resumed_comment(pull: dict[str, Any], branch: str, commit: str, run_id: str)
 
 
 def failure_comment(what: str, result: RunResult | None, state: str = NOTHING_PUSHED) -> str:
-    """`state` says what exists afterwards; the caller checks before wording it."""
-    lines = [f"be-agent could not fix this issue: {public_text(defuse_closing_references(what))}"]
+    """The harness's counts and `state` (what exists afterwards; the caller checks before wording it) come
+    first; `what` (the reason, which may quote the model) follows as an inert quote."""
+    lines = ["be-agent could not fix this issue."]
     if result is not None and result.tests_after:
         b, a = result.tests_before, result.tests_after
         lines.append(
-            f"\nTests before: {b.get('passed', 0)} passed, {b.get('failed', 0)} failed; after: "
-            f"{a.get('passed', 0)} passed, {a.get('failed', 0)} failed."
+            f"\nThe harness's test run: before, {b.get('passed', 0)} passed and {b.get('failed', 0)} failed; "
+            f"after, {a.get('passed', 0)} passed and {a.get('failed', 0)} failed."
         )
         failing = a.get("failing") or []
         if failing:
-            lines.append("Still failing: " + ", ".join(f"`{t}`" for t in failing[:10]))
+            lines.append("Still failing: " + ", ".join(inert_code(t) for t in failing[:10]))
     lines.append(f"\n{state}")
+    reason = inert_markdown(public_text(what), limit=MAX_REASON_CHARS) or "(no reason given)"
+    lines += ["\nWhy, in the run's words (they may quote the agent):\n", _quote(reason)]
     return "\n".join(lines) + f"\n\n{MARKER}\n"
+
+
+def _quote(markdown: str) -> str:
+    return "\n".join(("> " + line).rstrip() for line in markdown.split("\n"))
 
 
 def state_after_failure(branch: str, branch_exists: bool | None, pull_number: int | None) -> str:
