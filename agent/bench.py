@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.bench_tasks import BenchTask, load_tasks, prepare_repo
@@ -27,6 +28,7 @@ from agent.config import build_request
 from agent.errors import AgentError, Interrupted, UsageError
 from agent.judge import evaluate
 from agent.settings import RunSettings
+from agent.terminal import printable
 from agent.view_bench import save_bench_report
 
 AgentKind = Literal["be-agent", "gold", "empty"]
@@ -234,9 +236,8 @@ def run_bench(
                     results.write(json.dumps(row) + "\n")
                     results.flush()
                     resolved += bool(row["resolved"])
-                    progress.update(
-                        bar, advance=1, description=f"resolved {resolved}  last {row['instance_id']}"
-                    )
+                    last = escape(printable(str(row["instance_id"]), one_line=True))
+                    progress.update(bar, advance=1, description=f"resolved {resolved}  last {last}")
     except KeyboardInterrupt:
         raise Interrupted("bench interrupted; run the same command again to resume") from None
     finally:

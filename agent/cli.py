@@ -98,7 +98,7 @@ def _error_json(failure: Failure, as_json: bool) -> None:
             "reason": failure.message,
             "exit_code": failure.exit_code,
         }
-        console.json_line(payload, ensure_ascii=True)
+        console.json_line(payload)
 
 
 class _Commands(TyperGroup):
@@ -425,7 +425,7 @@ def _ci_failure(failure: Failure, as_json: bool) -> None:
     outcome = CiOutcome("error", failure.message, failure.exit_code)
     write_github_files(outcome, os.environ, warn=console.warn)
     if as_json:
-        console.json_line(outcome.as_json(), ensure_ascii=True, sort_keys=True)
+        console.json_line(outcome.as_json(), sort_keys=True)
 
 
 @app.command("ci")
@@ -475,7 +475,7 @@ def ci_command(
         console.error(outcome.error)
     write_github_files(outcome, os.environ, warn=console.warn)
     if json_output:
-        console.json_line(outcome.as_json(), ensure_ascii=True, sort_keys=True)
+        console.json_line(outcome.as_json(), sort_keys=True)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 

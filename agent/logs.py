@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from agent.terminal import actions_line, in_github_actions, terminal_text
 from sandbox.env import is_secret_name as sandbox_is_secret_name
 
 LOG_FILE_NAME = "log.jsonl"
@@ -163,7 +164,9 @@ def _pre_chain() -> list[Processor]:
     ]
 
 
-def _formatter(renderer: Processor) -> structlog.stdlib.ProcessorFormatter:
+def _formatter(renderer: Processor, *, terminal: bool = False) -> structlog.stdlib.ProcessorFormatter:
+    """`terminal`: the lines go to a terminal, so every value from outside is made printable first
+    (`agent.terminal`), and in GitHub Actions no rendered line can read as a workflow command."""
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_pre_chain(),
         processors=[
@@ -172,9 +175,29 @@ def _formatter(renderer: Processor) -> structlog.stdlib.ProcessorFormatter:
             # Tracebacks become text before redaction, so secrets in them are caught too.
             structlog.processors.format_exc_info,
             redact_event,
-            renderer,
+            *([_printable_values, _ActionsSafe(renderer)] if terminal else [renderer]),
         ],
     )
+
+
+def _printable_values(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    return {
+        (terminal_text(k) if isinstance(k, str) else k): (terminal_text(v) if isinstance(v, str) else v)
+        for k, v in event_dict.items()
+    }
+
+
+class _ActionsSafe:
+    """The console renderer, with `actions_line` applied to what it renders when in GitHub Actions."""
+
+    def __init__(self, renderer: Processor):
+        self.renderer = renderer
+
+    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> Any:
+        rendered = self.renderer(logger, method, event_dict)
+        if isinstance(rendered, str) and in_github_actions():
+            return "\n".join(actions_line(line) for line in rendered.split("\n"))
+        return rendered
 
 
 def _console_level(*, verbose: bool, quiet: bool) -> int:
@@ -224,7 +247,8 @@ def configure_logging(
         _formatter(
             structlog.dev.ConsoleRenderer(
                 colors=_is_tty(stream), exception_formatter=structlog.dev.plain_traceback
-            )
+            ),
+            terminal=True,
         )
     )
     handlers: list[logging.Handler] = [console]

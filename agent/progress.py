@@ -3,6 +3,9 @@
 On a terminal the status line is rewritten in place with a carriage return and kept to one row (a wrapped
 line could not be rewritten); the elapsed time keeps ticking between updates. Other text goes above it
 through `line()` or through the file-like `above_status()` that the console log handler can write to.
+
+Every piece of text is printed as `agent.terminal.printable` renders it: a tool name the model invents, or
+a log line holding a file name, cannot move the cursor, clear the screen or set the clipboard.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from dataclasses import dataclass
 from typing import TextIO, cast
 
 from agent.logs import redact
+from agent.terminal import printable
 
 _CLEAR_LINE = "\r\x1b[K"
+TOOL_NAME_CHARS = 40  # a tool name is the model's text: the status line shows at most this much of it
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,20 @@ def format_elapsed(seconds: float) -> str:
     return f"{secs}s"
 
 
+def _tool_name(name: str | None) -> str:
+    if not name:
+        return "-"
+    shown = printable(name, one_line=True, actions=False)
+    return shown if len(shown) <= TOOL_NAME_CHARS else shown[: TOOL_NAME_CHARS - 1] + "…"
+
+
 def format_status(status: Status) -> str:
+    """The status line; its only text from outside (the tool name) is made printable and bounded."""
     cost = "cost ?" if status.cost_usd is None else f"cost ${status.cost_usd:.4f}"
     return " | ".join(
         (
             f"step {status.step}",
-            f"last {status.last_tool or '-'}",
+            f"last {_tool_name(status.last_tool)}",
             f"{status.tokens:,} tokens",
             cost,
             format_elapsed(status.elapsed_s),
@@ -94,20 +107,21 @@ class Progress:
                 self._draw()
                 self._start_ticker()
             else:
-                self._write(format_status(status) + "\n")
+                self._write(printable(format_status(status), one_line=True) + "\n")
 
     def line(self, text: str) -> None:
         """Print `text` (secrets redacted) on its own line, above the live status when there is one."""
         if not self.enabled:
             return
         with self._lock:
+            shown = printable(redact(text))
             if self.live and self._shown:
-                self._write(_CLEAR_LINE + redact(text) + "\n")
+                self._write(_CLEAR_LINE + shown + "\n")
                 self._shown = False
                 if not self._closed:
                     self._draw()
             else:
-                self._write(redact(text) + "\n")
+                self._write(shown + "\n")
 
     def refresh(self) -> None:
         """Redraw the live status with the elapsed time advanced to now (the ticker calls this)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import tempfile
 import webbrowser
 from collections.abc import Mapping
@@ -399,10 +398,9 @@ def save_run_page(run_dir: Path, result: Mapping[str, Any] | None = None) -> str
         view = load_run(run_dir, result=dict(result) if result is not None else None)
         write_atomically(target, render_run_page(view))
     except Exception as exc:  # the page is a convenience; the run's result stands without it
-        print(
-            f"be-agent: warning: could not write the run page {target}: {type(exc).__name__}: {exc}",
-            file=sys.stderr,
-        )
+        from agent import console
+
+        console.warn(f"could not write the run page {target}: {type(exc).__name__}: {exc}")
         return ""
     return str(target)
 

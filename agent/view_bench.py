@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import statistics
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -204,8 +203,7 @@ def save_bench_report(out: Path, rows: Sequence[Mapping[str, Any]], *, title: st
     try:
         return save_bench_pages(out, rows, title=title)
     except Exception as exc:  # the page is a convenience
-        print(
-            f"be-agent: warning: could not write {out / REPORT_NAME}: {type(exc).__name__}: {exc}",
-            file=sys.stderr,
-        )
+        from agent import console
+
+        console.warn(f"could not write {out / REPORT_NAME}: {type(exc).__name__}: {exc}")
         return None

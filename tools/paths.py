@@ -3,6 +3,11 @@
 The editor runs on the host, outside the sandbox, so a symlink planted by a sandboxed command must never lead
 it elsewhere. Paths are checked lexically and with `lstat`, and files are then opened one directory at a
 time with `O_NOFOLLOW`, so a link swapped in between the check and the open is refused too.
+
+Names are bytes: a name read from the file system is a str as `os.fsdecode` gives it, where bytes that are
+not UTF-8 are kept as surrogates (U+DC80..U+DCFF), so it opens the same file again. Text for a reader (the
+model, a log) shows such bytes as `\\xNN` (`shown_name`): surrogates cannot be encoded, and a name may also
+hold a newline or an escape character.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +28,30 @@ GIT_REFUSED = "git metadata is managed by the harness; edit the working tree ins
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
 Kind = Literal["file", "dir", "missing", "other"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NAME_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def is_utf8_name(name: str) -> bool:
+    """Whether a name (as `os.fsdecode` gives it) is valid UTF-8."""
+    return _SURROGATE.search(name) is None
+
+
+def without_surrogates(text: str) -> str:
+    """`text` with every surrogate shown as the byte it stands for (`\\xff`) or as `<U+D800>`, so that any
+    encoder accepts it."""
+    return _SURROGATE.sub(_surrogate_mark, text)
+
+
+def shown_name(name: str) -> str:
+    """A name for a reader: bytes that are not UTF-8 and control characters shown as `\\xNN`."""
+    return _NAME_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", without_surrogates(name))
+
+
+def _surrogate_mark(match: re.Match[str]) -> str:
+    cp = ord(match.group())
+    return f"\\x{cp - 0xDC00:02x}" if 0xDC80 <= cp <= 0xDCFF else f"<U+{cp:04X}>"
 
 
 def resolve_in_checkout(root: Path, path: str, *, workdir: str) -> Path:
