@@ -2,6 +2,10 @@
 
 Line numbers count "\\n" characters, like `cat -n`, `grep -n` and tracebacks do. Files are UTF-8; a file
 written with CRLF line endings is edited in "\\n" form and written back with CRLF, and a BOM is kept.
+
+Every command's work is linear in the size of the file and of the text the model sent (files are at most
+`MAX_FILE_BYTES`), and every answer is bounded: an `old_str` found many times is reported as a count and
+the first `MATCH_LINES_SHOWN` line numbers, however many there are.
 """
 
 from __future__ import annotations
@@ -16,11 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from tools.base import ToolInputError, ToolResult
-from tools.paths import display_path, kind, list_dir, read_bytes, resolve_in_checkout, write_bytes
+from tools.paths import (
+    display_path,
+    is_utf8_name,
+    kind,
+    list_dir,
+    read_bytes,
+    resolve_in_checkout,
+    shown_name,
+    write_bytes,
+)
 
 COMMANDS = ("view", "create", "str_replace", "insert")
 _BOM = b"\xef\xbb\xbf"
 _SNIPPET_CONTEXT = 4
+MATCH_LINES_SHOWN = 5
+# how much of a line the "no match" hints compare and quote: bounded, so a hint costs little on any file
+_HINT_LINES = 2000
+_HINT_OLD_LINES = 20
+_HINT_CHARS = 200
 _SNIPPET_MAX_LINES = 60
 _NOT_LISTED = frozenset({"__pycache__", "node_modules"})
 _MAGIC = [
@@ -54,6 +72,7 @@ class _Text:
 
 class EditorTool:
     name = "str_replace_based_edit_tool"
+    runs_on_host = True  # outside the sandbox: the harness bounds each call's time (tools.time_bound)
 
     def __init__(self, root: Path, workdir: str, *, view_cap: int = 16000):
         self.root = root.resolve()
@@ -146,12 +165,22 @@ class EditorTool:
             return head + "\n(empty)"
         out = [head]
         size = len(head)
+        unreadable = 0
         for shown, entry in enumerate(entries):
+            if not is_utf8_name(entry):
+                unreadable += 1
+                entry += "  [name is not valid UTF-8: shown as \\xNN bytes]"
+            entry = shown_name(entry)
             if size + len(entry) + 1 > self.view_cap:
                 out.append(f"[listing cut after {shown} of {len(entries)} entries; view a subdirectory]")
                 break
             out.append(entry)
             size += len(entry) + 1
+        if unreadable:
+            out.append(
+                f"[{unreadable} name(s) here are not valid UTF-8. A change cannot keep such a file: the harness "
+                "will not commit it. Rename or remove it with bash (e.g. `ls -b` shows the bytes)]"
+            )
         return "\n".join(out)
 
     # create
@@ -190,21 +219,16 @@ class EditorTool:
             raise ToolInputError("`new_str` must be a string (use an empty string to delete old_str)")
         text = self._read_text(target, rel)
         old_str, new_str = text.from_model(old_str), text.from_model(new_str)
-        positions = _find_all(text.body, old_str)
-        if not positions:
+        at = text.body.find(old_str)
+        if at == -1:
             raise ToolInputError(_no_match_message(rel, text.body, old_str))
-        if len(positions) > 1:
-            lines = ", ".join(str(_line_of(text.body, p)) for p in positions)
-            raise ToolInputError(
-                f"found {len(positions)} matches for old_str in {rel} at lines {lines}; "
-                "add context to make it unique"
-            )
+        if text.body.find(old_str, at + 1) != -1:
+            raise ToolInputError(_many_matches_message(rel, text.body, old_str, at))
         if old_str == new_str:
             return ToolResult(
                 f"old_str and new_str are identical; {rel} is unchanged.",
                 data={"path": rel, "changed": False},
             )
-        at = positions[0]
         body = text.body[:at] + new_str + text.body[at + len(old_str) :]
         write_bytes(self.root, target, text.encode(body))
         first = _line_of(body, at)
@@ -301,14 +325,22 @@ def _line_of(body: str, offset: int) -> int:
     return body.count("\n", 0, offset) + 1
 
 
-def _find_all(body: str, needle: str) -> list[int]:
-    """Every start offset of `needle`, overlapping ones included."""
-    found: list[int] = []
-    at = body.find(needle)
-    while at != -1:
-        found.append(at)
+def _many_matches_message(rel: str, body: str, needle: str, first: int) -> str:
+    """How many times `needle` occurs (non-overlapping, as str.count counts; at least 2, since a second,
+    overlapping match was found) and the lines of the first few: one pass over the file at most."""
+    count = max(2, body.count(needle))
+    lines: list[int] = []
+    line, scanned, at = 1, 0, first
+    for _ in range(MATCH_LINES_SHOWN):
+        if at == -1:
+            break
+        line += body.count("\n", scanned, at)
+        scanned = at
+        lines.append(line)
         at = body.find(needle, at + 1)
-    return found
+    shown = ", ".join(map(str, dict.fromkeys(lines)))
+    more = f" and {count - len(lines)} more" if count > len(lines) else ""
+    return f"found {count} matches for old_str in {rel} at lines {shown}{more}; add context to make it unique"
 
 
 def _view_window(view_range: Any, count: int) -> tuple[int, int, str]:
@@ -353,28 +385,40 @@ def _no_match_message(rel: str, body: str, old_str: str) -> str:
     base = f"no match for old_str in {rel}; it must match the file exactly, whitespace included."
     if not old_str.strip():
         return base + " old_str is only whitespace; include some of the text around the spot."
-    wanted = [line for line in old_str.split("\n") if line.strip()]
+    # a bounded number of lines, each searched once: the hint costs at most a few passes over the file
+    wanted = [line for line in old_str.split("\n", _HINT_OLD_LINES)[:_HINT_OLD_LINES] if line.strip()]
     missing = next((line for line in wanted if line not in body), None)
     if missing is None:
+        checked = (
+            "Each line of old_str" if old_str.count("\n") < _HINT_OLD_LINES else "Each of its first lines"
+        )
         return (
-            base + " Each line of old_str is in the file, but not in this order or with these blank "
-            "lines between them; view the region and copy it exactly."
+            base + f" {checked} is in the file, but not in this order or with these blank lines between "
+            "them; view the region and copy it exactly."
         )
     lines = _lines(body)
-    same_text = [n for n, line in enumerate(lines, 1) if line.strip() == missing.strip()]
+    wanted_text = missing.strip()
+    same_text = []
+    for n, line in enumerate(lines, 1):
+        if line.strip() == wanted_text:
+            same_text.append(n)
+            if len(same_text) == MATCH_LINES_SHOWN:
+                break
     if same_text:
-        shown = ", ".join(str(n) for n in same_text[:5])
+        shown = ", ".join(str(n) for n in same_text)
         return (
-            base + f" Line {shown} has the text {missing.strip()[:120]!r} with different whitespace "
+            base + f" Line {shown} has the text {wanted_text[:120]!r} with different whitespace "
             "(indentation, tabs or trailing spaces); view it and copy it exactly."
         )
-    close = difflib.get_close_matches(
-        missing.strip(), [line.strip() for line in lines[:5000]], n=1, cutoff=0.6
-    )
+    # difflib is quadratic in the lengths it compares: only the first lines, each cut short, are compared
+    candidates = {
+        line.strip()[:_HINT_CHARS]: n for n, line in reversed(list(enumerate(lines[:_HINT_LINES], 1)))
+    }
+    close = difflib.get_close_matches(wanted_text[:_HINT_CHARS], list(candidates), n=1, cutoff=0.6)
     if close:
-        number = next(n for n, line in enumerate(lines, 1) if line.strip() == close[0])
+        number = candidates[close[0]]
         return (
-            base + f" The line of old_str {missing.strip()[:120]!r} is not in the file; the most similar "
-            f"line is {number}: {lines[number - 1].strip()[:200]!r}. View it and retry."
+            base + f" The line of old_str {wanted_text[:120]!r} is not in the file; the most similar "
+            f"line is {number}: {lines[number - 1].strip()[:_HINT_CHARS]!r}. View it and retry."
         )
     return base + f" Nothing similar found; view {rel} and copy the text you want to change."
