@@ -29,6 +29,7 @@ from agent import console
 from agent.cli_options import (
     BenchAgent,
     CommandTimeout,
+    DiskLimit,
     Json,
     MaxCost,
     MaxSteps,
@@ -47,7 +48,7 @@ from agent.cli_options import (
     whole_number,
 )
 from agent.errors import ExitCode, Failure, UsageError, as_agent_error, failure_of
-from agent.settings import DEFAULT_MODEL, RunSettings, default_state_dir
+from agent.settings import DEFAULT_DISK_LIMIT, DEFAULT_MODEL, RunSettings, default_state_dir
 
 try:  # typer >= 0.22 carries its own copy of click
     from typer._click.exceptions import ClickException, MissingParameter, NoArgsIsHelpError
@@ -245,6 +246,7 @@ def run_command(
     command_timeout: CommandTimeout = 120.0,
     test_timeout: TestTimeout = 900.0,
     retry_budget: RetryBudget = 120.0,
+    disk_limit: DiskLimit = DEFAULT_DISK_LIMIT,
     sandbox: Sandbox = "auto",
     network: Network = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the run's checkout.")] = False,
@@ -266,6 +268,7 @@ def run_command(
         command_timeout=command_timeout,
         test_timeout=test_timeout,
         retry_budget=retry_budget,
+        disk_limit=disk_limit,
         sandbox=sandbox,
         network=network,
         state_dir=state_dir,
@@ -373,6 +376,7 @@ def fix_issue_command(
     command_timeout: CommandTimeout = 120.0,
     test_timeout: TestTimeout = 900.0,
     retry_budget: RetryBudget = 120.0,
+    disk_limit: DiskLimit = DEFAULT_DISK_LIMIT,
     sandbox: Sandbox = "auto",
     network: Network = False,
     state_dir: StateDir = None,
@@ -391,6 +395,7 @@ def fix_issue_command(
         command_timeout=command_timeout,
         test_timeout=test_timeout,
         retry_budget=retry_budget,
+        disk_limit=disk_limit,
         sandbox=sandbox,
         network=network,
         state_dir=state_dir,
@@ -445,6 +450,7 @@ def ci_command(
     command_timeout: CommandTimeout = 120.0,
     test_timeout: TestTimeout = 900.0,
     retry_budget: RetryBudget = 120.0,
+    disk_limit: DiskLimit = DEFAULT_DISK_LIMIT,
     sandbox: Sandbox = "auto",
     network: Network = False,
     state_dir: StateDir = None,
@@ -464,6 +470,7 @@ def ci_command(
         command_timeout=command_timeout,
         test_timeout=test_timeout,
         retry_budget=retry_budget,
+        disk_limit=disk_limit,
         sandbox=sandbox,
         network=network,
         state_dir=state_dir,
@@ -512,6 +519,7 @@ def bench_command(
     command_timeout: CommandTimeout = 120.0,
     test_timeout: TestTimeout = 900.0,
     retry_budget: RetryBudget = 120.0,
+    disk_limit: DiskLimit = DEFAULT_DISK_LIMIT,
     sandbox: Sandbox = "auto",
     network: Network = False,
 ) -> None:
@@ -530,6 +538,7 @@ def bench_command(
         command_timeout=command_timeout,
         test_timeout=test_timeout,
         retry_budget=retry_budget,
+        disk_limit=disk_limit,
         sandbox=sandbox,
         network=network,
     )

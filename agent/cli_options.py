@@ -46,6 +46,17 @@ def number(value: str) -> float:
         raise typer.BadParameter(f"must be a number, not {value!r}") from None
 
 
+def byte_size(value: str | int) -> int:
+    from agent.disk import parse_size
+
+    if isinstance(value, int):  # the default
+        return value
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def sandbox_choice(value: str) -> SandboxMode:
     try:
         return sandbox_mode(value)
@@ -127,6 +138,16 @@ RetryBudget = Annotated[
         metavar="SECONDS",
         parser=number,
         help="Seconds one model call may retry.",
+        rich_help_panel=LIMITS_PANEL,
+    ),
+]
+DiskLimit = Annotated[
+    int,
+    typer.Option(
+        "--disk-limit",
+        metavar="SIZE",
+        parser=byte_size,
+        help="Disk space the run's files may take (e.g. 2G, 500M); over it, the run ends not fixed.",
         rich_help_panel=LIMITS_PANEL,
     ),
 ]

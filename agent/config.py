@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.disk import DEFAULT_DISK_LIMIT
 from agent.errors import UsageError
 from agent.settings import DEFAULT_MODEL as DEFAULT_MODEL
 from agent.settings import RunSettings
@@ -42,6 +43,7 @@ class RunRequest(BaseModel):
     command_timeout: Annotated[float, Field(gt=0)] = 120.0
     test_timeout: Annotated[float, Field(gt=0)] = 900.0
     retry_budget: Annotated[float, Field(ge=0)] = 120.0  # seconds one model call may spend retrying
+    disk_limit: Annotated[int, Field(ge=1)] = DEFAULT_DISK_LIMIT  # bytes the run's files may take
     keep: bool = False
     verbose: bool = False
     quiet: bool = False

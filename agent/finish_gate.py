@@ -7,9 +7,10 @@ runner that gives them), or is red (for one that does not); a test that passed a
 or a new failure appeared; any target test (agent/targets.py) still fails, which includes finishing without
 any change while the targets fail at baseline; `fixes_tests` names a test that did not fail at baseline;
 nothing failed at baseline and the change adds no test; migration files are in the diff and the report's
-migrations section is empty; the change edits the target tests themselves. `gave_up: true` with a reason is
-always accepted (the run then ends not_fixed); refusal texts suggest it once `max_refusals` refusals have
-happened. Without any edit the baseline stands as the last full run.
+migrations section is empty; a changed file's name is not UTF-8 (it cannot be committed); the change edits
+the target tests themselves. `gave_up: true` with a reason is always accepted (the run then ends
+not_fixed); refusal texts suggest it once `max_refusals` refusals have happened. Without any edit the
+baseline stands as the last full run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from agent import targets as tg
 from agent.report import migrations_check
 from agent.test_files import is_test_module
 from agent.verdict import describe_regressions, name_ids, new_failures, regressions
+from agent.workspace import unrepresentable_names
 from tools.finish import FinishReport
 from tools.test_report import TestReport
 
@@ -158,9 +160,13 @@ class FinishGate:
             return f"finish refused: the report's `{where}` is not valid ({first['msg']}); fix it and call finish again."
         found = self.problems(report)
         if self.changed_paths is not None:
-            migration_problem = migrations_check(report, self.changed_paths())
+            changed = list(self.changed_paths())
+            migration_problem = migrations_check(report, changed)
             if migration_problem:
                 found.append(migration_problem)
+            names = unrepresentable_names(changed)
+            if names:
+                found.append(f"{names}: rename or remove those files with bash.")
         targets = self.targets(report.fixes_tests)
         edited = self.edited_targets(targets.names) if self.edited_targets is not None else []
         if edited:

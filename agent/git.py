@@ -1,7 +1,15 @@
 """The one way be-agent runs git. Every call says which environment it runs with.
 
 Whatever the policy, every call disables hooks and fsmonitor and never looks into nested repositories
-(`SAFE_GIT`), so nothing planted in a repository runs code on the host, and git never prompts. The policies:
+(`SAFE_GIT`), so nothing planted in a repository runs code on the host, and git never prompts. No call
+starts background maintenance (`gc.auto=0`, `maintenance.auto=false`): a `gc --auto` that git detaches
+after a commit of many files would repack objects while the run copies them.
+
+File names are bytes: git's output is decoded with `os.fsdecode`'s rule (UTF-8, undecodable bytes kept as
+surrogates), so a name that is not UTF-8 round-trips exactly into the file system and into git's argv, and
+nothing here fails on it. `paths()` lists names from a `-z` command; `agent.terminal.visible_name` shows one.
+
+The policies:
 
 - `HARNESS` (the default): the user's environment without the variables that point git at another
   repository, index or object store, and without secrets (`*_TOKEN`, `*_KEY`, ...), in the C locale. For the
@@ -22,7 +30,7 @@ import subprocess
 from pathlib import Path
 from typing import BinaryIO
 
-from agent.errors import AgentError
+from agent.errors import AgentError, ExitCode
 from sandbox.env import is_secret_name
 
 GIT_TIMEOUT = 300.0
@@ -43,7 +51,13 @@ SAFE_GIT = (
     "submodule.recurse=false",
     "-c",
     "fetch.recurseSubmodules=false",
+    "-c",
+    "gc.auto=0",
+    "-c",
+    "maintenance.auto=false",
 )
+# How git's output becomes text: file names and file contents are bytes, and any bytes must decode.
+OUTPUT_ERRORS = "surrogateescape"
 
 # Variables that point git at another repository, index or object store (set, for example, when be-agent
 # runs inside a git hook). The rest of the user's GIT_* settings (GIT_SSH_COMMAND, GIT_CONFIG_*) still apply.
@@ -76,7 +90,12 @@ class GitEnv(enum.Enum):
 
 
 class GitError(AgentError):
-    """A git command failed; the message names the command and what git said."""
+    """A git command failed; the message names the command and what git said. Git fails on the harness's
+    own copies only when something is wrong with the host (a full disk) or with be-agent itself: an internal
+    error, never a usage error. Callers that know a failure is the user's (a bad ref) or a remote's say so
+    with their own error."""
+
+    exit_code = ExitCode.INTERNAL
 
 
 def git_environment(policy: GitEnv = GitEnv.HARNESS) -> dict[str, str]:
@@ -113,7 +132,8 @@ def git(
         proc = subprocess.run(
             _argv(repo, args),
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors=OUTPUT_ERRORS,
             env={**git_environment(policy), **(env or {})},
             timeout=timeout,
             input=input_text,
@@ -125,6 +145,41 @@ def git(
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise GitError(f"git {' '.join(args[:2])} failed{where}: {detail[-1] if detail else 'no output'}")
     return proc
+
+
+def paths(repo: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """The file names a `-z` git command lists (`args` must ask for `-z`), as `os.fsdecode` gives them."""
+    try:
+        proc = subprocess.run(
+            _argv(repo, args),
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            env={**git_environment(), **(env or {})},
+            timeout=GIT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"git {args[0]} timed out after {GIT_TIMEOUT:.0f} s in {repo}") from exc
+    if proc.returncode != 0:
+        detail = os.fsdecode(proc.stderr).strip().splitlines()
+        raise GitError(f"git {' '.join(args[:2])} failed in {repo}: {detail[-1] if detail else 'no output'}")
+    return [os.fsdecode(name) for name in proc.stdout.split(b"\0") if name]
+
+
+def output_bytes(repo: Path, *args: str) -> bytes:
+    """What a git command of the HARNESS policy prints, as bytes (a diff of files in any encoding)."""
+    try:
+        proc = subprocess.run(
+            _argv(repo, args),
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            env=git_environment(),
+            timeout=GIT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"git {args[0]} timed out after {GIT_TIMEOUT:.0f} s in {repo}") from exc
+    if proc.returncode != 0:
+        raise GitError(f"git {args[0]} failed in {repo}: {os.fsdecode(proc.stderr).strip()}")
+    return proc.stdout
 
 
 def git_to_file(
@@ -144,7 +199,7 @@ def git_to_file(
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f} s in {repo}") from exc
     if proc.returncode != 0:
-        raise GitError(f"git {args[0]} failed in {repo}: {proc.stderr.decode(errors='replace').strip()}")
+        raise GitError(f"git {args[0]} failed in {repo}: {os.fsdecode(proc.stderr).strip()}")
 
 
 def last_line(proc: subprocess.CompletedProcess[str]) -> str:

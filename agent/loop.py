@@ -22,6 +22,8 @@ from agent.pricing import Pricing
 from agent.retry import DeadlineReached
 from agent.trajectory import Trajectory
 from tools.base import Tool, ToolResult
+from tools.paths import without_surrogates
+from tools.time_bound import call_within
 
 FINISH = "finish"
 REPEAT_WARN = 3  # identical consecutive calls that earn a note
@@ -35,6 +37,7 @@ class Limits:
     max_cost: float | None = None
     max_time: float | None = None  # seconds, counted from `started`
     started: float | None = None  # time.monotonic() when the run began; None: when the loop began
+    host_tool_time: float | None = None  # seconds one call of a tool that runs on the host may take
 
 
 @dataclass
@@ -48,6 +51,27 @@ class LoopState:
     phases: list[str] = field(default_factory=list)
     last_tool: str = ""
     price_source: str | None = None  # where the model's prices come from; None: the cost is unknown
+
+
+def host_call_bound(limits: Limits, elapsed_s: float) -> tuple[float, str] | None:
+    """How long a host-side tool call may take now, and the limit that says so (None: unbounded)."""
+    bounds: list[tuple[float, str]] = []
+    if limits.host_tool_time is not None:
+        bounds.append(
+            (limits.host_tool_time, f"one tool call may take at most {_seconds(limits.host_tool_time)}")
+        )
+    if limits.max_time is not None:
+        bounds.append(
+            (
+                max(0.0, limits.max_time - elapsed_s),
+                f"the run's time limit of {_seconds(limits.max_time)} was reached",
+            )
+        )
+    return min(bounds, key=lambda b: b[0]) if bounds else None
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
 
 
 def _api_block(block: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +98,7 @@ class AgentLoop:
         worktree_fingerprint: Callable[[], str],
         on_step: Callable[[LoopState], None] | None = None,
         pricing: Pricing | None = None,
+        disk_check: Callable[[], str | None] | None = None,
     ):
         self.model = model
         self.tools = {t.name: t for t in tools}
@@ -86,6 +111,8 @@ class AgentLoop:
         self.trajectory = trajectory
         self.fingerprint = worktree_fingerprint
         self.on_step = on_step
+        self.disk_check = disk_check  # after each tool call: None, or why the run is over its disk quota
+        self._stop_after_results: RunStopped | None = None
         self.pricing = pricing or Pricing()
         self.state = LoopState(price_source=self.pricing.source(model.name))
         self.messages: list[dict[str, Any]] = []
@@ -127,6 +154,8 @@ class AgentLoop:
             results = [self._execute(call) for call in calls]
             self.messages.append({"role": "user", "content": results})
             self._notify()
+            if self._stop_after_results is not None:
+                raise self._stop_after_results
             if self.state.report:
                 if self.state.gave_up:
                     raise RunStopped(
@@ -216,12 +245,23 @@ class AgentLoop:
         return {
             "type": "tool_result",
             "tool_use_id": call_id,
-            "content": redact_secret_values(result.content),
+            "content": without_surrogates(redact_secret_values(result.content)),
             "is_error": result.is_error,
         }
 
     def _run_tool(self, tool: Tool, params: dict[str, Any]) -> ToolResult:
-        result = tool(params)
+        if self._stop_after_results is not None:
+            return ToolResult("not run: the run is ending (see the result before this one)", is_error=True)
+        result = self._call_bounded(tool, params)
+        over_quota = self.disk_check() if self.disk_check is not None else None
+        if over_quota:
+            log.warning("disk_limit_exceeded", tool=tool.name, detail=over_quota)
+            self._stop_after_results = RunStopped(f"disk limit exceeded: {over_quota}", judged=False)
+            result = ToolResult(
+                f"{result.content}\n\n[harness: {over_quota}. The run ends now, not fixed.]",
+                is_error=True,
+                data=result.data,
+            )
         tree = self.fingerprint()
         if tree != self._tree:
             self._tree = tree
@@ -232,6 +272,26 @@ class AgentLoop:
 
             self.gate.note_tests(
                 self.state.steps, TestReport.model_validate(report), full=not params.get("tests")
+            )
+        return result
+
+    def _call_bounded(self, tool: Tool, params: dict[str, Any]) -> ToolResult:
+        """A tool that runs on the host (`runs_on_host`) is cut when its call outlasts the time one call may
+        take or the time the run has left; sandboxed tools are bounded by the sandbox's own timeouts."""
+        if not getattr(tool, "runs_on_host", False):
+            return tool(params)
+        bound = host_call_bound(self.limits, time.monotonic() - self._started)
+        if bound is None:
+            return tool(params)
+        seconds, why = bound
+        result = call_within(tool, params, seconds)
+        if result is None:
+            log.warning("tool_call_cut", tool=tool.name, seconds=round(seconds, 3), why=why)
+            return ToolResult(
+                f"[harness] this {tool.name} call was stopped after {_seconds(seconds)}: {why}. Its work may be "
+                "unfinished; a file it was writing may be incomplete, so view it before going on, and try "
+                "a smaller step.",
+                is_error=True,
             )
         return result
 

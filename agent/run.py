@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -24,10 +23,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from agent import console
 from agent import targets as tg
 from agent import workspace as ws
 from agent.baseline import ImportsOutsideCheckout, baseline_problem, make_imports_local
 from agent.config import RunRequest, RunResult, Status
+from agent.disk import DiskQuota
 from agent.errors import (
     AgentError,
     ExitCode,
@@ -38,6 +39,7 @@ from agent.errors import (
     lower_layer_errors,
 )
 from agent.finish_gate import FinishGate
+from agent.git import output_bytes as git_output
 from agent.guidance import load_guidance, system_prompt
 from agent.harness_tests import HarnessTests, TreeRunner
 from agent.logs import close_logging, configure_logging, get_logger, redact_secret_values
@@ -169,14 +171,14 @@ def _signals_interrupt() -> Iterator[None]:
 def _fingerprint(checkout: Path) -> str:
     """Changes when the worktree changes, so edits made through bash count as edits too."""
     digest = hashlib.sha256()
-    digest.update(ws.git(checkout, "diff", "--binary", "HEAD").stdout.encode())
-    for rel in ws.git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0"):
-        if rel:
-            try:
-                st = (checkout / rel).stat()
-                digest.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}".encode())
-            except OSError:
-                digest.update(rel.encode())
+    digest.update(git_output(checkout, "diff", "--binary", "HEAD"))
+    for rel in ws.untracked_paths(checkout):
+        name = os.fsencode(rel)  # a name that is not UTF-8 is still a name
+        try:
+            st = (checkout / rel).stat()
+            digest.update(name + f":{st.st_size}:{st.st_mtime_ns}".encode())
+        except OSError:
+            digest.update(name)
     return digest.hexdigest()
 
 
@@ -299,7 +301,7 @@ def make_test_runner(
     would."""
     setup = prepare_tests(req, repo, checkout, scratch)
     for note in setup.notes:
-        print(f"be-agent: warning: {note}", file=sys.stderr)
+        console.warn(note)
     return setup.sandbox, setup.tests, setup.command
 
 
@@ -352,7 +354,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     repo, base_sha, branch, existing_tip = validate(req, run_id)
     warning = preflight(req.sandbox)
     if warning:
-        print(f"be-agent: warning: {warning}", file=sys.stderr)
+        console.warn(warning)
     model = model or _default_model(req)
     req.state_dir.mkdir(parents=True, exist_ok=True)
     paths = RunPaths(req.state_dir / "runs" / run_id)
@@ -442,10 +444,17 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 system,
                 gate=gate,
                 finish_spec=FINISH_SPEC,
-                limits=Limits(req.max_steps, req.max_cost, req.max_time, started=started),
+                limits=Limits(
+                    req.max_steps,
+                    req.max_cost,
+                    req.max_time,
+                    started=started,
+                    host_tool_time=req.command_timeout,
+                ),
                 trajectory=trajectory,
                 worktree_fingerprint=lambda: _fingerprint(paths.checkout),
                 on_step=_progress_callback(progress, started),
+                disk_check=DiskQuota(paths.root, req.disk_limit).exceeded,
             )
             try:
                 first_message = _first_message(
@@ -630,8 +639,10 @@ def _conclude(
     The change is committed first and every verification run happens in a fresh copy of that commit, so
     what is verified is exactly what the branch holds: nothing ignored or left over in the checkout can
     help, and nothing one run writes reaches another."""
+    if not stop.judged:
+        raise RunStopped(stop.reason)  # caught below: nothing is committed, diffed or copied
     changed = ws.changed_paths(paths.checkout, base_sha)
-    too_big = _oversized_change(paths.checkout, changed)
+    too_big = _oversized_change(paths.checkout, changed) or ws.unrepresentable_names(changed)
     if too_big:
         raise RunStopped(too_big)  # caught below: nothing is committed, diffed or copied
     subject = ws.subject_from_task(req.task)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.disk import DEFAULT_DISK_LIMIT as DEFAULT_DISK_LIMIT
 from sandbox.base import SandboxMode
 
 # The newest Sonnet in the installed SDK's model list (anthropic/types/model_param.py).
@@ -35,6 +36,7 @@ class RunSettings:
     command_timeout: float = 120.0
     test_timeout: float = 900.0
     retry_budget: float = 120.0  # seconds one model call may spend retrying
+    disk_limit: int = DEFAULT_DISK_LIMIT  # bytes the run's files may take on disk (agent.disk)
     sandbox: SandboxMode = "auto"
     network: bool = False
     state_dir: Path | None = None  # None: default_state_dir()

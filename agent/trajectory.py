@@ -39,7 +39,9 @@ class Trajectory:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO | None = path.open("a", encoding="utf-8")
+        # A lone surrogate (a file name that is not UTF-8, as os.fsdecode keeps it) cannot be encoded; written
+        # as `\udcff` it is the JSON escape for the same character, inside the JSON string it belongs to.
+        self._file: TextIO | None = path.open("a", encoding="utf-8", errors="backslashreplace")
 
     def write(self, kind: str, **fields: Any) -> None:
         if self._file is None:

@@ -25,9 +25,9 @@ class FileDiff:
         old = next((line[4:] for line in head if line.startswith("--- ")), None)
         for name, prefix in ((new, "b/"), (old, "a/")):
             if name and name != "/dev/null":
-                return name.removeprefix(prefix)
-        match = re.match(r"diff --git a/(.*) b/(.*)$", self.header)
-        return match.group(2) if match else self.header
+                return git_path(name).removeprefix(prefix)
+        match = re.match(r'diff --git (?:a/.*|".*") ("b/.*"|b/.*)$', self.header)
+        return git_path(match.group(1)).removeprefix("b/") if match else self.header
 
     @property
     def added(self) -> int:
@@ -47,6 +47,30 @@ class FileDiff:
 
     def _body(self) -> list[str]:
         return [line for line in self.lines[self._first_hunk() :] if not line.startswith("@@")]
+
+
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+_QUOTED_PART = re.compile(r"\\([0-7]{3}|.)|([^\\]+)", re.DOTALL)
+
+
+def git_path(name: str) -> str:
+    """A file name as git writes it in a diff header: as is, or C-quoted (`"b/\\377\\376"`) when it holds
+    bytes that are not printable ASCII. The bytes of a name that is not UTF-8 are shown as `\\xNN`."""
+    if not (len(name) >= 2 and name.startswith('"') and name.endswith('"')):
+        return name
+    raw = bytearray()
+    for escape, plain in _QUOTED_PART.findall(name[1:-1]):
+        if plain:
+            raw += plain.encode("utf-8", "surrogateescape")
+        elif len(escape) == 3:
+            raw.append(int(escape, 8) & 0xFF)
+        else:
+            raw += (
+                bytes([_C_ESCAPES[escape]])
+                if escape in _C_ESCAPES
+                else escape.encode("utf-8", "surrogateescape")
+            )
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def split_diff(text: str) -> list[FileDiff]:

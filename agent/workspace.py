@@ -26,6 +26,8 @@ from agent.git import GitError as GitError
 from agent.git import git as git
 from agent.git import git_environment as git_environment
 from agent.git import git_to_file
+from agent.git import paths as git_paths
+from tools.paths import is_utf8_name, shown_name
 
 AUTHOR_NAME = "be-agent"
 AUTHOR_EMAIL = "be-agent@users.noreply.localhost"
@@ -149,9 +151,7 @@ def clone_for_run(user_repo: Path, base_sha: str, branch: str, dest: Path) -> No
 
 def nested_repositories(checkout: Path) -> list[str]:
     """Untracked directories that are git repositories of their own (made inside the sandbox)."""
-    listed = git(checkout, "ls-files", "--others", "--exclude-standard", "--directory", "-z").stdout.split(
-        "\0"
-    )
+    listed = git_paths(checkout, "ls-files", "--others", "--exclude-standard", "--directory", "-z")
     return sorted(p.rstrip("/") for p in listed if p.endswith("/") and os.path.lexists(checkout / p / ".git"))
 
 
@@ -162,10 +162,10 @@ def _exclude_nested(checkout: Path) -> None:
 def gitlinks(checkout: Path, tree: str) -> set[str]:
     """Submodule entries (mode 160000) of `tree` ("" = the index)."""
     lines = (
-        git(checkout, "ls-files", "-s", "-z").stdout
+        git_paths(checkout, "ls-files", "-s", "-z")
         if not tree
-        else git(checkout, "ls-tree", "-r", "-z", tree).stdout
-    ).split("\0")
+        else git_paths(checkout, "ls-tree", "-r", "-z", tree)
+    )
     return {line.split("\t", 1)[1] for line in lines if line.startswith("160000") and "\t" in line}
 
 
@@ -184,8 +184,8 @@ def restore_from_base(tree: Path, base_sha: str, paths: list[str]) -> None:
     if not paths:
         return
     literal = {"GIT_LITERAL_PATHSPECS": "1"}
-    listed = git(tree, "ls-tree", "-r", "--name-only", "-z", base_sha, "--", *paths, env=literal).stdout
-    in_base = set(listed.split("\0")) & set(paths)
+    listed = git_paths(tree, "ls-tree", "-r", "--name-only", "-z", base_sha, "--", *paths, env=literal)
+    in_base = set(listed) & set(paths)
     for path in paths:
         if path not in in_base:
             target = tree / path
@@ -196,35 +196,53 @@ def restore_from_base(tree: Path, base_sha: str, paths: list[str]) -> None:
 
 
 def untracked_paths(checkout: Path) -> list[str]:
-    return sorted(
-        p for p in git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0") if p
-    )
+    return sorted(git_paths(checkout, "ls-files", "--others", "--exclude-standard", "-z"))
+
+
+def _exclude_pattern(path: str) -> str:
+    """A gitignore line that matches exactly `path` from the top: wildcards and a trailing space escaped."""
+    pattern = "/" + re.sub(r"([*?\[\]\\!#])", r"\\\1", path)
+    return pattern[:-1] + "\\ " if pattern.endswith(" ") else pattern
 
 
 def exclude_from_change(
     checkout: Path, paths: list[str], why: str = "written by the test suite itself"
 ) -> None:
     """Leave these paths out of the change (files the test suite itself writes, nested repositories)."""
-    paths = [p for p in paths if "\n" not in p]
+    paths = [p for p in paths if "\n" not in p and "\r" not in p]
     if not paths:
         return
     exclude = checkout / ".git" / "info" / "exclude"
     exclude.parent.mkdir(exist_ok=True)
-    present = set(exclude.read_text(encoding="utf-8").splitlines()) if exclude.exists() else set()
-    escaped = [e for e in ("/" + re.sub(r"([*?\[\]\\!#])", r"\\\1", p) for p in paths) if e not in present]
+    # names are bytes (os.fsdecode): the file is read and written with the same rule, so any name fits
+    present = {os.fsdecode(line) for line in exclude.read_bytes().split(b"\n")} if exclude.exists() else set()
+    escaped = [e for e in (_exclude_pattern(p) for p in paths) if e not in present]
     if not escaped:
         return
-    with exclude.open("a", encoding="utf-8") as fh:
-        fh.write(f"# {why}\n" + "\n".join(escaped) + "\n")
+    with exclude.open("ab") as fh:
+        fh.write(f"# {why}\n".encode() + os.fsencode("\n".join(escaped) + "\n"))
 
 
 def changed_paths(checkout: Path, base_sha: str) -> list[str]:
     """Files that differ from the base, untracked ones included (ignored ones and nested repositories
     excluded)."""
     _exclude_nested(checkout)
-    tracked = git(checkout, "diff", "--name-only", "-z", base_sha, "--").stdout.split("\0")
-    untracked = git(checkout, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
-    return sorted({p for p in tracked + untracked if p})
+    tracked = git_paths(checkout, "diff", "--name-only", "-z", base_sha, "--")
+    untracked = git_paths(checkout, "ls-files", "--others", "--exclude-standard", "-z")
+    return sorted({*tracked, *untracked})
+
+
+def unrepresentable_names(paths: Sequence[str]) -> str | None:
+    """What is wrong when some changed files have names that are not valid UTF-8 (as `os.fsdecode` keeps
+    them): such a name cannot be shown in a report, a JSON result or a pull request, so the change is not
+    committed while it holds one. None when every name is UTF-8."""
+    bad = [p for p in paths if not is_utf8_name(p)]
+    if not bad:
+        return None
+    shown = ", ".join(f"'{shown_name(p)}'" for p in bad[:3]) + (
+        f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    )
+    return f"{len(bad)} changed file name(s) are not valid UTF-8 ({shown}); a change cannot hold such names"
 
 
 def write_diff(checkout: Path, base_sha: str, dest: Path) -> None:
