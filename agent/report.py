@@ -238,7 +238,8 @@ def render_terminal(
     """A few plain lines for the terminal: verdict, test counts, regressions, reproduction, summary."""
     fields = _fields(report)
     v = _verification(verification)
-    lines = [f"{status.replace('_', ' ').upper()}: {reason}".rstrip(": ")]
+    # one line whatever the reason holds: a model's reason cannot add lines that pass for the harness's
+    lines = [f"{status.replace('_', ' ').upper()}: {' '.join(reason.split())}".rstrip(": ")]
     lines.append(f"tests: baseline {_counts(v.baseline)}")
     lines.append(f"       final    {_counts(v.final)} (the original tests, on the change)")
     if v.change_tests:

@@ -63,6 +63,7 @@ END_TO_END_MODULES = frozenset(
         "test_replay_robust",
         "test_overhead",
         "test_replay",
+        "test_hostile_e2e",
     }
 )
 
