@@ -13,6 +13,7 @@ import pytest
 
 from agent.trajectory import read_records
 from tests.conftest import CliRun, git, run_cli
+from tests.scripts import ledger_fix
 from tests.standin import StandinServer, reply, text, tool_use
 from tests.test_fix_issue import World, world  # noqa: F401 - the fix-issue world: git remote, GitHub stand-in
 
@@ -182,3 +183,31 @@ def test_a_disk_limit_that_makes_no_sense_is_a_usage_error(demo_repo: Path, valu
     run = run_cli("run", "--repo", str(demo_repo), "--task", "x", "--disk-limit", value)
     assert run.code == 2
     assert run.stderr == f"be-agent: error: --disk-limit {says} (see `be-agent run --help`)\n"
+
+
+def test_a_change_of_many_files_is_copied_and_verified_without_a_background_gc(
+    demo_repo: Path, state_dir: Path, tmp_path: Path
+):
+    # A commit of more loose objects than gc.auto (6,700 by default; 1 here, to keep the test quick) starts
+    # `gc --auto`; with autoDetach off it runs in the foreground, so a gc the harness let start shows as a
+    # pack. (git estimates from objects/17/: these 600 blobs put 3 there, whatever the machine.)
+    config = tmp_path / "gitconfig"
+    config.write_text("[gc]\n\tauto = 1\n\tautoDetach = false\n[maintenance]\n\tautoDetach = false\n")
+    turns = ledger_fix()
+    many = reply(
+        tool_use(
+            "bash",
+            {
+                "command": "mkdir gen && cd gen && for i in $(seq 600); do echo $i > $i.txt; done && ls | wc -l"
+            },
+        )
+    )
+    with StandinServer([*turns[:-2], many, *turns[-2:]]) as srv:
+        run = _run(demo_repo, state_dir, srv, "--keep", env={"GIT_CONFIG_GLOBAL": str(config)})
+    assert run.code == 0, run.stderr
+    result = _last_json(run.stdout)
+    assert result["status"] == "fixed"
+    checkout = Path(result["run_dir"]) / "checkout"
+    assert len(list((checkout / "gen").iterdir())) == 600
+    assert list((checkout / ".git" / "objects" / "pack").glob("*.pack")) == []
+    assert git(demo_repo, "ls-tree", "-r", "--name-only", result["branch"], "gen/").count("\n") == 600
