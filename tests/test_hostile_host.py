@@ -193,7 +193,9 @@ class _Scripted:
         self.turns = turns
         self.requests: list[list[dict[str, Any]]] = []
 
-    def query(self, *, system: Any, tools: Any, messages: list[dict[str, Any]]) -> ModelTurn:
+    def query(
+        self, *, system: Any, tools: Any, messages: list[dict[str, Any]], deadline: float | None = None
+    ) -> ModelTurn:
         self.requests.append(messages)
         return ModelTurn(self.turns.pop(0), "tool_use")
 
