@@ -91,4 +91,5 @@ def _reap(pid: int) -> None:
     """Kill the child if it still runs (it is done or cut either way) and collect it."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
