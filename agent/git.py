@@ -27,6 +27,7 @@ from __future__ import annotations
 import enum
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -147,13 +148,18 @@ def git(
     return proc
 
 
-def paths(repo: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
-    """The file names a `-z` git command lists (`args` must ask for `-z`), as `os.fsdecode` gives them."""
+def paths(
+    repo: Path, *args: str, env: dict[str, str] | None = None, names_in: Sequence[str] | None = None
+) -> list[str]:
+    """The NUL-separated fields a `-z` git command prints (`args` must ask for `-z`), as `os.fsdecode` gives
+    them; `names_in` goes to its stdin the same way (for `--stdin -z`)."""
+    stdin = None if names_in is None else b"".join(os.fsencode(name) + b"\0" for name in names_in)
     try:
         proc = subprocess.run(
             _argv(repo, args),
             capture_output=True,
-            stdin=subprocess.DEVNULL,
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
             env={**git_environment(), **(env or {})},
             timeout=GIT_TIMEOUT,
         )

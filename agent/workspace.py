@@ -348,7 +348,7 @@ def take_files_from(tree: Path, commit: str, paths: list[str]) -> list[str]:
     if not paths:
         return []
     literal = {"GIT_LITERAL_PATHSPECS": "1"}
-    listed = git(tree, "ls-tree", "-r", "-z", commit, "--", *paths, env=literal).stdout.split("\0")
+    listed = git_paths(tree, "ls-tree", "-r", "-z", commit, "--", *paths, env=literal)
     regular = sorted(
         entry.split("\t", 1)[1]
         for entry in listed
@@ -388,7 +388,7 @@ def diff_stat(repo: Path, old: str, new: str) -> str:
 
 def changed_entries(repo: Path, old: str, new: str) -> list[tuple[str, str, str]]:
     """(status, mode in `new`, path) for every file that differs; status A, M, D or T; no rename pairing."""
-    raw = git(repo, "diff-tree", "-r", "-z", "--no-renames", "--no-textconv", old, new).stdout.split("\0")
+    raw = git_paths(repo, "diff-tree", "-r", "-z", "--no-renames", "--no-textconv", old, new)
     found: list[tuple[str, str, str]] = []
     for header, path in zip(raw[0::2], raw[1::2], strict=False):
         fields = header.lstrip(":").split()
@@ -416,18 +416,9 @@ def attributes_at(
         return {}
     with _no_attributes(repo) as (cwd, options, env):
         git(repo, "read-tree", commit, env=env)
-        proc = git(
-            cwd,
-            *options,
-            "check-attr",
-            "--cached",
-            "-z",
-            "--stdin",
-            *attributes,
-            env=env,
-            input_text="\0".join(paths) + "\0",
+        parts = git_paths(
+            cwd, *options, "check-attr", "--cached", "-z", "--stdin", *attributes, env=env, names_in=paths
         )
-    parts = proc.stdout.split("\0")
     found: dict[str, dict[str, str]] = {}
     for path, attribute, value in zip(parts[0::3], parts[1::3], parts[2::3], strict=False):
         found.setdefault(path, {})[attribute] = value
@@ -436,7 +427,7 @@ def attributes_at(
 
 def grep_paths(repo: Path, commit: str, pattern: str, pathspec: str) -> list[str]:
     """Paths in `commit` matching `pathspec` (a glob) whose content matches the extended regex `pattern`."""
-    proc = git(repo, "grep", "-l", "-I", "-E", "-e", pattern, commit, "--", pathspec, check=False)
+    proc = git(repo, "grep", "-l", "-z", "-I", "-E", "-e", pattern, commit, "--", pathspec, check=False)
     if proc.returncode not in (0, 1):
         raise GitError(f"git grep failed in {repo}: {proc.stderr.strip()}")
-    return sorted(line.split(":", 1)[1] for line in proc.stdout.splitlines() if ":" in line)
+    return sorted(entry.split(":", 1)[1] for entry in proc.stdout.split("\0") if ":" in entry)

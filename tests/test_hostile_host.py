@@ -16,11 +16,11 @@ from agent import workspace as ws
 from agent.demo import make_demo_repo
 from agent.disk import DiskQuota, format_size, parse_size
 from agent.errors import ExitCode, RunStopped, failure_of
+from agent.finish_gate import FinishGate
 from agent.git import SAFE_GIT, GitError
 from agent.loop import AgentLoop, Limits
 from agent.model import ModelTurn
 from agent.trajectory import Trajectory, read_records
-from agent.verdict import FinishGate, changed_files
 from agent.view_diff import split_diff
 from tools.base import ToolResult
 from tools.editor import MATCH_LINES_SHOWN, EditorTool
@@ -44,20 +44,23 @@ def test_a_name_that_is_not_utf8_round_trips_through_every_listing(repo: Path, t
     base = ws.resolve_commit(repo, "HEAD")
     (repo / NAME).write_bytes(b"data\n")
     (repo / "ledger" / NAME).mkdir()
-    (repo / "ledger" / NAME / "x.py").write_bytes(b"y = 1\n")
-    names = [NAME, f"ledger/{NAME}/x.py"]
-    assert ws.untracked_paths(repo) == sorted(names)
-    assert ws.changed_paths(repo, base) == sorted(names)
-    assert changed_files(repo, base) == sorted(names)
+    (repo / "ledger" / NAME / "test_x.py").write_bytes(b"def test_y():\n    pass\n")
+    names = sorted([NAME, f"ledger/{NAME}/test_x.py"])
+    assert ws.untracked_paths(repo) == names
+    assert ws.changed_paths(repo, base) == names
     assert all((repo / name).is_file() for name in ws.changed_paths(repo, base))
 
     ws.write_diff(repo, base, tmp_path / "change.diff")
     diff = (tmp_path / "change.diff").read_bytes().decode("utf-8", "replace")
-    assert sorted(f.path for f in split_diff(diff)) == sorted([SHOWN, f"ledger/{SHOWN}/x.py"])
+    assert sorted(f.path for f in split_diff(diff)) == sorted([SHOWN, f"ledger/{SHOWN}/test_x.py"])
 
     commit = ws.commit_all(repo, base, "subject", "body", {})
-    listed = ws.git_paths(repo, "ls-tree", "-r", "--name-only", "-z", commit)
-    assert set(names) <= set(listed)
+    assert [path for _status, _mode, path in ws.changed_entries(repo, base, commit)] == names
+    assert set(names) <= set(ws.git_paths(repo, "ls-tree", "-r", "--name-only", "-z", commit))
+    assert f"ledger/{NAME}/test_x.py" in ws.grep_paths(repo, commit, "def test_", "*.py")
+    assert ws.attributes_at(repo, commit, ["text"], names) == {
+        name: {"text": "unspecified"} for name in names
+    }
 
 
 def test_such_a_name_is_reported_and_finish_is_refused_while_the_change_holds_it(repo: Path):
