@@ -87,11 +87,15 @@ def test_hostile_text_from_the_model_reaches_the_terminal_and_actions_inert(demo
     _assert_inert(run.stdout)
     _assert_inert(run.stderr)
     assert "step 1 | last evil | " in run.stderr  # the progress line: the invented name, inert
-    assert (
-        "\nNOT FIXED: the model gave up: blocked  see the docs  <U+202E>exe.gnp<U+202C> "
+    # the verdict line stays one line, whatever the reason holds: the next line is the harness's own
+    lines = run.stderr.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("NOT FIXED: "))
+    assert lines[at].startswith(
+        "NOT FIXED: the model gave up: blocked  see the docs  <U+202E>exe.gnp<U+202C> "
         "::error file=ledger/accounts.py,line=1::forged annotation ::add-mask::ghs_notasecret "
-        "::stop-commands::tok values # # [add-mask]x and # # [stop-commands]tok; no change was made\n"
-    ) in run.stderr  # the verdict line stays one line, whatever the reason holds
+        "::stop-commands::tok values # # [add-mask]x and # # [stop-commands]tok; "
+    )
+    assert lines[at + 1].startswith("tests: baseline ")
     result = _last_json(run.stdout)
     assert result["reason"].startswith(f"the model gave up: {HOSTILE_REASON}")  # the JSON keeps it exactly
     assert "unknown tool" in str(unknown_tool_result["content"])
