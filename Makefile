@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# Refresh the lock: newest versions within pyproject.toml's ranges, for every platform, with hashes.
+# Refresh the lock: newest versions within pyproject.toml's ranges, for every platform, with hashes. The lock
+# holds the extras the development environment installs (dev, and ray so the Ray executor's tests run).
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra ray --universal --python-version 3.11 --generate-hashes \
 	  --upgrade --quiet --output-file $(LOCK)
 
 # The sandbox needs bubblewrap. Install it when we can (root with apt); otherwise say how.

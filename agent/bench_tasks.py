@@ -1,9 +1,17 @@
 """Benchmark tasks in SWE-bench's shape, and the repositories they run against.
 
-A task's `repo` is a git URL, a local git repository, or a plain source tree (no `.git`). A plain tree is
-turned into a git repository with one commit whose author, committer, dates and message are fixed, so the
-commit's hash depends only on the files: `base_commit` in a task file stays valid wherever it is built.
-`base_commit` may also be any ref (`HEAD`, a branch, a tag); it is resolved to a commit before use.
+A task line carries SWE-bench's fields (`instance_id`, `repo`, `base_commit`, `problem_statement`, `patch`,
+`test_patch`, `FAIL_TO_PASS`, `PASS_TO_PASS`, `version`, `environment_setup_commit`, `hints_text`); the two
+test lists may be lists or JSON text, as the published datasets store them. `repo` stays as written (the
+environment mapping matches on it) and is found, in this order (`locate_repo`): a git URL as it is; in the
+mirror directory (`--repos-dir`), as `owner__name` or `owner/name`; a path relative to the task file (how the
+bundled tasks name their trees) or an absolute one; from the URL template (`--repo-url`, e.g.
+`https://github.com/{repo}.git`). A name found nowhere is an error that says where it was looked for.
+
+A plain source tree (no `.git`) is turned into a git repository with one commit whose author, committer,
+dates and message are fixed, so the commit's hash depends only on the files: `base_commit` in a task file
+stays valid wherever it is built. `base_commit` may also be any ref (`HEAD`, a branch, a tag); it is resolved
+to a commit before use.
 """
 
 from __future__ import annotations
@@ -14,12 +22,13 @@ import os
 import re
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from agent.errors import UsageError
+from agent.errors import RemoteError, UsageError
 from agent.git import GitEnv
 from agent.git import git as run_git
 
@@ -48,7 +57,16 @@ class BenchTask(BaseModel):
     PASS_TO_PASS: list[str] = []
     patch: str = ""  # the gold patch, when known
     test_patch: str = ""
+    version: str | None = None  # picks the environment setup (with `repo`); SWE-bench writes e.g. "5.1"
+    environment_setup_commit: str | None = None  # SWE-bench's; kept, not used: setup runs at base_commit
+    hints_text: str = ""  # SWE-bench's; never shown to the agent (it is not part of the issue)
     test_cmd: str | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # some task files write 3.0 as a number; it names the same setup as "3.0"
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
@@ -65,8 +83,37 @@ def is_git_url(repo: str) -> bool:
     return "://" in repo or re.match(r"^[\w.-]+@[\w.-]+:", repo) is not None
 
 
+@dataclass(frozen=True)
+class RepoSources:
+    """Where the repositories of a task file are found (see the module's docstring)."""
+
+    tasks_dir: Path  # the task file's directory: relative paths in `repo` start here
+    repos_dir: Path | None = None  # a mirror: owner__name or owner/name clones
+    repo_url: str | None = None  # a template with {repo}, {owner} and {name}
+
+    def locate(self, repo: str) -> str:
+        """A git URL or a local path for `repo`; UsageError when it is found nowhere."""
+        if is_git_url(repo):
+            return repo
+        owner, _, name = repo.partition("/")
+        looked: list[str] = []
+        if self.repos_dir is not None and name and "/" not in name:
+            for candidate in (self.repos_dir / f"{owner}__{name}", self.repos_dir / owner / name):
+                if candidate.is_dir():
+                    return str(candidate.resolve())
+                looked.append(str(candidate))
+        local = Path(repo) if Path(repo).is_absolute() else self.tasks_dir / repo
+        if local.is_dir():
+            return str(local.resolve())
+        looked.append(str(local))
+        if self.repo_url and name and "/" not in name:
+            return self.repo_url.format(repo=repo, owner=owner, name=name)
+        hint = "" if self.repos_dir or self.repo_url else " (give --repos-dir or --repo-url)"
+        raise UsageError(f"repository {repo} not found: looked at {', '.join(looked)}{hint}")
+
+
 def load_tasks(path: Path) -> list[BenchTask]:
-    """Read a JSONL task file; relative local `repo` paths are taken relative to the file's directory."""
+    """Read a JSONL task file. `repo` is kept as written; `RepoSources.locate` finds it."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -85,8 +132,6 @@ def load_tasks(path: Path) -> list[BenchTask]:
         if task.instance_id in seen:
             raise UsageError(f"{path}:{number}: duplicate instance_id {task.instance_id}")
         seen.add(task.instance_id)
-        if not is_git_url(task.repo) and not Path(task.repo).is_absolute():
-            task.repo = str((path.parent / task.repo).resolve())
         tasks.append(task)
     if not tasks:
         raise UsageError(f"{path}: no tasks")
@@ -156,7 +201,10 @@ def prepare_repo(repo: str, cache_dir: Path) -> Path:
         dest = cache_dir / f"url-{name}-{hashlib.sha256(repo.encode()).hexdigest()[:8]}"
 
         def build(tmp: Path) -> object:
-            return git("clone", "-q", "--no-checkout", repo, str(tmp))
+            try:
+                return git("clone", "-q", "--no-checkout", repo, str(tmp))
+            except UsageError as exc:  # the remote's failure, not the task file's
+                raise RemoteError(f"cannot clone {repo}: {exc.message}") from None
 
     else:
         src = Path(repo)

@@ -26,6 +26,15 @@ import typer
 from typer.core import TyperGroup
 
 from agent import console
+from agent.bench_options import (
+    ExecutorKind,
+    RetryPolicy,
+    cpus,
+    executor_kind,
+    memory_size,
+    on_off,
+    retry_policy,
+)
 from agent.cli_options import (
     BenchAgent,
     CommandTimeout,
@@ -54,8 +63,8 @@ try:  # typer >= 0.22 carries its own copy of click
     from typer._click.exceptions import ClickException, MissingParameter, NoArgsIsHelpError
     from typer._click.exceptions import UsageError as CommandLineError
 except ImportError:  # pragma: no cover - older typer depends on click itself
-    from click.exceptions import ClickException, MissingParameter, NoArgsIsHelpError  # type: ignore[no-redef]
-    from click.exceptions import UsageError as CommandLineError  # type: ignore[no-redef]
+    from click.exceptions import ClickException, MissingParameter, NoArgsIsHelpError  # type: ignore[no-redef,assignment,unused-ignore]
+    from click.exceptions import UsageError as CommandLineError  # type: ignore[no-redef,assignment,unused-ignore]
 
 if TYPE_CHECKING:  # loaded only when a command runs
     from agent.config import RunResult
@@ -497,7 +506,10 @@ def bench_command(
     workers: Annotated[
         int,
         typer.Option(
-            "--workers", metavar="N", parser=whole_number, help="Tasks run at once, each in a process."
+            "--workers",
+            metavar="N",
+            parser=whole_number,
+            help="Tasks run at once: processes (local), or the CPUs of the Ray cluster started for the bench.",
         ),
     ] = 1,
     out: Annotated[
@@ -512,6 +524,69 @@ def bench_command(
             help="be-agent, or gold / empty to check the task set.",
         ),
     ] = "be-agent",
+    runs: Annotated[
+        int,
+        typer.Option(
+            "--runs",
+            metavar="N",
+            parser=positive_whole_number,
+            help="Run every task N times; report mean and spread.",
+        ),
+    ] = 1,
+    retry: Annotated[
+        RetryPolicy,
+        typer.Option(
+            "--retry",
+            metavar="infra|none",
+            parser=retry_policy,
+            help="infra: run again the results that are infrastructure failures (never the model's).",
+        ),
+    ] = "none",
+    executor: Annotated[
+        ExecutorKind,
+        typer.Option("--executor", metavar="local|ray", parser=executor_kind, help="Where tasks run."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", metavar="ADDR", help="An existing Ray cluster (default: start a local one)."
+        ),
+    ] = None,
+    task_cpus: Annotated[
+        float, typer.Option("--task-cpus", metavar="N", parser=cpus, help="CPUs each Ray task declares.")
+    ] = 1.0,
+    task_memory: Annotated[
+        int,
+        typer.Option(
+            "--task-memory", metavar="SIZE", parser=memory_size, help="Memory each Ray task declares (4G)."
+        ),
+    ] = 4 * 1024**3,
+    repos_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--repos-dir", metavar="DIR", help="Mirror of the task repositories: owner__name or owner/name."
+        ),
+    ] = None,
+    repo_url: Annotated[
+        str | None,
+        typer.Option(
+            "--repo-url",
+            metavar="TEMPLATE",
+            help="Clone URL for repositories not found locally, e.g. https://host/{repo}.git.",
+        ),
+    ] = None,
+    environments: Annotated[
+        Path | None,
+        typer.Option(
+            "--environments", metavar="FILE", help="Setup commands per repository and version (TOML)."
+        ),
+    ] = None,
+    network_setup: Annotated[
+        bool,
+        typer.Option(
+            "--network-setup", metavar="on|off", parser=on_off, help="Network during the setup step (on)."
+        ),
+    ] = True,
     model: Model = DEFAULT_MODEL,
     max_steps: MaxSteps = 50,
     max_cost: MaxCost = None,
@@ -526,7 +601,9 @@ def bench_command(
     """Run the agent on every task, judge each patch like SWE-bench, and write results.jsonl and report.md."""
     from rich.console import Console
 
-    from agent.bench import BenchOptions, run_bench
+    from agent.bench import BenchOptions, ExecutorOptions, run_bench
+    from agent.bench_env import Environments, load_environments
+    from agent.bench_tasks import RepoSources
     from agent.config import check_settings
     from agent.view_bench import REPORT_NAME
 
@@ -543,8 +620,26 @@ def bench_command(
         network=network,
     )
     check_settings(settings)
-    options = BenchOptions(out=out, agent=agent, settings=settings)
-    rows = run_bench(tasks, options, workers=workers, console=Console(stderr=True))
+    if repos_dir is not None and not repos_dir.is_dir():
+        raise UsageError(f"--repos-dir {repos_dir} is not a directory")
+    options = BenchOptions(
+        out=out,
+        agent=agent,
+        settings=settings,
+        sources=RepoSources(tasks.parent, repos_dir.resolve() if repos_dir else None, repo_url),
+        environments=load_environments(environments) if environments else Environments(),
+        setup_network=network_setup,
+    )
+    placement = ExecutorOptions(executor, ray_address, task_cpus, task_memory)
+    rows = run_bench(
+        tasks,
+        options,
+        workers=workers,
+        runs=runs,
+        retry=retry,
+        executor=placement,
+        console=Console(stderr=True),
+    )
     resolved = sum(1 for r in rows if r["resolved"])
     console.say(f"resolved {resolved}/{len(rows)}; report: {out / 'report.md'}, {out / REPORT_NAME}")
 

@@ -5,6 +5,10 @@ by FAIL_TO_PASS and PASS_TO_PASS run under pytest with `-rA`, inside the sandbox
 and the short summary is parsed into one outcome per test id. The task is resolved only when every listed
 test passed. A patch that touches test infrastructure (test files, conftests, pytest configuration) is
 reported as such: SWE-bench's test_patch overwrites only the files it names.
+
+With a task environment (agent.bench_env: a checkout that the setup step ran in), the tests run with that
+environment's interpreter and the judge's checkout is shown at the environment's path, exactly as the agent's
+run saw its own checkout; the judge's checkout itself is always fresh.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from agent.lower_layers import make_sandbox
 from agent.test_files import is_test_infrastructure
 from agent.toolchain import SandboxMaker, Toolchain, find_python_toolchain
 from agent.workspace import git_environment
-from sandbox.base import Sandbox, SandboxConfig
+from sandbox.base import DEFAULT_WORKDIR, Sandbox, SandboxConfig
+from sandbox.bwrap import checkout_path_inside
 from tools.detect import path_arguments
 from tools.pytest_guard import run_prefix
 
@@ -65,6 +70,7 @@ class Evaluation:
     duration_s: float = 0.0
     output_tail: str = ""
     test_infrastructure: list[str] = field(default_factory=list)  # what the patch changes of the tests' own
+    task_broken: bool = False  # the task itself cannot be judged (its test_patch does not apply)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -115,16 +121,19 @@ def run_tests(
     test_cmd: str | None = None,
     timeout: float = 600.0,
     sandbox: SandboxMode = "auto",
+    env_dir: Path | None = None,
 ) -> TestRun:
     """Run pytest (or the task's own pytest command) on `test_files` (all tests when None) and parse it.
 
     The run happens in the same sandbox as the agent's commands (same mounts, environment allow-list and
     limits): a patch under judgement is code nobody has reviewed, and it must not reach the host, its files
-    or its secrets any more than the agent could. Bytecode goes to the sandbox's private /tmp."""
+    or its secrets any more than the agent could. Bytecode goes to the sandbox's private /tmp. With `env_dir`
+    (a task environment) the interpreter is the environment's and the checkout is shown at its path."""
     files = " ".join(path_arguments(test_files or []))
     with tempfile.TemporaryDirectory(prefix="be-judge-scratch-") as scratch:
-        toolchain = find_python_toolchain(checkout, _probe_boxes(sandbox, Path(scratch)))
-        return _run_sandboxed(checkout, files, test_cmd, timeout, sandbox, toolchain, Path(scratch))
+        toolchain = find_python_toolchain(env_dir or checkout, _probe_boxes(sandbox, Path(scratch)))
+        workdir = checkout_path_inside(str(env_dir)) if env_dir else DEFAULT_WORKDIR
+        return _run_sandboxed(checkout, files, test_cmd, timeout, sandbox, toolchain, Path(scratch), workdir)
 
 
 def _probe_boxes(mode: SandboxMode, scratch: Path) -> SandboxMaker:
@@ -148,6 +157,7 @@ def _run_sandboxed(
     sandbox: SandboxMode,
     toolchain: Toolchain,
     scratch: Path,
+    workdir: str = DEFAULT_WORKDIR,
 ) -> TestRun:
     if test_cmd:
         command = f"{test_cmd} {'' if '-rA' in test_cmd else '-rA '}{files}".strip()
@@ -162,6 +172,7 @@ def _run_sandboxed(
         extra_ro_paths=toolchain.mounts,
         extra_env={**toolchain.env, **_JUDGE_ENV},
         output_tail=JUDGE_OUTPUT_CHARS,
+        workdir=workdir,
     )
     box = make_sandbox(sandbox, checkout, scratch / "tests", config)
     try:
@@ -256,11 +267,13 @@ def evaluate(
     work_dir: Path | None = None,
     timeout: float = 600.0,
     sandbox: SandboxMode = "auto",
+    env_dir: Path | None = None,
 ) -> Evaluation:
     """Judge `patch` for `task`: resolved only if every FAIL_TO_PASS and every PASS_TO_PASS test passes.
 
     `repo` is a local git repository for the task (default: prepared from `task.repo`); `work_dir` is where
-    the throwaway checkout goes (default: the system temp directory); `sandbox` as for `be-agent run`.
+    the throwaway checkout goes (default: the system temp directory); `sandbox` as for `be-agent run`;
+    `env_dir` the task's environment, when its repository has a setup step.
     """
     touched = [p for p in touched_paths(patch) if is_test_infrastructure(p)]
     started = time.perf_counter()
@@ -270,7 +283,11 @@ def evaluate(
         checkout_at(source, task.base_commit, checkout)
 
         def verdict(
-            reason: str, applied: bool = True, outcomes: dict[str, str] | None = None, tail: str = ""
+            reason: str,
+            applied: bool = True,
+            outcomes: dict[str, str] | None = None,
+            tail: str = "",
+            broken: bool = False,
         ) -> Evaluation:
             return Evaluation(
                 task.instance_id,
@@ -281,6 +298,7 @@ def evaluate(
                 time.perf_counter() - started,
                 tail,
                 touched,
+                broken,
             )
 
         if error := apply_patch(checkout, patch, "patch"):
@@ -289,11 +307,13 @@ def evaluate(
         # a patch that edited (or added) the same test files neither blocks nor shapes the task's own tests
         reset_to_base(checkout, touched_paths(task.test_patch))
         if error := apply_patch(checkout, task.test_patch, "test_patch"):
-            return verdict(error)
+            return verdict(error, broken=True)
         if not task.listed_tests:
             raise UsageError(f"task {task.instance_id} lists no FAIL_TO_PASS or PASS_TO_PASS tests")
         files = sorted({test_id.split("::")[0] for test_id in task.listed_tests})
-        run = run_tests(checkout, files, test_cmd=task.test_cmd, timeout=timeout, sandbox=sandbox)
+        run = run_tests(
+            checkout, files, test_cmd=task.test_cmd, timeout=timeout, sandbox=sandbox, env_dir=env_dir
+        )
         outcomes = {t: outcome_of(t, run.entries) for t in task.listed_tests}
         tail = run.output[-3000:]
         if run.timed_out:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from agent.bench_report import rate_line
 from agent.view import PAGE_NAME, write_atomically
 from agent.view_diff import render_diff
 from agent.view_html import Budget, Html, el, link, page
@@ -34,6 +35,12 @@ def page_file_name(instance_id: str) -> str:
     if safe != instance_id:
         safe += "-" + hashlib.sha256(instance_id.encode()).hexdigest()[:8]
     return safe + ".html"
+
+
+def run_label(instance_id: str, run: int) -> str:
+    """A file-name-safe name for one (task, run): the task's for run 1, `<task>.run<k>` after it."""
+    name = page_file_name(instance_id).removesuffix(".html")
+    return name if run == 1 else f"{name}.run{run}"
 
 
 def _href(target: Path, page_dir: Path, out: Path) -> str:
@@ -102,8 +109,10 @@ def render_task_page(row: Mapping[str, Any], patch: str | None, run_href: str | 
 def render_bench_page(
     rows: Sequence[Mapping[str, Any]], *, title: str, links: Mapping[str, tuple[str | None, str | None]]
 ) -> str:
-    """`links` maps a task id to (its run page href, its judge page href)."""
-    ordered = sorted(rows, key=lambda r: as_str(r.get("instance_id")))
+    """`links` maps a (task, run) label (`run_label`) to (its run page href, its judge page href)."""
+    ordered = sorted(rows, key=lambda r: (as_str(r.get("instance_id")), as_int(r.get("run")) or 1))
+    several_runs = len({as_int(r.get("run")) or 1 for r in ordered}) > 1
+    infra = sum(1 for r in ordered if r.get("failure_kind") == "infra")
     total = len(ordered)
     resolved = sum(1 for r in ordered if r.get("resolved") is True)
     costs = [c for r in ordered if (c := as_float(r.get("cost_usd"))) is not None]
@@ -112,17 +121,24 @@ def render_bench_page(
     facts = [
         ("tasks", str(total)),
         ("resolved", f"{resolved} ({100 * resolved / total if total else 0:.1f}%)"),
+        ("resolve rate", rate_line([dict(r) for r in ordered]).removeprefix("resolve rate ")),
+        (
+            "infrastructure failures",
+            f"{infra} (counted as not resolved; rerun with --retry infra)" if infra else "0",
+        ),
         ("total cost", _money(sum(costs)) if costs else "-"),
         ("cost per task", _money(sum(costs) / len(costs)) if costs else "-"),
         ("tokens", f"{sum(as_int(r.get('tokens_total')) for r in ordered):,}"),
         ("median wall time", f"{_secs(statistics.median(walls))} s" if walls else "-"),
         ("median harness time", f"{_secs(statistics.median(harness))} s" if harness else "-"),
     ]
-    header = ("task", "resolved", "steps", "tokens", "cost", "wall s", "harness s", "failure", "pages")
+    header = ("task", "run", "resolved", "steps", "tokens", "cost", "wall s", "harness s", "failure", "pages")
     table_rows = []
     for r in ordered:
         instance = as_str(r.get("instance_id"))
-        run_href, judge_href = links.get(instance, (None, None))
+        run = as_int(r.get("run")) or 1
+        run_href, judge_href = links.get(run_label(instance, run), (None, None))
+        kind = as_str(r.get("failure_kind"))
         pages = [
             link(run_href, "run") if run_href else None,
             " " if run_href else None,
@@ -133,19 +149,20 @@ def render_bench_page(
             el(
                 "tr",
                 el("td", el("code", instance)),
+                el("td", run, cls="num"),
                 el("td", el("span", "yes" if ok else "no", cls="badge " + ("good" if ok else "bad"))),
                 el("td", as_int(r.get("steps")), cls="num"),
                 el("td", f"{as_int(r.get('tokens_total')):,}", cls="num"),
                 el("td", _money(as_float(r.get("cost_usd"))), cls="num"),
                 el("td", _secs(as_float(r.get("wall_s"))), cls="num"),
                 el("td", _secs(as_float(r.get("harness_s"))), cls="num"),
-                el("td", as_str(r.get("failure"))[:300]),
+                el("td", (f"[{kind}] " if kind else "") + as_str(r.get("failure"))[:300]),
                 el("td", *pages),
             )
         )
     points = [
         TaskPoint(
-            as_str(r.get("instance_id")),
+            as_str(r.get("instance_id")) + (f" #{as_int(r.get('run')) or 1}" if several_runs else ""),
             r.get("resolved") is True,
             as_float(r.get("cost_usd")),
             as_float(r.get("harness_s")),
@@ -183,15 +200,15 @@ def save_bench_pages(out: Path, rows: Sequence[Mapping[str, Any]], *, title: str
     pages_dir.mkdir(parents=True, exist_ok=True)
     links: dict[str, tuple[str | None, str | None]] = {}
     for row in rows:
-        instance = as_str(row.get("instance_id"))
+        label = run_label(as_str(row.get("instance_id")), as_int(row.get("run")) or 1)
         run_page = run_page_of(row)
-        patch_file = out / "patches" / f"{instance}.diff"
+        patch_file = out / (as_str(row.get("patch_file")) or f"patches/{label}.diff")
         inside = patch_file.resolve().is_relative_to((out / "patches").resolve())
         patch = read_bounded(patch_file, MAX_DIFF_BYTES, "the patch", []) if inside else None
-        task_page = pages_dir / page_file_name(instance)
+        task_page = pages_dir / f"{label}.html"
         run_href = _href(run_page, pages_dir, out) if run_page else None
         write_atomically(task_page, render_task_page(row, patch, run_href))
-        links[instance] = (_href(run_page, out, out) if run_page else None, _href(task_page, out, out))
+        links[label] = (_href(run_page, out, out) if run_page else None, _href(task_page, out, out))
     report = out / REPORT_NAME
     write_atomically(report, render_bench_page(rows, title=title, links=links))
     return report
