@@ -558,7 +558,11 @@ def bench_command(
     task_memory: Annotated[
         int,
         typer.Option(
-            "--task-memory", metavar="SIZE", parser=memory_size, help="Memory each Ray task declares (4G)."
+            "--task-memory",
+            metavar="SIZE",
+            parser=memory_size,
+            help="Memory each Ray task declares.",
+            show_default="4G",
         ),
     ] = 4 * 1024**3,
     repos_dir: Annotated[
@@ -584,7 +588,11 @@ def bench_command(
     network_setup: Annotated[
         bool,
         typer.Option(
-            "--network-setup", metavar="on|off", parser=on_off, help="Network during the setup step (on)."
+            "--network-setup",
+            metavar="on|off",
+            parser=on_off,
+            help="Network during the setup step (only there).",
+            show_default="on",
         ),
     ] = True,
     model: Model = DEFAULT_MODEL,

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from agent.bench_tasks import BenchTask, load_tasks, prepare_repo  # noqa: E402
+from agent.bench_tasks import BenchTask, RepoSources, load_tasks, prepare_repo  # noqa: E402
 from agent.judge import Evaluation, evaluate  # noqa: E402
 
 DEFAULT_TASKS = Path(__file__).resolve().parent / "tasks" / "tasks.jsonl"
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     table = Table("instance", "F2P", "P2P", "gold", "empty", "ok", title=f"judge check: {args.tasks}")
     bad = gold_resolved = empty_resolved = 0
     with tempfile.TemporaryDirectory() as cache, ProcessPoolExecutor(args.workers) as pool:
-        repos = {task.repo: prepare_repo(task.repo, Path(cache)) for task in tasks}
+        sources = RepoSources(args.tasks.resolve().parent)
+        repos = {task.repo: prepare_repo(sources.locate(task.repo), Path(cache)) for task in tasks}
         futures = [pool.submit(check_one, task, repos[task.repo]) for task in tasks]
         for task, future in zip(tasks, futures, strict=True):
             gold, empty = future.result()

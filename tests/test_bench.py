@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.bench import BenchOptions, read_results, run_bench
-from agent.bench_tasks import BenchTask, load_tasks, prepare_repo
+from agent.bench_tasks import BenchTask, RepoSources, load_tasks, prepare_repo
 from agent.judge import evaluate, outcome_of, summary_entries
 from agent.settings import RunSettings
 from tests.scripts import EDITOR, REPORT
@@ -18,8 +18,17 @@ from tests.standin import StandinServer, reply, text, tool_use
 TASKS_FILE = Path(__file__).resolve().parent.parent / "bench" / "tasks" / "tasks.jsonl"
 
 
+BUNDLED = RepoSources(TASKS_FILE.parent)
+
+
 def bundled(instance_id: str) -> BenchTask:
-    return next(t for t in load_tasks(TASKS_FILE) if t.instance_id == instance_id)
+    """A bundled task whose `repo` is the absolute path of its tree (so it can be written anywhere)."""
+    task = next(t for t in load_tasks(TASKS_FILE) if t.instance_id == instance_id)
+    return task.model_copy(update={"repo": BUNDLED.locate(task.repo)})
+
+
+def bundled_repo(task: BenchTask, tmp_path: Path) -> Path:
+    return prepare_repo(BUNDLED.locate(task.repo), tmp_path / "repos")
 
 
 def subset_file(tmp_path: Path, *instance_ids: str) -> Path:
@@ -36,7 +45,7 @@ def test_bundled_tasks_cover_four_repositories_with_reproducible_base_commits(tm
         assert task.FAIL_TO_PASS and task.patch and task.test_patch and task.problem_statement
     # The source trees become the same commits on any machine, so base_commit in the file is valid here.
     for repo in {t.repo for t in tasks}:
-        built = prepare_repo(repo, tmp_path / "repos")
+        built = prepare_repo(BUNDLED.locate(repo), tmp_path / "repos")
         head = (built / ".git" / "refs" / "heads" / "main").read_text().strip()
         assert {t.base_commit for t in tasks if t.repo == repo} == {head}
 
@@ -44,26 +53,30 @@ def test_bundled_tasks_cover_four_repositories_with_reproducible_base_commits(tm
 @pytest.mark.parametrize("instance_id", ["bebench__webapi-3", "bebench__jobqueue-3"])
 def test_judge_resolves_the_gold_patch_and_not_the_empty_one(instance_id: str, tmp_path: Path):
     task = bundled(instance_id)
-    gold = evaluate(task, task.patch, work_dir=tmp_path)
+    repo = bundled_repo(task, tmp_path)
+    gold = evaluate(task, task.patch, repo=repo, work_dir=tmp_path)
     assert gold.resolved, gold.reason
     assert set(gold.outcomes) == set(task.FAIL_TO_PASS) | set(task.PASS_TO_PASS)
-    empty = evaluate(task, "", work_dir=tmp_path)
+    empty = evaluate(task, "", repo=repo, work_dir=tmp_path)
     assert not empty.resolved
     assert empty.reason.startswith("FAIL_TO_PASS not passing")
 
 
 def test_judge_rejects_a_patch_that_breaks_passing_tests_or_does_not_apply(tmp_path: Path):
     task = bundled("bebench__webapi-2")
+    repo = bundled_repo(task, tmp_path)
     breaks_listing = task.patch + (
         "--- a/notes_api/store.py\n+++ b/notes_api/store.py\n@@ -36 +36 @@\n"
         "-        return [n for n in self._notes.values() if owner is None or n.owner == owner]\n"
         "+        return [n for n in self._notes.values() if n.owner == owner]\n"
     )
-    verdict = evaluate(task, breaks_listing, work_dir=tmp_path)
+    verdict = evaluate(task, breaks_listing, repo=repo, work_dir=tmp_path)
     assert not verdict.resolved
     assert verdict.reason.startswith("PASS_TO_PASS not passing")
     assert "test_admin_lists_everything" in verdict.reason
-    garbage = evaluate(task, "--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-x\n+y\n", work_dir=tmp_path)
+    garbage = evaluate(
+        task, "--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-x\n+y\n", repo=repo, work_dir=tmp_path
+    )
     assert not garbage.resolved and not garbage.patch_applied
     assert garbage.reason.startswith("patch does not apply")
 
@@ -88,10 +101,12 @@ def test_bench_writes_results_and_report_and_resumes(tmp_path: Path):
     out = tmp_path / "out"
     rows = run_bench(tasks, BenchOptions(out=out, agent="gold"), workers=2)
     assert sorted(r["instance_id"] for r in rows) == ["bebench__sqlstore-2", "bebench__textkit-1"]
-    assert all(r["resolved"] and r["failure"] == "" and r["wall_s"] > 0 for r in rows)
+    assert all(
+        r["resolved"] and r["failure"] == "" and r["failure_kind"] == "" and r["wall_s"] > 0 for r in rows
+    )
     report = (out / "report.md").read_text()
-    assert "| 2 | 2 | 100.0% |" in report
-    assert "| bebench__textkit-1 | yes |" in report
+    assert "| 2 | 1 | 2 | 100.0% |" in report
+    assert "| bebench__textkit-1 | 1 | 1 | yes | - |" in report
 
     # Resuming skips finished tasks: an empty-patch run changes nothing already recorded...
     run_bench(tasks, BenchOptions(out=out, agent="empty"), workers=2)
@@ -105,7 +120,8 @@ def test_bench_writes_results_and_report_and_resumes(tmp_path: Path):
     assert by_id["bebench__textkit-1"]["resolved"] is True
     assert by_id["bebench__sqlstore-2"]["resolved"] is False
     assert by_id["bebench__sqlstore-2"]["failure"] == "empty patch"
-    assert "| 2 | 1 | 50.0% |" in (out / "report.md").read_text()
+    assert by_id["bebench__sqlstore-2"]["failure_kind"] == "model"
+    assert "| 2 | 1 | 1 | 50.0% |" in (out / "report.md").read_text()
 
 
 SLUG_OLD = "    slug = _NOT_SLUG.sub(separator, text.lower()).strip(separator)\n"
@@ -169,6 +185,11 @@ def test_bench_judges_a_scripted_agent_run(tmp_path: Path, monkeypatch: pytest.M
     assert row["steps"] == 6 and row["tokens_total"] > 0
     assert row["harness_s"] is not None and 0 < row["harness_s"] <= row["wall_s"]
     assert "unicodedata" in (tmp_path / "out" / "patches" / "bebench__textkit-1.diff").read_text()
+    # the run's page and trajectory came back from the worker into the bench's output directory
+    assert Path(row["run_dir"]).parent == (tmp_path / "out" / "runs").resolve()
+    assert (Path(row["run_dir"]) / "run.html").is_file() and (
+        Path(row["run_dir"]) / "trajectory.jsonl"
+    ).is_file()
     assert json.loads((tmp_path / "out" / "results.jsonl").read_text())["agent_status"] in (
         "fixed",
         "not_fixed",
