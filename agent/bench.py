@@ -37,7 +37,7 @@ from agent.errors import ExitCode, Interrupted, UsageError
 from agent.terminal import printable
 from agent.view_bench import run_label, save_bench_report
 
-__all__ = ["BenchOptions", "ExecutorKind", "ExecutorOptions", "read_results", "run_bench"]
+__all__ = ["BenchOptions", "ExecutorKind", "ExecutorOptions", "read_results", "run_bench", "store_outcome"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class ExecutorOptions:
         return LocalExecutor(workers)
 
 
-def _store(out: Path, outcome: Outcome, own_judge: str) -> dict[str, Any]:
+def store_outcome(out: Path, outcome: Outcome, own_judge: str) -> dict[str, Any]:
     """Write an outcome's patch and run files under OUT; return its row, pointing at them."""
     row: dict[str, Any] = dict(outcome["row"])
     label = run_label(str(row["instance_id"]), int(row.get("run", 1)))
@@ -154,7 +154,7 @@ def run_bench(
             bar = progress.add_task("", total=len(orders))
             resolved = 0
             for _order, outcome in runner.outcomes():
-                row = _store(options.out, outcome, own_judge)
+                row = store_outcome(options.out, outcome, own_judge)
                 results.write(json.dumps(row) + "\n")
                 results.flush()
                 resolved += bool(row["resolved"])

@@ -30,8 +30,10 @@ def retry_policy(value: str) -> RetryPolicy:
     raise typer.BadParameter(f"must be infra (rerun infrastructure failures) or none, not {value!r}")
 
 
-def memory_size(value: str) -> int:
+def memory_size(value: str | int) -> int:
     """Bytes from `4G`, `512M`, `1.5GiB` or a plain number of bytes (units are powers of 1024)."""
+    if isinstance(value, int):  # the default, already in bytes
+        return value
     match = _SIZE.match(value.strip())
     if not match:
         raise typer.BadParameter(f"must be a size such as 4G or 512M, not {value!r}")
@@ -52,7 +54,12 @@ def cpus(value: str) -> float:
     return number
 
 
-def on_off(value: str) -> bool:
-    if value in ("on", "off"):
-        return value == "on"
+OnOff = Literal["on", "off"]
+
+
+def on_off(value: str) -> OnOff:
+    if value == "on":
+        return "on"
+    if value == "off":
+        return "off"
     raise typer.BadParameter(f"must be on or off, not {value!r}")

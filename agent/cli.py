@@ -28,6 +28,7 @@ from typer.core import TyperGroup
 from agent import console
 from agent.bench_options import (
     ExecutorKind,
+    OnOff,
     RetryPolicy,
     cpus,
     executor_kind,
@@ -586,15 +587,14 @@ def bench_command(
         ),
     ] = None,
     network_setup: Annotated[
-        bool,
+        OnOff,
         typer.Option(
             "--network-setup",
             metavar="on|off",
             parser=on_off,
             help="Network during the setup step (only there).",
-            show_default="on",
         ),
-    ] = True,
+    ] = "on",
     model: Model = DEFAULT_MODEL,
     max_steps: MaxSteps = 50,
     max_cost: MaxCost = None,
@@ -636,7 +636,7 @@ def bench_command(
         settings=settings,
         sources=RepoSources(tasks.parent, repos_dir.resolve() if repos_dir else None, repo_url),
         environments=load_environments(environments) if environments else Environments(),
-        setup_network=network_setup,
+        setup_network=network_setup == "on",
     )
     placement = ExecutorOptions(executor, ray_address, task_cpus, task_memory)
     rows = run_bench(
