@@ -65,7 +65,10 @@ class RayExecutor:
                 self._owns_cluster = True
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
-            raise UsageError(f"cannot connect to {where}: {str(exc).splitlines()[0]}") from None
+            hint = ""
+            if self.address and not os.environ.get("RAY_AUTH_MODE"):
+                hint = " (a cluster with token authentication, Ray's default, needs RAY_AUTH_MODE=token here)"
+            raise UsageError(f"cannot connect to {where}: {str(exc).splitlines()[0]}{hint}") from None
 
     def start(self, orders: Sequence[WorkOrder], options: BenchOptions) -> None:
         self._connect()

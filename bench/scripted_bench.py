@@ -5,6 +5,12 @@ the first message and plays a three-step script: apply the task's gold patch and
 the tests, finish. So this measures the harness (sandbox, loop, verdict, separate judging, results and report), not a
 model: every task should resolve, and the report's steps, tokens, cost and harness time are real numbers
 from real runs.
+
+    python bench/scripted_bench.py --out DIR [--executor ray [--ray-address ADDR]] [--outage ID]... [--retry infra]
+
+`--outage ID` makes the stand-in answer every request of that task with 529 (overloaded): a model API outage,
+which the bench records as an infrastructure failure (exit 3); run again with `--retry infra` (and without the
+outage) to rerun just those.
 """
 
 from __future__ import annotations
@@ -50,12 +56,14 @@ def script_for(patch: str, test_patch: str) -> list[Reply]:
     ]
 
 
-def responder(scripts: dict[str, list[Reply]]) -> Any:
+def responder(scripts: dict[str, list[Reply]], outage: frozenset[str] = frozenset()) -> Any:
     def answer(request: RecordedRequest) -> Any:
         messages = request.messages
         first = json.dumps(messages[0]["content"]) if messages else ""
         step = sum(1 for m in messages if m.get("role") == "assistant")
         for statement, turns in scripts.items():
+            if statement in first and statement in outage:
+                return error(529)
             if statement in first and step < len(turns):
                 return turns[step]
         return error(400, message="scripted bench: no script for this request")
@@ -67,14 +75,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="be-agent-scripted-bench-")))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument("--ray-address")
+    parser.add_argument(
+        "--outage", action="append", default=[], metavar="ID", help="answer this task with 529s"
+    )
+    parser.add_argument("--retry", choices=("none", "infra"), default="none")
     args = parser.parse_args()
     tasks = load_tasks(TASKS)
-    # the first line of each problem statement is enough to recognise the task in the prompt
-    scripts = {
-        json.dumps(t.problem_statement.strip().splitlines()[0])[1:-1]: script_for(t.patch, t.test_patch)
-        for t in tasks
-    }
-    with StandinServer([responder(scripts)] * (len(tasks) * 10)) as srv:
+
+    def key(problem: str) -> str:  # the first line of a problem statement recognises the task in the prompt
+        return json.dumps(problem.strip().splitlines()[0])[1:-1]
+
+    scripts = {key(t.problem_statement): script_for(t.patch, t.test_patch) for t in tasks}
+    outage = frozenset(key(t.problem_statement) for t in tasks if t.instance_id in args.outage)
+    extra = ["--executor", args.executor, "--retry", args.retry, "--retry-budget", "5"]
+    extra += ["--ray-address", args.ray_address] if args.ray_address else []
+    with StandinServer([responder(scripts, outage)] * (len(tasks) * 100)) as srv:
         env = {
             **os.environ,
             "ANTHROPIC_API_KEY": "scripted-bench-key",
@@ -94,6 +111,7 @@ def main() -> int:
                 str(args.out),
                 "--sandbox",
                 "bwrap",
+                *extra,
             ],
             env=env,
             cwd=ROOT,
