@@ -7,7 +7,6 @@ own test run says the change is fixed. Everything else happens in `<state_dir>/r
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import secrets
@@ -27,6 +26,7 @@ from agent import console
 from agent import targets as tg
 from agent import workspace as ws
 from agent.baseline import ImportsOutsideCheckout, baseline_problem, make_imports_local
+from agent.changes import TreeWatch
 from agent.config import RunRequest, RunResult, Status
 from agent.disk import DiskQuota
 from agent.errors import (
@@ -39,7 +39,6 @@ from agent.errors import (
     lower_layer_errors,
 )
 from agent.finish_gate import FinishGate
-from agent.git import output_bytes as git_output
 from agent.guidance import load_guidance, system_prompt
 from agent.harness_tests import HarnessTests, TreeRunner
 from agent.logs import close_logging, configure_logging, get_logger, redact_secret_values
@@ -166,20 +165,6 @@ def _signals_interrupt() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-def _fingerprint(checkout: Path) -> str:
-    """Changes when the worktree changes, so edits made through bash count as edits too."""
-    digest = hashlib.sha256()
-    digest.update(git_output(checkout, "diff", "--binary", "HEAD"))
-    for rel in ws.untracked_paths(checkout):
-        name = os.fsencode(rel)  # a name that is not UTF-8 is still a name
-        try:
-            st = (checkout / rel).stat()
-            digest.update(name + f":{st.st_size}:{st.st_mtime_ns}".encode())
-        except OSError:
-            digest.update(name)
-    return digest.hexdigest()
 
 
 def _targets_note(targets: tg.Targets) -> str:
@@ -378,6 +363,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
         log.warning("cleaned_abandoned_run", stale_run=stale)
     trajectory = Trajectory(paths.trajectory)
     sandbox: Sandbox | None = None
+    watch: TreeWatch | None = None
     result = RunResult(
         status="error",
         branch=None,
@@ -438,6 +424,10 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 changed_paths=lambda: ws.changed_paths(paths.checkout, base_sha),
                 edited_targets=lambda names: edited_targets(paths.checkout, base_sha, names),
             )
+            # edits through the editor or bash, found at a cost that follows what changed (see agent/changes.py)
+            watch = TreeWatch(paths.checkout)
+            if watch.fallback_reason:
+                log.warning("change_detection_fallback", reason=watch.fallback_reason)
             loop = AgentLoop(
                 model,
                 tools,
@@ -452,7 +442,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                     host_tool_time=req.command_timeout,
                 ),
                 trajectory=trajectory,
-                worktree_fingerprint=lambda: _fingerprint(paths.checkout),
+                worktree_fingerprint=watch.fingerprint,
                 on_step=_progress_callback(progress, started),
                 disk_check=DiskQuota(paths.root, req.disk_limit).exceeded,
             )
@@ -506,6 +496,8 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
             details=details,
         ) from exc
     finally:
+        if watch is not None:
+            watch.close()
         if sandbox is not None:
             sandbox.close()
         result.duration_s = round(time.monotonic() - started, 3)

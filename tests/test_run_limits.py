@@ -105,3 +105,20 @@ def test_finish_without_tests_after_the_last_edit_is_refused_then_accepted(demo_
     assert refusal["is_error"] is True
     assert "run_tests" in json.dumps(refusal["content"])
     assert run.json["steps"] == 9
+
+
+def test_an_edit_through_bash_after_the_last_test_run_is_seen_by_the_finish_gate(
+    demo_repo: Path, state_dir: Path
+):
+    turns = ledger_fix()  # ... edits, run_tests (step 7), finish
+    finish = turns[-1]
+    comment = "sed -i '1a # balances are integer cents' ledger/accounts.py"
+    script = [*turns[:7], reply(tool_use("bash", {"command": comment})), finish, turns[6], finish]
+    with StandinServer(script) as srv:
+        run = _run(demo_repo, state_dir, srv)
+        requests = srv.requests
+    assert run.code == 0, run.stderr
+    refusal = requests[9].body["messages"][-1]["content"][0]
+    assert refusal["is_error"] is True
+    assert "No full test run since your last edit at step 8" in json.dumps(refusal["content"])
+    assert run.json["steps"] == 11
