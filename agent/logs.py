@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -83,6 +83,12 @@ def _secret_values(environ: Mapping[str, str]) -> list[str]:
 def redact(text: str) -> str:
     """`text` with secret values from the environment, configured secrets and token shapes replaced."""
     return _redact_with(text, _secret_values(os.environ))
+
+
+def redactor() -> Callable[[str], str]:
+    """`redact` with the secret values looked up once, for many texts written together (one record)."""
+    values = _secret_values(os.environ)
+    return lambda text: _redact_with(text, values)
 
 
 def redact_secret_values(text: str) -> str:

@@ -14,24 +14,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from agent import __version__
-from agent.logs import redact
+from agent.logs import redactor
 
 FORMAT_VERSION = 1  # bump when a record changes in a way an older reader would misread
 
 
-def _redact_tree(value: Any) -> Any:
+def _redact_tree(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: _redact_tree(v) for k, v in value.items()}
+        return {k: _redact_tree(v, redact) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact_tree(v) for v in value]
+        return [_redact_tree(v, redact) for v in value]
     return value
 
 
@@ -49,7 +49,7 @@ class Trajectory:
         record = {"type": kind, "time": round(time.time(), 3)}
         if kind == "start":
             record.update(format=FORMAT_VERSION, harness_version=__version__)
-        record.update(_redact_tree(fields))
+        record.update(_redact_tree(fields, redactor()))
         self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         self._file.flush()
 

@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sandbox.base import DEFAULT_WORKDIR, CommandResult, SandboxConfig, SandboxUnavailable
@@ -225,6 +226,39 @@ class BwrapSandbox:
         self._cwd: str | None = None
         self._lock = threading.Lock()
         self._kill_active: Callable[[], None] | None = None
+        self._limits: CommandLimits | None = None  # made at the first command, kept until close()
+        self._launcher: ThreadPoolExecutor | None = None  # a thread inside the cgroups (v1), see limits
+
+    def _command_limits(self) -> CommandLimits:
+        if self._limits is None:
+            self._limits = CommandLimits(
+                self.config.memory_bytes,
+                self.config.max_processes,
+                self.use_cgroups,
+                file_bytes=self.config.max_file_bytes,
+            )
+            self._limits.prepare()
+            if self._limits.thread_can_hold:
+                launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="be-agent-sandbox")
+                try:
+                    launcher.submit(self._limits.hold_this_thread).result()
+                    self._launcher = launcher
+                except OSError:
+                    launcher.shutdown()  # the thread leaves with its cgroups; commands are moved in instead
+        return self._limits
+
+    def _start(self, argv: list[str], fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                argv,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=fds,
+            )
+
+        return start() if self._launcher is None else self._launcher.submit(start).result()
 
     def _argv(self, script: str, *, info_fd: int, block_fd: int) -> list[str]:
         args = [
@@ -261,13 +295,8 @@ class BwrapSandbox:
     def _run(self, command: str, limit: float, cwd: str | None) -> CommandResult:
         start = time.monotonic()
         deadline = start + limit
-        limits = CommandLimits(
-            self.config.memory_bytes,
-            self.config.max_processes,
-            self.use_cgroups,
-            file_bytes=self.config.max_file_bytes,
-        )
-        limits.prepare()
+        limits = self._command_limits()
+        counted = limits.counters()
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
         side_r, side_w = os.pipe()
@@ -277,18 +306,12 @@ class BwrapSandbox:
         child_fd: int | None = None
         limit_error: str | None = None
         try:
-            proc = subprocess.Popen(
-                self._argv(script, info_fd=info_w, block_fd=block_r),
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(info_w, block_r, side_w),
+            proc = self._start(
+                self._argv(script, info_fd=info_w, block_fd=block_r), (info_w, block_r, side_w)
             )
         except BaseException:
             for fd in (info_r, info_w, block_r, block_w, side_r, side_w):
                 os.close(fd)
-            limits.remove()
             raise
         for fd in (info_w, block_r, side_w):
             os.close(fd)
@@ -300,7 +323,7 @@ class BwrapSandbox:
                 with contextlib.suppress(OSError):
                     child_fd = os.pidfd_open(child)
                 try:
-                    limits.enter(child)
+                    limits.enter(child, move=self._launcher is None)
                 except OSError as exc:  # never run a command without its limits
                     limit_error = f"[sandbox error: could not apply the command's limits: {exc}]"
                     _kill_quietly(child_fd, proc)
@@ -323,8 +346,8 @@ class BwrapSandbox:
             self._kill_active = None
             if child_fd is not None:
                 os.close(child_fd)
-            notes = limits.notes() + ([limit_error] if limit_error else [])
-            limits.remove()
+            limits.kill_leftovers()
+            notes = limits.notes(since=counted) + ([limit_error] if limit_error else [])
         notes += file_size_notes(self.config.max_file_bytes, pumped.exit_code, capture.watched_seen)
         final_cwd = pumped.side.decode("utf-8", "replace") or None
         if final_cwd:
@@ -346,6 +369,12 @@ class BwrapSandbox:
         kill = self._kill_active
         if kill is not None:
             kill()
+        if self._launcher is not None:
+            self._launcher.shutdown()  # its thread leaves the cgroups, which can then be removed
+            self._launcher = None
+        if self._limits is not None:
+            self._limits.remove()
+            self._limits = None
         remove_pending(patience=1.0)
 
 

@@ -12,9 +12,13 @@ How: for each controller (memory, pids) we look for a writable place to make a c
 - cgroup v2: the nearest cgroup, from ours upwards, whose `cgroup.subtree_control` enables the controller
   (a v2 cgroup holding processes cannot enable controllers for its children). Files: `memory.max`,
   `memory.swap.max`, `pids.max`.
-Creating and removing the cgroups costs well under a millisecond; moving a process in, 1-2 ms. The sandbox
-moves its command's first process (bubblewrap's PID-namespace init, held before it runs anything) into
-them, so every descendant is inside. After the command, `memory.oom_control`/`memory.events` and `pids.events` tell whether a limit hit.
+The cgroups are made once per sandbox and each command in turn uses them (one command runs at a time, and
+nothing of it survives its end). Moving a process into a cgroup waits for a kernel grace period: 1-2 ms,
+over 10 on a loaded machine. So on v1, where a single thread may sit in a cgroup, a thread of ours is put
+in them once and starts every command: each is born inside, nothing is moved. On v2 the sandbox moves its
+command's first process (bubblewrap's PID-namespace init, held before it runs anything) into them, so every
+descendant is inside. The counters in `memory.oom_control`/`memory.events` and `pids.events`, read before
+and after a command, tell whether it hit a limit.
 
 File size: RLIMIT_FSIZE on that first process, always (no cgroup bounds the size of a file), so one write
 cannot fill the host disk. A process past it gets SIGXFSZ (bash reports "File size limit exceeded"), or EFBIG
@@ -184,9 +188,23 @@ class CommandLimits:
     def limits_processes(self) -> bool:
         return any("pids" in place.controllers for place, _ in self.dirs)
 
-    def enter(self, pid: int) -> None:
-        """Put process `pid` (not yet running the command) under these limits; its children inherit them."""
+    @property
+    def thread_can_hold(self) -> bool:
+        """cgroup v1 only: a single thread of ours may sit in these cgroups, so that the processes it starts
+        are born inside them (v2 keeps all threads of a process in one cgroup)."""
+        return bool(self.dirs) and not any(place.v2 for place, _ in self.dirs)
+
+    def hold_this_thread(self) -> None:
+        """Put the calling thread (not its process) in these cgroups: every process it starts from now on
+        is limited from its first instruction, and no command pays for being moved in (a kernel grace
+        period, milliseconds on a loaded machine)."""
         for _place, path in self.dirs:
+            (path / "tasks").write_text(str(threading.get_native_id()))
+
+    def enter(self, pid: int, *, move: bool = True) -> None:
+        """Put process `pid` (not yet running the command) under these limits; its children inherit them.
+        `move=False` when it was born inside the cgroups already (see `hold_this_thread`)."""
+        for _place, path in self.dirs if move else ():
             (path / "cgroup.procs").write_text(str(pid))
         if not self.limits_memory:
             resource.prlimit(pid, resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
@@ -196,30 +214,44 @@ class CommandLimits:
             size = file_size_limit(self.file_bytes)
             resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, size))
 
-    def notes(self) -> list[str]:
-        """Sentences for the model when a limit was hit."""
-        found = []
+    def counters(self) -> tuple[int, int]:
+        """How often the memory limit killed and the process limit refused a fork in these cgroups so far."""
+        kills = refusals = 0
         for place, path in self.dirs:
             if "memory" in place.controllers:
                 events = _read(path / ("memory.events" if place.v2 else "memory.oom_control"))
-                if _counter_in(events, "oom_kill"):
-                    found.append(
-                        f"[a process was killed: the memory limit of {_size(self.memory_bytes)} "
-                        "per command was reached]"
-                    )
-            if "pids" in place.controllers and _counter_in(_read(path / "pids.events"), "max"):
-                found.append(
-                    f"[the process limit of {self.max_processes} per command was reached; some forks failed]"
-                )
+                kills += _counter_in(events, "oom_kill")
+            if "pids" in place.controllers:
+                refusals += _counter_in(_read(path / "pids.events"), "max")
+        return kills, refusals
+
+    def notes(self, since: tuple[int, int] = (0, 0)) -> list[str]:
+        """Sentences for the model when a limit was hit (after `since`, counters taken before a command)."""
+        kills, refusals = self.counters()
+        found = []
+        if kills > since[0]:
+            found.append(
+                f"[a process was killed: the memory limit of {_size(self.memory_bytes)} per command was reached]"
+            )
+        if refusals > since[1]:
+            found.append(
+                f"[the process limit of {self.max_processes} per command was reached; some forks failed]"
+            )
         return found
+
+    def kill_leftovers(self) -> None:
+        """SIGKILL every process left in the cgroups but our own (whose launcher thread may sit in them)."""
+        for _place, path in self.dirs:
+            for pid in _pids_in(path):
+                if pid != os.getpid():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
 
     def remove(self) -> None:
         """Kill anything left in the cgroups and remove them. A cgroup whose last tasks are still being torn
         down cannot be removed yet; it is retried before the next command and at exit."""
+        self.kill_leftovers()
         for _place, path in reversed(self.dirs):
-            for pid in _pids_in(path):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
             if not _try_rmdir(path):
                 _pending.add(path)
         self.dirs.clear()
