@@ -74,6 +74,50 @@ def test_summary_of_a_failing_suite(calc: RunTestsTool) -> None:
     assert list(calc.sandbox.scratch.glob("junit-*.xml")) == []  # read and deleted
 
 
+PARAMETRISED = """
+import pytest
+
+def strip_quotes(text):
+    return text  # the bug: quotes stay
+
+@pytest.mark.parametrize("raw", [f"'word{n}'" for n in range(16)])
+def test_single_quotes_go(raw):
+    assert strip_quotes(raw) == raw[1:-1]
+
+@pytest.mark.parametrize("raw", ['"a"', '"b"'])
+def test_double_quotes_go(raw):
+    if strip_quotes(raw).startswith('"'):
+        raise ValueError("still quoted")
+
+def test_empty():
+    assert strip_quotes("") == "x"
+
+def test_ok():
+    assert strip_quotes("a") == "a"
+"""
+
+
+def test_failures_at_the_same_line_are_told_once_naming_every_id(tmp_path: Path) -> None:
+    checkout = make_checkout(tmp_path, {"tests/test_quotes.py": PARAMETRISED})
+    tool = RunTestsTool(sandbox_for(tmp_path, checkout), PYTEST_CMD, timeout=60)
+    report = tool.run()
+    assert len(report.failing) == 19
+    text = tool.summarise(report)
+    lines = text.splitlines()
+    assert lines[0].startswith("1 passed, 19 failed, 0 errors, 0 skipped in ")
+    double = [f'tests/test_quotes.py::test_double_quotes_go["{c}"]' for c in "ab"]
+    assert lines[1] == "2 tests failed with the same message: " + ", ".join(double)
+    assert text.count("ValueError: still quoted") == 1
+    single = [f"tests/test_quotes.py::test_single_quotes_go['word{n}']" for n in range(16)]
+    grouped = "16 tests failed at the same line with the same error (message of the first): "
+    assert grouped + ", ".join(sorted(single)) in text
+    assert text.count("assert strip_quotes(raw) == raw[1:-1]") == 1  # the failing line, once
+    assert "FAILED tests/test_quotes.py::test_empty" in text  # alone: its own message
+    assert all(test_id in text for test_id in report.failing)  # every id still named
+    one_by_one = sum(len(test_id) + len(report.messages[test_id]) + 12 for test_id in report.failing)
+    assert len(text) < one_by_one / 2
+
+
 def test_narrowing_to_ids_with_spaces_quotes_and_brackets(calc: RunTestsTool) -> None:
     ids = ["tests/test_calc.py::test_p[x[y] z]", 'tests/test_calc.py::test_p[q"uote]']
     report = calc.run(ids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import shlex
 import shutil
 import stat
@@ -239,13 +240,10 @@ class RunTestsTool:
                 "; no tests were collected)" if report.exit_code == 5 else ")"
             )
         size = len(lines[0])
-        failing = report.failing
-        for shown, test_id in enumerate(failing):
-            label = "FAILED" if report.outcomes[test_id] == "failed" else "ERROR"
-            message = report.messages.get(test_id, "")
-            block = f"{label} {test_id}" + ("\n" + _indent(message) if message else "")
+        groups = _same_message_groups(report)
+        for shown, (_ids, block) in enumerate(groups):
             if size + len(block) > SUMMARY_CAP:
-                rest = failing[shown:]
+                rest = [test_id for group, _ in groups[shown:] for test_id in group]
                 names = ", ".join(rest[:50]) + (" ..." if len(rest) > 50 else "")
                 lines.append(f"[{len(rest)} more failing, messages omitted: {names}]")
                 break
@@ -269,6 +267,46 @@ def _coarse_line(report: TestReport) -> str:
         f"\nIts own summary line says: {c['passed']} passed, {c['failed']} failed, {c['error']} errors, "
         f"{c['skipped']} skipped (coarse counts: no test ids, not evidence for the verdict)."
     )
+
+
+_LOCATION = re.compile(r"^\S+:\d+: \w[\w.]*$")  # pytest's last line of a failure: `path:line: ErrorType`
+
+
+def _failure_site(message: str) -> str:
+    """Where and how a test failed: pytest's `>` source lines and its `path:line: ErrorType` line. Empty
+    when the message has neither (then only an identical message groups)."""
+    lines = message.strip().splitlines()
+    site = [line for line in lines if line.startswith(">")]
+    if lines and _LOCATION.match(lines[-1]):
+        site.append(lines[-1])
+    return "\n".join(site)
+
+
+def _same_message_groups(report: TestReport) -> list[tuple[list[str], str]]:
+    """The failures as text blocks, in run order. Tests that fail the same way share one block that names
+    every id and gives the message once: the same message, or (a parametrised test, most often) the same
+    failing line and error type with details that differ, shown for the first of them."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for test_id in report.failing:
+        message = report.messages.get(test_id, "").strip()
+        key = _failure_site(message) or message or f"\0{test_id}"
+        groups.setdefault((report.outcomes[test_id], key), []).append(test_id)
+    blocks = []
+    for (kind, _key), ids in groups.items():
+        message = report.messages.get(ids[0], "")
+        if len(ids) == 1:
+            head = f"{'FAILED' if kind == 'failed' else 'ERROR'} {ids[0]}"
+        else:
+            verb = "failed" if kind == "failed" else "had errors"
+            same = all(report.messages.get(t, "").strip() == message.strip() for t in ids)
+            how = (
+                "with the same message"
+                if same
+                else "at the same line with the same error (message of the first)"
+            )
+            head = f"{len(ids)} tests {verb} {how}: {', '.join(ids)}"
+        blocks.append((ids, head + ("\n" + _indent(message) if message else "")))
+    return blocks
 
 
 def _quoted_words(extra_args: str | None) -> list[str]:
