@@ -1,8 +1,18 @@
 """What the harness costs per step, with the model taken out, and how much of each prompt the cache can serve.
 
-Run: .venv/bin/python bench/overhead.py [--trajectory PATH] [--sandbox-runs N] [--per-step]
+Run: .venv/bin/python bench/overhead.py [--rounds N] [--extra-files N] [--no-mini] [--profile FILE]
+                                        [--side-by-side-only]
+                                        [--trajectory PATH] [--sandbox-runs N] [--per-step]
 
-The recorded assistant turns (bench/overhead_trajectory.jsonl, made by bench/record_overhead.py) are served by
+First, side by side with mini-swe-agent (bench/side_by_side.py): the recording's tool calls as shell
+commands, run by both harnesses step by step in this one process run, on the demo repository and on the
+same with `--extra-files` (20,000) more small files. mini-swe-agent is installed once into the bench's own
+environment under the user's cache (bench/mini_side.py), never into be-agent's; `--no-mini` leaves it out.
+`--profile FILE` keeps a cProfile of be-agent's side (its per-step time only) and prints its top entries.
+Targets: be-agent at most 1.5x mini-swe-agent per step, and at most 1.3x its small-repository time with the
+extra files.
+
+Then, the recorded assistant turns (bench/overhead_trajectory.jsonl, made by bench/record_overhead.py) are served by
 the stand-in Messages API; the real SDK talks to it over HTTP, and `run_task` drives the real loop, tools,
 bwrap sandbox and test runs on a fresh copy of the demo repository. From the new run's trajectory:
 
@@ -18,8 +28,10 @@ Targets: median harness time under 50 ms for edit and view steps; cacheable shar
 from __future__ import annotations
 
 import argparse
+import cProfile
 import math
 import os
+import pstats
 import shutil
 import statistics
 import sys
@@ -39,11 +51,15 @@ from agent.replay import compare, load_recording  # noqa: E402
 from agent.run import run_task  # noqa: E402
 from agent.toolchain import find_python_toolchain  # noqa: E402
 from agent.trajectory import read_records  # noqa: E402
+from bench.mini_side import MINI_VERSION, MiniWorker, default_environment_dir, ensure_mini_python  # noqa: E402
+from bench.shell_steps import shell_steps  # noqa: E402
+from bench.side_by_side import TEST_COMMAND, compare_harnesses, make_bench_repo, print_side_by_side  # noqa: E402
 from sandbox.base import Sandbox, SandboxConfig  # noqa: E402
 from sandbox.factory import make_sandbox  # noqa: E402
 from tests.standin import RecordedRequest, Reply, StandinServer, estimate_tokens, prompt_segments  # noqa: E402
 
 DEFAULT_TRAJECTORY = ROOT / "bench" / "overhead_trajectory.jsonl"
+PROFILE_LINES = 25
 KINDS = ("editor view", "editor edit", "bash", "run_tests", "finish")
 HARNESS_TARGET_MS = 50.0
 TARGETED_KINDS = ("editor view", "editor edit")
@@ -312,16 +328,60 @@ def print_cache_table(rows: list[CacheRow]) -> bool:
     return ok
 
 
+def side_by_side(args: argparse.Namespace, work: Path) -> None:
+    tools = [r for r in read_records(args.trajectory) if r.get("type") == "tool"]
+    steps = shell_steps(tools, test_command=TEST_COMMAND)
+    repos = [("demo", make_bench_repo(work / "small", 0))]
+    if args.extra_files:
+        repos.append(
+            (f"demo + {args.extra_files:,} files", make_bench_repo(work / "large", args.extra_files))
+        )
+    mini = None
+    if not args.no_mini:
+        python = args.mini_python or ensure_mini_python(default_environment_dir())
+        mini = MiniWorker(python, path_first=str(Path(sys.executable).parent))
+    profiler = cProfile.Profile() if args.profile else None
+    load_before = os.getloadavg()
+    try:
+        figures = compare_harnesses(
+            repos, steps, mini, work / "rounds", rounds=args.rounds, sandbox=args.sandbox, profiler=profiler
+        )
+    finally:
+        if mini is not None:
+            mini.close()
+    print_side_by_side(figures, mini_version=mini.version if mini else None, sandbox=args.sandbox)
+    load = os.getloadavg()
+    print(
+        f"{len(steps)} steps x {args.rounds} rounds per repository, interleaved; {os.cpu_count()} CPUs, load "
+        f"average {load_before[0]:.2f} before, {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} after"
+    )
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+        print(f"\nbe-agent's per-step time, profiled (all rounds, all sizes; kept in {args.profile}):")
+        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats.sort_stats("cumulative").print_stats(PROFILE_LINES)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--trajectory", type=Path, default=DEFAULT_TRAJECTORY)
     parser.add_argument("--sandbox", choices=("bwrap", "none"), default="bwrap")
     parser.add_argument("--sandbox-runs", type=int, default=30)
     parser.add_argument("--per-step", action="store_true", help="also list every step's timings")
+    parser.add_argument("--rounds", type=int, default=3, help="side by side: passes over the steps")
+    parser.add_argument("--extra-files", type=int, default=20_000, help="side by side: the large repository")
+    parser.add_argument("--no-mini", action="store_true", help="side by side: be-agent alone")
+    parser.add_argument("--mini-python", type=Path, help=f"an interpreter with mini-swe-agent {MINI_VERSION}")
+    parser.add_argument("--profile", type=Path, help="side by side: keep a cProfile of be-agent's steps")
+    parser.add_argument("--side-by-side-only", action="store_true", help="skip the replay and cache tables")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="be-agent-overhead-"))
     try:
+        side_by_side(args, work)
+        if args.side_by_side_only:
+            return 0
+        print()
         replayed = replay_through_standin(args.trajectory, work, args.sandbox)
         records = list(read_records(Path(replayed.result.trajectory)))
         starts = sandbox_start_ms(args.sandbox, args.sandbox_runs, work)
