@@ -1,4 +1,4 @@
-"""`--sandbox bwrap`: every command runs in its own bubblewrap container.
+"""`--sandbox bwrap`: commands run in a bubblewrap container, one kept for all of a sandbox's commands.
 
 What a command sees: the checkout read-write at `config.workdir` (for a run, the path of the user's own
 repository, so that editable installs and other absolute paths recorded in the user's virtualenv lead to the
@@ -10,11 +10,16 @@ working tree (the checkout hides it). The root itself is read-only. All namespac
 ipc, uts, cgroup, and network unless `config.network`), every capability is dropped and further user
 namespaces are refused, so the mounts cannot be undone from inside.
 
-Lifetime: one bubblewrap per `run()`, running `bash -c`. bwrap's init is PID 1 of the command's PID
-namespace; when the shell exits (or on timeout, when we SIGKILL that init) the kernel kills everything left
-in the namespace, so `setsid`, double forks and background jobs cannot outlive the command. bwrap is held
-(`--block-fd`) until its init has been put under the command's limits (see sandbox.limits). The final
-working directory comes back on a separate pipe, so `cd sub` carries over to the next call.
+Lifetime: one bubblewrap for all of a sandbox's commands, started at the first. Its PID 1 is the keeper
+(sandbox/keeper.py), which runs each command as `bash -c` and, when it ends or times out, kills everything
+else in the PID namespace before it answers, so `setsid`, double forks and background jobs cannot outlive
+the command; no command can signal, trace or read the keeper, and HOME is emptied between commands.
+Starting bubblewrap costs 5-20 ms (namespaces, mounts), more than most commands; the keeper makes that a
+cost per run. bwrap is held (`--block-fd`) until the keeper has been put under the limits (see
+sandbox.limits). If the keeper dies, the sandbox is dropped whole and the next command starts a new one.
+Where our interpreter is not visible inside, each command gets a bubblewrap of its own instead, with bwrap's
+init as PID 1 (on timeout we SIGKILL it and the kernel kills the namespace). The final working directory
+comes back on a separate pipe, so `cd sub` carries over to the next call.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import select
 import shlex
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -41,9 +47,11 @@ from sandbox.base import DEFAULT_WORKDIR, CommandResult, SandboxConfig, SandboxU
 from sandbox.env import SANDBOX_HOME, SANDBOX_TMP, sandbox_environment
 from sandbox.limits import FILE_LIMIT_MARKERS, CommandLimits, file_size_notes, remove_pending
 from sandbox.output import OutputCapture
-from sandbox.process import command_result, pump
+from sandbox.process import Pumped, command_result, pump
+from sandbox.resident import KeptCommand, Resident, keeper_source, read_answer, send_request
 
 WORKDIR = DEFAULT_WORKDIR
+KEPT_SIDE_FD = 3  # where the keeper puts a command's side channel (sandbox/keeper.py)
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 # The sandbox's own mount points: the checkout may be shown below them, never at or above them.
 _RESERVED = (*SYSTEM_DIRS, SANDBOX_TMP, SANDBOX_HOME, "/proc", "/dev")
@@ -203,7 +211,13 @@ def _cwd_script(command: str, start: str, report_fd: int, strict: bool, workdir:
 
 class BwrapSandbox:
     def __init__(
-        self, checkout: Path, scratch: Path, config: SandboxConfig | None = None, *, use_cgroups: bool = True
+        self,
+        checkout: Path,
+        scratch: Path,
+        config: SandboxConfig | None = None,
+        *,
+        use_cgroups: bool = True,
+        resident: bool = True,
     ):
         self.checkout = checkout.resolve()
         if not self.checkout.is_dir():
@@ -226,6 +240,8 @@ class BwrapSandbox:
         self._cwd: str | None = None
         self._lock = threading.Lock()
         self._kill_active: Callable[[], None] | None = None
+        self.resident = resident
+        self._resident: Resident | None = None
         self._limits: CommandLimits | None = None  # made at the first command, kept until close()
         self._launcher: ThreadPoolExecutor | None = None  # a thread inside the cgroups (v1), see limits
 
@@ -261,6 +277,9 @@ class BwrapSandbox:
         return start() if self._launcher is None else self._launcher.submit(start).result()
 
     def _argv(self, script: str, *, info_fd: int, block_fd: int) -> list[str]:
+        return self._mounts_and_fds(info_fd=info_fd, block_fd=block_fd) + ["--", "bash", "-c", script]
+
+    def _mounts_and_fds(self, *, info_fd: int, block_fd: int) -> list[str]:
         args = [
             self.bwrap,
             *isolation_args(self.bwrap, network=self.config.network),
@@ -280,10 +299,6 @@ class BwrapSandbox:
             str(info_fd),
             "--block-fd",
             str(block_fd),
-            "--",
-            "bash",
-            "-c",
-            script,
         ]
         return args
 
@@ -293,6 +308,136 @@ class BwrapSandbox:
             return self._run(command, limit, cwd)
 
     def _run(self, command: str, limit: float, cwd: str | None) -> CommandResult:
+        if self.resident and self._keeper_python() is not None:
+            return self._run_kept(command, limit, cwd)
+        return self._run_fresh(command, limit, cwd)
+
+    # --- a resident sandbox: one bubblewrap for many commands, the keeper as its PID 1 ---------------
+
+    def _keeper_python(self) -> str | None:
+        """The interpreter the keeper runs with: ours, when the sandbox's mounts make it visible inside."""
+        real = os.path.realpath(sys.executable)
+        visible = [*SYSTEM_DIRS, *interpreter_dirs(), *self.config.extra_ro_paths]
+        return sys.executable if any(_under(real, os.path.realpath(d)) for d in visible) else None
+
+    def _resident_sandbox(self, deadline: float) -> Resident | str:
+        """The running resident sandbox, started if need be; or why it could not start (bwrap's words)."""
+        if self._resident is not None and self._resident.alive:
+            return self._resident
+        limits = self._command_limits()
+        python = self._keeper_python()
+        assert python is not None
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe()
+        ours, theirs = socket.socketpair()
+        argv = self._mounts_and_fds(info_fd=info_w, block_fd=block_r) + [
+            "--as-pid-1",
+            "--",
+            python,
+            "-I",
+            "-S",
+            "-c",
+            keeper_source(),
+            str(theirs.fileno()),
+        ]
+        try:
+            proc = self._start(argv, (info_w, block_r, theirs.fileno()))
+        except BaseException:
+            for fd in (info_r, info_w, block_r, block_w):
+                os.close(fd)
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        os.close(info_w)
+        os.close(block_r)
+        resident = Resident(proc, ours, None)
+        problem: str | None = None
+        try:
+            keeper_pid = _read_child_pid(info_r, deadline)
+            if keeper_pid is None:
+                problem = "bubblewrap did not start"
+            else:
+                resident.keeper_pid = keeper_pid
+                try:
+                    limits.enter(keeper_pid, move=self._launcher is None)
+                except OSError as exc:  # never run a command without its limits
+                    problem = f"[sandbox error: could not apply the command's limits: {exc}]"
+                else:
+                    with contextlib.suppress(OSError):
+                        os.write(block_w, b"x")
+        finally:
+            os.close(block_w)
+            os.close(info_r)
+        if problem is None and read_answer(ours, max(0.0, deadline - time.monotonic())) is not None:
+            self._resident = resident
+            return resident
+        said = resident.destroy()
+        return said if said or not problem else problem
+
+    def _run_kept(self, command: str, limit: float, cwd: str | None) -> CommandResult:
+        start = time.monotonic()
+        deadline = start + limit
+        resident = self._resident_sandbox(deadline)
+        if isinstance(resident, str):
+            failed = Pumped(timed_out=False, exit_code=1, side=b"")
+            capture = OutputCapture(self.config.output_head, self.config.output_tail)
+            capture.feed((resident + "\n").encode())
+            return command_result(failed, capture, limit=limit, started=start, cwd=self._cwd or self.workdir)
+        limits = self._command_limits()
+        counted = limits.counters()
+        out_r, out_w = os.pipe()
+        side_r, side_w = os.pipe()
+        script = _cwd_script(
+            command,
+            cwd or self._cwd or self.workdir,
+            KEPT_SIDE_FD,
+            strict=cwd is not None,
+            workdir=self.workdir,
+        )
+        try:
+            send_request(resident.sock, {"script": script}, [out_w, side_w])
+        except OSError:
+            resident.destroy()
+            for fd in (out_r, side_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(side_w)
+        running = KeptCommand(resident, out_r)
+        self._kill_active = running.kill
+        capture = OutputCapture(self.config.output_head, self.config.output_tail, watch=FILE_LIMIT_MARKERS)
+        try:
+            pumped = pump(
+                running,
+                deadline=deadline,
+                capture=capture,
+                kill=running.kill,
+                side_fd=side_r,
+                ended_fd=resident.sock.fileno() if resident.alive else None,
+            )
+        finally:
+            self._kill_active = None
+        notes = limits.notes(since=counted)
+        if not resident.alive and not pumped.timed_out:
+            notes.append("[sandbox error: the sandbox ended unexpectedly; the next command starts a new one]")
+        notes += file_size_notes(self.config.max_file_bytes, pumped.exit_code, capture.watched_seen)
+        final_cwd = pumped.side.decode("utf-8", "replace") or None
+        if final_cwd:
+            self._cwd = final_cwd
+        return command_result(
+            pumped,
+            capture,
+            limit=limit,
+            started=start,
+            notes=notes,
+            cwd=final_cwd or self._cwd or self.workdir,
+        )
+
+    # --- a fresh bubblewrap for one command ----------------------------------------------------------
+
+    def _run_fresh(self, command: str, limit: float, cwd: str | None) -> CommandResult:
         start = time.monotonic()
         deadline = start + limit
         limits = self._command_limits()
@@ -369,6 +514,9 @@ class BwrapSandbox:
         kill = self._kill_active
         if kill is not None:
             kill()
+        if self._resident is not None:
+            self._resident.destroy()
+            self._resident = None
         if self._launcher is not None:
             self._launcher.shutdown()  # its thread leaves the cgroups, which can then be removed
             self._launcher = None

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO, Protocol
 
 from sandbox.base import CommandResult
 from sandbox.output import OutputCapture, append_note
@@ -54,16 +55,29 @@ def command_result(
     )
 
 
+class Running(Protocol):
+    """What `pump` needs of a started command: a subprocess, or a command run by a resident sandbox."""
+
+    stdout: IO[bytes] | None
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 def pump(
-    proc: subprocess.Popen[bytes],
+    proc: Running,
     *,
     deadline: float,
     capture: OutputCapture,
     kill: Callable[[], None],
     side_fd: int | None = None,
+    ended_fd: int | None = None,
 ) -> Pumped:
     """Read `proc.stdout` into `capture` until it closes. At `deadline` call `kill` (which must end the
-    whole process tree). `side_fd`, if given, is read too and closed here."""
+    whole process tree). `side_fd`, if given, is read too and closed here. `ended_fd` (left open) becomes
+    readable when the command ended; by default a pidfd of `proc` tells."""
     assert proc.stdout is not None
     out_fd = proc.stdout.fileno()
     selector = selectors.DefaultSelector()
@@ -71,11 +85,14 @@ def pump(
     if side_fd is not None:
         selector.register(side_fd, selectors.EVENT_READ, "side")
     exit_fd: int | None = None
-    try:
-        exit_fd = os.pidfd_open(proc.pid)
-        selector.register(exit_fd, selectors.EVENT_READ, "exit")
-    except (AttributeError, OSError):
-        pass  # no pidfd: proc.poll() each round instead
+    if ended_fd is not None:
+        selector.register(ended_fd, selectors.EVENT_READ, "exit")
+    else:
+        try:
+            exit_fd = os.pidfd_open(proc.pid)
+            selector.register(exit_fd, selectors.EVENT_READ, "exit")
+        except (AttributeError, OSError):
+            pass  # no pidfd: proc.poll() each round instead
 
     side = bytearray()
     timed_out = False
@@ -90,7 +107,8 @@ def pump(
                     break
                 timed_out, stop_at = True, now + KILL_GRACE_S
                 continue
-            wait = stop_at - now if exit_fd is not None else min(stop_at - now, 0.05)
+            watched = exit_fd is not None or ended_fd is not None
+            wait = stop_at - now if watched else min(stop_at - now, 0.05)
             for key, _ in selector.select(wait):
                 if key.data == "exit":
                     selector.unregister(key.fd)
@@ -105,7 +123,7 @@ def pump(
                     capture.feed(chunk)
                 elif len(side) < SIDE_LIMIT:
                     side += chunk
-            if exit_fd is None and not exited and proc.poll() is not None:
+            if not watched and not exited and proc.poll() is not None:
                 exited = True
                 if not timed_out:
                     stop_at = time.monotonic() + EXIT_GRACE_S

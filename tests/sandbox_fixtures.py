@@ -52,15 +52,16 @@ def make_repo(path: Path) -> Path:
 
 @contextlib.contextmanager
 def sandbox_factory(tmp_path: Path, repo: Path) -> Iterator[MakeSandbox]:
-    """`make(kind, **config)` for kind "bwrap" or "none"; every sandbox made is closed on exit."""
+    """`make(kind, **config)` for kind "bwrap", "bwrap-fresh" (a bubblewrap per command, the fallback when no
+    keeper can run) or "none"; every sandbox made is closed on exit."""
     made: list[AnySandbox] = []
 
     def make(kind: str, *, use_cgroups: bool = True, **config: Any) -> AnySandbox:
         scratch = tmp_path / f"scratch-{len(made)}"
         settings = SandboxConfig(**config)
         box: AnySandbox = (
-            BwrapSandbox(repo, scratch, settings, use_cgroups=use_cgroups)
-            if kind == "bwrap"
+            BwrapSandbox(repo, scratch, settings, use_cgroups=use_cgroups, resident=kind == "bwrap")
+            if kind.startswith("bwrap")
             else UnconfinedSandbox(repo, scratch, settings)
         )
         made.append(box)

@@ -334,9 +334,10 @@ def test_git_read_commands_still_work_inside(make_sandbox: MakeSandbox, repo: Pa
 
 
 @needs_bwrap
+@pytest.mark.parametrize("kind", ["bwrap", "bwrap-fresh"])
 @pytest.mark.parametrize("how", ["setsid", "double-fork", "nohup-disown"])
 def test_detached_processes_do_not_outlive_the_command(
-    make_sandbox: MakeSandbox, repo: Path, how: str
+    make_sandbox: MakeSandbox, repo: Path, how: str, kind: str
 ) -> None:
     token = f"detached-{uuid.uuid4().hex}"
     late = f"echo up > /workspace/{token}.started; sleep 30; echo late > /workspace/{token}.late"
@@ -345,7 +346,7 @@ def test_detached_processes_do_not_outlive_the_command(
         "double-fork": f"( ( bash -c '{late}' & ) & )",
         "nohup-disown": f"nohup bash -c '{late}' >/dev/null 2>&1 & disown",
     }[how]
-    box = make_sandbox("bwrap")
+    box = make_sandbox(kind)
     # the command returns only once the detached process is running
     result = box.run(
         f"{launch}\nwhile [ ! -e {token}.started ]; do sleep 0.01; done; echo launched", timeout=20
@@ -359,10 +360,49 @@ def test_detached_processes_do_not_outlive_the_command(
 
 
 @needs_bwrap
-def test_each_command_gets_a_fresh_home_and_its_tmp_is_the_runs_scratch(make_sandbox: MakeSandbox) -> None:
-    box = make_sandbox("bwrap")
+@pytest.mark.parametrize("kind", ["bwrap", "bwrap-fresh"])
+def test_each_command_gets_a_fresh_home_and_its_tmp_is_the_runs_scratch(
+    make_sandbox: MakeSandbox, kind: str
+) -> None:
+    box = make_sandbox(kind)
     box.run("echo remembered > ~/note; echo kept > /tmp/scratch-note")
     result = box.run("cat ~/note; cat /tmp/scratch-note")
     assert "remembered" not in result.output
     assert "kept" in result.output
     assert (box.scratch / "scratch-note").read_text() == "kept\n"
+
+
+# --- the keeper: one sandbox serves a run's commands, and no command can take it over -------------------
+
+
+@needs_bwrap
+def test_the_keeper_cannot_be_signalled_traced_or_read(make_sandbox: MakeSandbox) -> None:
+    box = make_sandbox("bwrap")
+    steal = (
+        "import ctypes, os; l = ctypes.CDLL(None); p = os.pidfd_open(1); "
+        "got = [n for n in range(16) if l.syscall(438, p, n, 0) >= 0]; "  # pidfd_getfd: take its socket
+        "print('TOOK', got) if got else None; "
+        "print('ATTACHED') if l.ptrace(16, 1, 0, 0) == 0 else None"  # PTRACE_ATTACH
+    )
+    attacks = box.run(
+        "kill -KILL 1; kill -STOP 1; kill -TERM 1; "
+        "cat /proc/1/environ >/dev/null 2>&1 && echo READ-ENVIRON; "
+        "readlink /proc/1/fd/* >/dev/null 2>&1 && echo READ-FDS; "
+        "head -c1 /proc/1/mem >/dev/null 2>&1 && echo READ-MEM; "
+        f'python3 -c "{steal}"; '
+        "ls -l /proc/self/fd/ | grep -c socket"
+    )
+    assert "READ-" not in attacks.output
+    assert "TOOK" not in attacks.output and "ATTACHED" not in attacks.output
+    assert attacks.output.rstrip().endswith("0")  # no socket to the keeper reaches a command
+    assert box.run("echo still serving").output == "still serving\n"  # the keeper shrugged it all off
+
+
+@needs_bwrap
+def test_nothing_of_a_command_is_running_when_the_next_one_starts(make_sandbox: MakeSandbox) -> None:
+    box = make_sandbox("bwrap")
+    box.run("sleep 60 & setsid sleep 61 & (trap '' TERM HUP; sleep 62) & echo started")
+    listing = box.run("ls /proc | grep -E '^[0-9]+$' | wc -l")
+    # the keeper, this command's shell, ls, grep and wc: nothing left from before
+    assert int(listing.output.strip()) <= 5
+    assert "sleep" not in box.run("cat /proc/[0-9]*/comm").output

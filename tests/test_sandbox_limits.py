@@ -25,9 +25,14 @@ from tests.sandbox_fixtures import (
 )
 
 KINDS = [
-    pytest.param(
-        "bwrap",
-        marks=pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap cannot run: {BWRAP_PROBLEM}"),
+    *(
+        pytest.param(
+            kind,
+            marks=pytest.mark.skipif(
+                BWRAP_PROBLEM is not None, reason=f"bubblewrap cannot run: {BWRAP_PROBLEM}"
+            ),
+        )
+        for kind in ("bwrap", "bwrap-fresh")
     ),
     "none",
 ]
