@@ -308,12 +308,13 @@ class BwrapSandbox:
             return self._run(command, limit, cwd)
 
     def _run(self, command: str, limit: float, cwd: str | None) -> CommandResult:
-        if self.resident and self._keeper_python() is not None:
+        if self.resident and self._keeper_python is not None:
             return self._run_kept(command, limit, cwd)
         return self._run_fresh(command, limit, cwd)
 
     # --- a resident sandbox: one bubblewrap for many commands, the keeper as its PID 1 ---------------
 
+    @functools.cached_property
     def _keeper_python(self) -> str | None:
         """The interpreter the keeper runs with: ours, when the sandbox's mounts make it visible inside."""
         real = os.path.realpath(sys.executable)
@@ -325,7 +326,7 @@ class BwrapSandbox:
         if self._resident is not None and self._resident.alive:
             return self._resident
         limits = self._command_limits()
-        python = self._keeper_python()
+        python = self._keeper_python
         assert python is not None
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
