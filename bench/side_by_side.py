@@ -93,7 +93,12 @@ class InterleavedModel:
     _answered_at: float | None = None
 
     def query(
-        self, *, system: list[dict[str, Any]], tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+        self,
+        *,
+        system: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        deadline: float | None = None,
     ) -> ModelTurn:
         asked_at = time.perf_counter()
         if self.profiler is not None and self._answered_at is not None:
