@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 # Refresh the lock: newest versions within pyproject.toml's ranges, for every platform, with hashes. The lock
-# holds the extras the development environment installs (dev, and ray so the Ray executor's tests run).
+# holds the extras the development environment installs (dev; ray so the Ray executor's tests run; bedrock
+# and vertex so the suite runs the SDK's Bedrock and Vertex AI clients).
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra ray --universal --python-version 3.11 --generate-hashes \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra ray --extra bedrock --extra vertex --universal \
+	  --python-version 3.11 --generate-hashes \
 	  --upgrade --quiet --output-file $(LOCK)
 
 # The sandbox needs bubblewrap. Install it when we can (root with apt); otherwise say how.
