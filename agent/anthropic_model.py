@@ -1,7 +1,9 @@
 """Claude through the official SDK: streamed requests, one retry policy, prompt-cache breakpoints.
 
-The SDK's own retries are off (`max_retries=0`) so that `agent.retry` is the only policy and attempts are not
-multiplied. Errors are mapped like this:
+The same code serves every provider (`agent.providers`: the Anthropic API, Amazon Bedrock, Google Vertex AI):
+the SDK's clients take the same Messages requests, cache breakpoints included (all three support prompt
+caching), and raise the same exceptions. The SDK's own retries are off (`max_retries=0`) so that
+`agent.retry` is the only policy and attempts are not multiplied. Errors are mapped like this:
 
 - 408, 409, 429, 5xx (529 included), connection errors, timeouts, a stream that breaks or ends early, a
   malformed SSE event, and an `error` event inside the stream of a retryable type: retried within the budget
@@ -11,13 +13,16 @@ multiplied. Errors are mapped like this:
   A malformed event is treated as a broken stream: the request is sent again, not salvaged.
 - 413, or a 400 saying the prompt is too long: `ContextOverflowError` at once (the loop compacts and retries).
 - Any other 4xx: `ModelAPIError` at once, quoting the status, error type and the API's message.
+- A cloud's auth library failing while it signs a request (a token that cannot be refreshed): what the
+  provider's connection says it is (`Connection.auth_failure`): retried when the token service could not be
+  reached, `ModelAPIError` when the credentials were refused.
 
-No message built here ever contains the API key (it is scrubbed from anything the server echoes back).
+No message built here ever contains a credential (every value the connection holds is scrubbed from anything
+the server echoes back).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import time
@@ -27,8 +32,9 @@ from typing import Any
 import anthropic
 import httpx2
 
-from agent.errors import ContextOverflowError, ModelAPIError, UsageError
+from agent.errors import ContextOverflowError, ModelAPIError
 from agent.model import ModelTurn, Usage
+from agent.providers import Connection, ProviderSettings, connect
 from agent.retry import RetryEvent, RetryPolicy, TransientFailure, call_with_retries, parse_retry_after
 
 EPHEMERAL = {"type": "ephemeral"}
@@ -39,9 +45,15 @@ RETRYABLE_STREAM_ERROR_TYPES = {
     "api_error": 500,
     "rate_limit_error": 429,
     "timeout_error": 504,
+    # Bedrock's exception frames inside an event stream
+    "throttlingException": 429,
+    "internalServerException": 500,
+    "serviceUnavailableException": 503,
+    "modelStreamErrorException": 500,
+    "modelTimeoutException": 504,
 }
 _TOO_LONG = re.compile(
-    r"prompt is too long|exceeds? (the )?context (limit|window)|context window|"
+    r"prompt is too long|input is too long|exceeds? (the )?context (limit|window)|context window|"
     r"too many (input )?tokens|context length",
     re.IGNORECASE,
 )
@@ -156,28 +168,27 @@ class AnthropicModel:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
+        connection: Connection | None = None,
         max_tokens: int = 8192,
         retry_budget: float = 120.0,
         request_timeout: float = 600,
         on_retry: Callable[[RetryEvent], None] | None = None,
         retry_policy: RetryPolicy | None = None,
     ):
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            raise UsageError(
-                "ANTHROPIC_API_KEY is not set; export your Anthropic API key "
-                "(or use `be-agent replay`, which needs none)"
-            )
+        """`connection` is a provider's client (`agent.providers.connect`); without one, the Anthropic API
+        with `api_key` (default ANTHROPIC_API_KEY) at `base_url` (default ANTHROPIC_BASE_URL)."""
+        if connection is None:
+            connection = connect(ProviderSettings(api_key=api_key), timeout=request_timeout)
+            if base_url is not None:
+                connection.client = connection.client.with_options(base_url=base_url)
         self.name = name
         self.max_tokens = max_tokens
         self.on_retry = on_retry
         # `retry_policy` lets tests shrink the backoff; its budget wins over `retry_budget` when given.
         self.retry_policy = retry_policy or RetryPolicy(budget=retry_budget)
-        self._key = key
+        self.connection = connection
         self.request_timeout = request_timeout
-        self._client = anthropic.Anthropic(
-            api_key=key, base_url=base_url, max_retries=0, timeout=request_timeout
-        )
+        self._client = connection.client
 
     def __repr__(self) -> str:
         return f"AnthropicModel({self.name!r})"
@@ -237,8 +248,8 @@ class AnthropicModel:
             if unresolved is not None:
                 raise TransientFailure(
                     "host not found",
-                    f"{self._client.base_url.host} cannot be resolved ({unresolved}); check "
-                    "ANTHROPIC_BASE_URL and the network's DNS",
+                    f"{self.connection.host} cannot be resolved ({unresolved}); "
+                    f"{self.connection.endpoint_hint}",
                     max_attempts=RESOLVE_ATTEMPTS,
                 ) from None
             raise TransientFailure("connection error", self._scrub(str(exc.__cause__ or exc))) from None
@@ -248,14 +259,20 @@ class AnthropicModel:
             raise TransientFailure("stream broken", self._scrub(str(exc) or type(exc).__name__)) from None
         except (anthropic.APIResponseValidationError, ValueError) as exc:
             raise TransientFailure("sent a malformed stream", self._scrub(str(exc))[:200]) from None
+        except Exception as exc:
+            # signing a request is the cloud auth library's work (boto3, google-auth): its own failures
+            failure = self.connection.auth_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
         if not finished:
             raise TransientFailure("stream broken", "the stream ended before message_stop")
         return message
 
     def _status_failure(self, exc: anthropic.APIStatusError) -> Exception:
         status = exc.status_code
-        error_type = exc.type or "error"
-        detail = self._scrub(exc.api_message or str(exc))
+        error_type = _error_type(exc)
+        detail = self._scrub(_error_message(exc))
         if status == 200:  # an `error` event inside a stream that had started fine
             if error_type in RETRYABLE_STREAM_ERROR_TYPES:
                 return TransientFailure(_status_label(RETRYABLE_STREAM_ERROR_TYPES[error_type]), detail)
@@ -263,7 +280,8 @@ class AnthropicModel:
         if status in RETRYABLE_STATUSES or status >= 500:
             retry_after = parse_retry_after(exc.response.headers)
             return TransientFailure(_status_label(status), detail, retry_after=retry_after)
-        request_id = f" [request-id {exc.request_id}]" if exc.request_id else ""
+        request_id = exc.request_id or exc.response.headers.get("x-amzn-requestid")
+        request_id = f" [request-id {request_id}]" if request_id else ""
         if status == 413 or (status == 400 and _TOO_LONG.search(detail)):
             return ContextOverflowError(
                 f"model API rejected the request as too large ({status} {error_type}): {detail}{request_id}"
@@ -271,7 +289,37 @@ class AnthropicModel:
         return ModelAPIError(f"model API rejected the request ({status} {error_type}): {detail}{request_id}")
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "[redacted]") if self._key else text
+        for secret in self.connection.secrets():
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    def secrets(self) -> list[str]:
+        """The credential values this client holds, for the run's log redaction."""
+        return self.connection.secrets()
+
+
+def _error_message(exc: anthropic.APIStatusError) -> str:
+    """What the provider said: the Messages API's and Google's `error.message`, Bedrock's `message`."""
+    if exc.api_message:
+        return str(exc.api_message)
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = body.get("message") or body.get("Message")
+    return str(message) if isinstance(message, str) and message else str(exc)
+
+
+def _error_type(exc: anthropic.APIStatusError) -> str:
+    """The error's type as the provider names it: the Messages API's `error.type`, Bedrock's
+    `x-amzn-errortype` header, Google's `error.status`."""
+    if exc.type:
+        return str(exc.type)
+    amazon = exc.response.headers.get("x-amzn-errortype", "").split(":", 1)[0]
+    if amazon:
+        return amazon
+    body = exc.body if isinstance(exc.body, dict) else {}
+    google = body.get("error") if isinstance(body.get("error"), dict) else {}
+    status = google.get("status") if isinstance(google, dict) else None
+    return str(status) if status else "error"
 
 
 def _resolution_failure(exc: BaseException) -> str | None:

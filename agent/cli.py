@@ -37,6 +37,7 @@ from agent.bench_options import (
     retry_policy,
 )
 from agent.cli_options import (
+    AcceptRepoSandbox,
     BenchAgent,
     CommandTimeout,
     DiskLimit,
@@ -46,6 +47,8 @@ from agent.cli_options import (
     MaxTime,
     Model,
     Network,
+    Prices,
+    ProviderOption,
     Quiet,
     RetryBudget,
     Sandbox,
@@ -58,7 +61,7 @@ from agent.cli_options import (
     whole_number,
 )
 from agent.errors import ExitCode, Failure, UsageError, as_agent_error, failure_of
-from agent.settings import DEFAULT_DISK_LIMIT, DEFAULT_MODEL, RunSettings, default_state_dir
+from agent.settings import RunSettings, default_state_dir
 
 try:  # typer >= 0.22 carries its own copy of click
     from typer._click.exceptions import ClickException, MissingParameter, NoArgsIsHelpError
@@ -227,6 +230,27 @@ def _unconfined_warning() -> None:
     console.warn(UNCONFINED_WARNING.removeprefix("warning: "))
 
 
+def run_settings(
+    repo: Path | None,
+    *,
+    prices: list[str] | None = None,
+    accept_repo_sandbox: bool = False,
+    **flags: Any,
+) -> RunSettings:
+    """The settings a command's runs use: its flags (None: not given), then the environment, the
+    repository's config (`repo`; None for commands without one), the user's config, the built-in defaults
+    (`agent.config_file`). Refused values are usage errors, before anything starts."""
+    from agent.config import check_settings
+    from agent.config_file import resolve_settings, setting_name
+
+    settings = resolve_settings(flags, repo=repo, price_flags=prices, accept_repo_sandbox=accept_repo_sandbox)
+    check_settings(settings)
+    if settings.setup is not None:
+        where = setting_name("setup", settings.sources.get("setup"))
+        console.warn(f"{where} is not run by this version of be-agent (a setup command is planned)")
+    return settings
+
+
 # --- run, replay ----------------------------------------------------------------------------------------------
 
 
@@ -249,16 +273,19 @@ def run_command(
             "[parameters] for all of them.",
         ),
     ] = None,
-    model: Model = DEFAULT_MODEL,
-    max_steps: MaxSteps = 50,
+    model: Model = None,
+    provider: ProviderOption = None,
+    price: Prices = None,
+    max_steps: MaxSteps = None,
     max_cost: MaxCost = None,
     max_time: MaxTime = None,
-    command_timeout: CommandTimeout = 120.0,
-    test_timeout: TestTimeout = 900.0,
-    retry_budget: RetryBudget = 120.0,
-    disk_limit: DiskLimit = DEFAULT_DISK_LIMIT,
-    sandbox: Sandbox = "auto",
-    network: Network = False,
+    command_timeout: CommandTimeout = None,
+    test_timeout: TestTimeout = None,
+    retry_budget: RetryBudget = None,
+    disk_limit: DiskLimit = None,
+    sandbox: Sandbox = None,
+    network: Network = None,
+    accept_repo_sandbox: AcceptRepoSandbox = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the run's checkout.")] = False,
     state_dir: StateDir = None,
     json_output: Json = False,
@@ -270,8 +297,12 @@ def run_command(
     from agent.progress import Progress
     from agent.run import run_task
 
-    settings = RunSettings(
+    settings = run_settings(
+        repo,
+        prices=price,
+        accept_repo_sandbox=accept_repo_sandbox,
         model=model,
+        provider=provider,
         max_steps=max_steps,
         max_cost=max_cost,
         max_time=max_time,
@@ -282,6 +313,7 @@ def run_command(
         sandbox=sandbox,
         network=network,
         state_dir=state_dir,
+        test_cmd=test_cmd,
     )
     request = build_request(
         settings,
@@ -289,7 +321,6 @@ def run_command(
         task=read_task(task, task_file),
         base=base,
         branch=branch,
-        test_cmd=test_cmd,
         named_tests=tests or [],
         keep=keep,
         verbose=verbose,
@@ -313,7 +344,7 @@ def replay_command(
     repo: Annotated[
         Path | None, typer.Option("--repo", help="Repository to replay on (default: recorded).")
     ] = None,
-    sandbox: Sandbox = "auto",
+    sandbox: Sandbox = None,
     state_dir: StateDir = None,
     json_output: Json = False,
     quiet: Quiet = False,
@@ -324,7 +355,7 @@ def replay_command(
     outcome = replay(
         trajectory,
         repo=repo,
-        sandbox=sandbox,
+        sandbox=sandbox or "auto",
         state_dir=state_dir or default_state_dir(),
         quiet=quiet,
         warn=console.warn,
@@ -379,26 +410,32 @@ def fix_issue_command(
         bool, typer.Option("--no-pr", help="Push the branch only: no pull request, no comment.")
     ] = False,
     test_cmd: TestCmd = None,
-    model: Model = DEFAULT_MODEL,
-    max_steps: MaxSteps = 50,
+    model: Model = None,
+    provider: ProviderOption = None,
+    price: Prices = None,
+    max_steps: MaxSteps = None,
     max_cost: MaxCost = None,
     max_time: MaxTime = None,
-    command_timeout: CommandTimeout = 120.0,
-    test_timeout: TestTimeout = 900.0,
-    retry_budget: RetryBudget = 120.0,
-    disk_limit: DiskLimit = DEFAULT_DISK_LIMIT,
-    sandbox: Sandbox = "auto",
-    network: Network = False,
+    command_timeout: CommandTimeout = None,
+    test_timeout: TestTimeout = None,
+    retry_budget: RetryBudget = None,
+    disk_limit: DiskLimit = None,
+    sandbox: Sandbox = None,
+    network: Network = None,
+    accept_repo_sandbox: AcceptRepoSandbox = False,
     state_dir: StateDir = None,
     json_output: Json = False,
 ) -> None:
     """Fix GitHub issue NUMBER: push be-agent/issue-NUMBER-<slug> and open (or update) a draft pull request."""
-    from agent.config import check_settings
     from agent.github.fix_issue import FixIssueOptions, fix_issue, render_outcome
     from agent.progress import Progress
 
-    settings = RunSettings(
+    settings = run_settings(
+        repo,
+        prices=price,
+        accept_repo_sandbox=accept_repo_sandbox,
         model=model,
+        provider=provider,
         max_steps=max_steps,
         max_cost=max_cost,
         max_time=max_time,
@@ -409,8 +446,8 @@ def fix_issue_command(
         sandbox=sandbox,
         network=network,
         state_dir=state_dir,
+        test_cmd=test_cmd,
     )
-    check_settings(settings)
     options = FixIssueOptions(
         number=number,
         repo=repo,
@@ -419,7 +456,7 @@ def fix_issue_command(
         base=base,
         ready=ready,
         open_pr=not no_pr,
-        test_cmd=test_cmd,
+        test_cmd=settings.test_cmd,
         settings=settings,
     )
     progress = Progress(sys.stderr, enabled=True)
@@ -453,27 +490,31 @@ def ci_command(
     ] = False,
     remote: Annotated[str, typer.Option("--remote", help="Remote to push to.")] = "origin",
     log: Annotated[Path | None, typer.Option("--log", help="CI log file; its tail joins the task.")] = None,
-    model: Model = DEFAULT_MODEL,
-    max_steps: MaxSteps = 50,
+    model: Model = None,
+    provider: ProviderOption = None,
+    price: Prices = None,
+    max_steps: MaxSteps = None,
     max_cost: MaxCost = None,
     max_time: MaxTime = None,
-    command_timeout: CommandTimeout = 120.0,
-    test_timeout: TestTimeout = 900.0,
-    retry_budget: RetryBudget = 120.0,
-    disk_limit: DiskLimit = DEFAULT_DISK_LIMIT,
-    sandbox: Sandbox = "auto",
-    network: Network = False,
+    command_timeout: CommandTimeout = None,
+    test_timeout: TestTimeout = None,
+    retry_budget: RetryBudget = None,
+    disk_limit: DiskLimit = None,
+    sandbox: Sandbox = None,
+    network: Network = None,
+    accept_repo_sandbox: AcceptRepoSandbox = False,
     state_dir: StateDir = None,
     json_output: Json = False,
 ) -> None:
     """Run the tests; when they fail, try a fix and hand it back as a verified branch."""
     from agent.ci import CiOptions, run_ci, write_github_files
-    from agent.config import check_settings
 
-    if sandbox == "none":
-        _unconfined_warning()
-    settings = RunSettings(
+    settings = run_settings(
+        repo,
+        prices=price,
+        accept_repo_sandbox=accept_repo_sandbox,
         model=model,
+        provider=provider,
         max_steps=max_steps,
         max_cost=max_cost,
         max_time=max_time,
@@ -484,9 +525,13 @@ def ci_command(
         sandbox=sandbox,
         network=network,
         state_dir=state_dir,
+        test_cmd=test_cmd,
     )
-    check_settings(settings)
-    options = CiOptions(repo=repo, test_cmd=test_cmd, push=push, remote=remote, log=log, settings=settings)
+    if settings.sandbox == "none":
+        _unconfined_warning()
+    options = CiOptions(
+        repo=repo, test_cmd=settings.test_cmd, push=push, remote=remote, log=log, settings=settings
+    )
     outcome = run_ci(options, say=console.say)
     if outcome.error:
         console.error(outcome.error)
@@ -595,16 +640,19 @@ def bench_command(
             help="Network during the setup step (only there).",
         ),
     ] = "on",
-    model: Model = DEFAULT_MODEL,
-    max_steps: MaxSteps = 50,
+    model: Model = None,
+    provider: ProviderOption = None,
+    price: Prices = None,
+    max_steps: MaxSteps = None,
     max_cost: MaxCost = None,
     max_time: MaxTime = None,
-    command_timeout: CommandTimeout = 120.0,
-    test_timeout: TestTimeout = 900.0,
-    retry_budget: RetryBudget = 120.0,
-    disk_limit: DiskLimit = DEFAULT_DISK_LIMIT,
-    sandbox: Sandbox = "auto",
-    network: Network = False,
+    command_timeout: CommandTimeout = None,
+    test_timeout: TestTimeout = None,
+    retry_budget: RetryBudget = None,
+    disk_limit: DiskLimit = None,
+    sandbox: Sandbox = None,
+    network: Network = None,
+    accept_repo_sandbox: AcceptRepoSandbox = False,
 ) -> None:
     """Run the agent on every task, judge each patch like SWE-bench, and write results.jsonl and report.md."""
     from rich.console import Console
@@ -612,11 +660,14 @@ def bench_command(
     from agent.bench import BenchOptions, ExecutorOptions, run_bench
     from agent.bench_env import Environments, load_environments
     from agent.bench_tasks import RepoSources
-    from agent.config import check_settings
     from agent.view_bench import REPORT_NAME
 
-    settings = RunSettings(
+    settings = run_settings(
+        None,
+        prices=price,
+        accept_repo_sandbox=accept_repo_sandbox,
         model=model,
+        provider=provider,
         max_steps=max_steps,
         max_cost=max_cost,
         max_time=max_time,
@@ -627,7 +678,6 @@ def bench_command(
         sandbox=sandbox,
         network=network,
     )
-    check_settings(settings)
     if repos_dir is not None and not repos_dir.is_dir():
         raise UsageError(f"--repos-dir {repos_dir} is not a directory")
     options = BenchOptions(

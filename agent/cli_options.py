@@ -1,9 +1,11 @@
 """The options the commands share, each defined once, and the parsers that read their values.
 
-A command declares a shared option by using its type here (`max_steps: MaxSteps = 50`); the help lists the
-shared options in their groups (Model, Limits, Sandbox, Runs, Output). Every parser refuses a bad value with
-a sentence that starts with "must", which the command line prefixes with the option's name:
-`be-agent: error: --max-steps must be a whole number, not 'ten'`.
+A command declares a shared option by using its type here (`max_steps: MaxSteps = None`); the help lists
+the shared options in their groups (Model, Limits, Sandbox, Runs, Output). The settings a config file can
+also give default to None, meaning "not given on the command line": `agent.config_file` then takes the
+value from the environment, the repository's config, the user's config, or the built-in default shown in
+the help. Every parser refuses a bad value with a sentence that starts with "must", which the command line
+prefixes with the option's name: `be-agent: error: --max-steps must be a whole number, not 'ten'`.
 
 This module is imported on every start, so it imports nothing heavy.
 """
@@ -78,16 +80,24 @@ def bench_agent(value: str) -> BenchAgent:
 # --- the groups -------------------------------------------------------------------------------------------
 
 Model = Annotated[
-    str, typer.Option("--model", metavar="NAME", help="Claude model id.", rich_help_panel=MODEL_PANEL)
+    str | None,
+    typer.Option(
+        "--model",
+        metavar="NAME",
+        help="Claude model id, as the provider names it.",
+        show_default="claude-sonnet-5-5, or the provider's id for it",
+        rich_help_panel=MODEL_PANEL,
+    ),
 ]
 
 MaxSteps = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--max-steps",
         metavar="N",
         parser=whole_number,
         help="Stop after this many model turns.",
+        show_default="50",
         rich_help_panel=LIMITS_PANEL,
     ),
 ]
@@ -112,62 +122,68 @@ MaxTime = Annotated[
     ),
 ]
 CommandTimeout = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--command-timeout",
         metavar="SECONDS",
         parser=number,
         help="Seconds per command.",
+        show_default="120",
         rich_help_panel=LIMITS_PANEL,
     ),
 ]
 TestTimeout = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--test-timeout",
         metavar="SECONDS",
         parser=number,
         help="Seconds per test run.",
+        show_default="900",
         rich_help_panel=LIMITS_PANEL,
     ),
 ]
 RetryBudget = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--retry-budget",
         metavar="SECONDS",
         parser=number,
         help="Seconds one model call may retry.",
+        show_default="120",
         rich_help_panel=LIMITS_PANEL,
     ),
 ]
 DiskLimit = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--disk-limit",
         metavar="SIZE",
         parser=byte_size,
         help="Disk space the run's files may take (e.g. 2G, 500M); over it, the run ends not fixed.",
+        show_default="2G",
         rich_help_panel=LIMITS_PANEL,
     ),
 ]
 
 Sandbox = Annotated[
-    SandboxMode,
+    SandboxMode | None,
     typer.Option(
         "--sandbox",
         metavar="auto|bwrap|none",
         parser=sandbox_choice,
         help="auto: bubblewrap, or exit 4 when it cannot start; bwrap: require it; none: no confinement "
         "(unsafe).",
+        show_default="auto",
         rich_help_panel=SANDBOX_PANEL,
     ),
 ]
 Network = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--network",
-        help="Let commands reach the network (weakens the sandbox).",
+        "--network/--no-network",
+        help="Let commands reach the network (weakens the sandbox), or not.",
+        show_default="no network",
         rich_help_panel=SANDBOX_PANEL,
     ),
 ]
@@ -200,4 +216,48 @@ Verbose = Annotated[
 Quiet = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="Only warnings, errors and the result.", rich_help_panel=OUTPUT_PANEL),
+]
+
+
+# --- provider, prices and the config file (`agent.config_file`) ----------------------------------------------
+
+
+def provider_option(value: str) -> str:
+    from agent.providers import provider_choice
+
+    try:
+        return provider_choice(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+ProviderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--provider",
+        metavar="anthropic|bedrock|vertex",
+        parser=provider_option,
+        help="Who serves Claude: the Anthropic API, Amazon Bedrock or Google Vertex AI (their usual "
+        "credentials and region).",
+        show_default="anthropic",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+Prices = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--price",
+        metavar="MODEL=IN,OUT[,CACHE_WRITE,CACHE_READ]",
+        help="Your price for a model, in USD per million tokens (repeatable); replaces the price table's.",
+        show_default=False,
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+AcceptRepoSandbox = Annotated[
+    bool,
+    typer.Option(
+        "--accept-repo-sandbox",
+        help="Accept network access or --sandbox none when the repository's config asks for it.",
+        rich_help_panel=SANDBOX_PANEL,
+    ),
 ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.disk import DEFAULT_DISK_LIMIT
 from agent.errors import UsageError
+from agent.pricing import PriceOverride
 from agent.settings import DEFAULT_MODEL as DEFAULT_MODEL
-from agent.settings import RunSettings
+from agent.settings import Provider, RunSettings
 from agent.settings import default_state_dir as default_state_dir
 from sandbox.base import SandboxMode as SandboxMode
 
@@ -33,7 +34,13 @@ class RunRequest(BaseModel):
         False  # the branch may exist when `base` is that branch; fast-forwarded, never forced
     )
     test_cmd: str | None = None
+    setup: str | None = None  # a command that prepares the checkout (validated; not run by this version)
     model: str = DEFAULT_MODEL
+    provider: Provider = "anthropic"
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)  # the user's, per model id
+    aws_region: str | None = None
+    vertex_project: str | None = None
+    vertex_region: str | None = None
     max_steps: Annotated[int, Field(ge=1)] = 50
     max_cost: Annotated[float | None, Field(gt=0)] = None  # USD
     max_time: Annotated[float | None, Field(gt=0)] = None  # seconds of wall time for the whole run
@@ -51,6 +58,7 @@ class RunRequest(BaseModel):
     commit_trailers: dict[str, str] = Field(default_factory=dict)
     fetch_back: bool = True  # copy the branch into the user's repository when fixed
     named_tests: list[str] = Field(default_factory=list)  # tests the task says must pass (FAIL_TO_PASS)
+    setting_sources: dict[str, str] = Field(default_factory=dict)  # field -> where the user set it
 
     @field_validator("task")
     @classmethod
@@ -75,6 +83,33 @@ class RunRequest(BaseModel):
         if command is not None and not command.strip():
             raise ValueError("the test command is blank; leave the option out to have it detected")
         return command
+
+    @field_validator("setup")
+    @classmethod
+    def _setup_not_blank(cls, command: str | None) -> str | None:
+        if command is not None and not command.strip():
+            raise ValueError("the setup command is blank; leave it out when there is nothing to set up")
+        return command
+
+    @model_validator(mode="after")
+    def _cost_limit_has_a_price(self) -> RunRequest:
+        """A cost limit on a model nobody knows the price of would never fire: refuse it at the start."""
+        if self.max_cost is None:
+            return self
+        from agent.pricing import Pricing, source_name, table_name
+        from agent.providers import PROVIDER_INFO
+
+        table = PROVIDER_INFO[self.provider].price_table
+        if Pricing(self.prices, provider=table).knows(self.model):
+            return self
+        from agent.config_file import setting_name
+
+        limit = setting_name("max_cost", self.setting_sources.get("max_cost"))
+        raise ValueError(
+            f"{limit} needs a price for {self.model}, and {source_name()} has none in its "
+            f"{table_name(table)} table: give one with --price '{self.model}=INPUT,OUTPUT' (USD per million "
+            f'tokens) or a [prices."{self.model}"] table in .be-agent.toml or your user config'
+        )
 
 
 class RunResult(BaseModel):
@@ -107,11 +142,12 @@ class RunResult(BaseModel):
 
 def build_request(settings: RunSettings | None = None, /, **fields: Any) -> RunRequest:
     """A RunRequest from a command's settings and its own fields. Values the request refuses are the user's
-    to fix: one UsageError naming the options (field `max_cost` is `--max-cost`)."""
+    to fix: one UsageError naming each setting as the user set it (`--max-cost`, `BE_AGENT_MAX_COST`,
+    `max-cost in .be-agent.toml`)."""
     try:
         return RunRequest(**{**(settings.request_fields() if settings else {}), **fields})
     except ValidationError as exc:
-        raise UsageError(option_error(exc)) from None
+        raise UsageError(option_error(exc, settings.sources if settings else {})) from None
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -124,13 +160,19 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def option_error(exc: ValidationError) -> str:
-    """A RunRequest that refused its values, as one line naming the options."""
+def option_error(exc: ValidationError, sources: dict[str, str] | None = None) -> str:
+    """A RunRequest that refused its values, as one line naming the options where the user set them."""
+    from agent.config_file import setting_name
+
     problems = []
     for error in exc.errors(include_url=False):
-        option = "--" + str(error["loc"][0] if error["loc"] else "task").replace("_", "-")
         ctx = error.get("ctx") or {}
         kind = error["type"]
+        if not error["loc"]:  # the request as a whole: its message names what to change
+            problems.append(str(ctx.get("error") or error["msg"]))
+            continue
+        field = str(error["loc"][0])
+        option = setting_name(field, (sources or {}).get(field))
         if kind == "value_error":
             problems.append(f"{option}: {ctx.get('error')}")
             continue

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sandbox.base
-import tools.detect
 
 
 class ExitCode:
@@ -101,7 +100,6 @@ class RunStopped(Exception):
 # The lower layers' own exceptions, and what each one is to a user of be-agent.
 LOWER_LAYER_ERRORS: dict[type[Exception], type[AgentError]] = {
     sandbox.base.SandboxUnavailable: SandboxUnavailable,
-    tools.detect.ConfigError: UsageError,
 }
 
 

@@ -39,6 +39,10 @@ _TOKEN_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"), "sk-ant-" + REDACTED),
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{8,}"), "github_pat_" + REDACTED),
     (re.compile(r"\b(gh[pousr]_)[A-Za-z0-9]{8,}"), r"\g<1>" + REDACTED),
+    # the clouds: an AWS access key id, a SigV4 signature, a Google OAuth access token
+    (re.compile(r"\b((?:AKIA|ASIA)[A-Z0-9])[A-Z0-9]{12,}\b"), r"\g<1>" + REDACTED),
+    (re.compile(r"\b(Signature=)[0-9a-f]{64}\b"), r"\g<1>" + REDACTED),
+    (re.compile(r"\b(ya29\.)[A-Za-z0-9._~+/=\-]{8,}"), r"\g<1>" + REDACTED),
 )
 
 

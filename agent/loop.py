@@ -122,6 +122,7 @@ class AgentLoop:
         self._deadline = None if limits.max_time is None else self._started + limits.max_time
         self._phases = PhaseTagger()
         self._request: dict[str, Any] = {}
+        self._step_cost: float | None = None
 
     def run(self, first_message: str) -> LoopState:
         """Drive the conversation until the loop stops; returns the state with `.stop_reason` in RunStopped."""
@@ -147,6 +148,7 @@ class AgentLoop:
                 latency_s=round(turn.latency_s, 3),
                 attempts=turn.attempts,
                 model=turn.model or self.model.name,
+                cost_usd=self._step_cost,  # priced with the run's prices (provider, the user's)
             )
             if not calls:
                 self._notify()
@@ -200,7 +202,7 @@ class AgentLoop:
             raise RunStopped(f"time limit {self.limits.max_time:g} s reached: {exc}") from None
         self.state.usage.add(turn.usage)
         self.state.model_latency += turn.latency_s
-        step_cost = self.pricing.cost(self.model.name, turn.usage)
+        step_cost = self._step_cost = self.pricing.cost(self.model.name, turn.usage)
         self.state.cost = (
             None if step_cost is None or self.state.cost is None else self.state.cost + step_cost
         )

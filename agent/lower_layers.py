@@ -2,7 +2,7 @@
 
 Each function here is the lower layer's function with the same signature; what it raises leaves as the
 AgentError it means (`agent.errors.LOWER_LAYER_ERRORS`), so a run that cannot start its sandbox ends with
-exit 4 and a broken `.be-agent.toml` with exit 2, never as an internal error.
+exit 4, never as an internal error.
 """
 
 from __future__ import annotations
@@ -27,6 +27,6 @@ def preflight(mode: SandboxMode) -> str | None:
         return sandbox.preflight.preflight(mode)
 
 
-def detect_test_command(root: Path, override: str | None) -> TestCommand | None:
+def detect_test_command(root: Path, configured: str | None, source: str) -> TestCommand | None:
     with lower_layer_errors():
-        return tools.detect.detect_test_command(root, override)
+        return tools.detect.detect_test_command(root, configured, source)

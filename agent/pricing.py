@@ -9,8 +9,14 @@ API reports uncached input, cache writes and cache reads separately, and their s
 that decides the tier. A model the source does not know (and the user gave no price for) has an unknown
 cost (`None`), never a guess from a similar name.
 
+Each provider has its own table in the database (Amazon Bedrock and Google Vertex AI price some models
+differently from the Anthropic API, and Bedrock's regional endpoints differently from its global one): a
+run is priced from its provider's table only, and the source names the table (`genai-prices 0.2.3
+(AWS Bedrock)`). A model that table does not list has an unknown cost, even when another table lists it.
+
 A user may override the price of any model (negotiated rates, a cloud provider's prices): an override
-replaces the source for that model entirely and is named as the source of the run's cost.
+replaces the source for that model entirely and is named as the source of the run's cost, with where it
+was set (`your prices (--price)`).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class PriceOverride:
     output: float
     cache_write: float | None = None
     cache_read: float | None = None
+    origin: str = ""  # where the user set it, e.g. "--price" or a config file's path
 
     def cost(self, usage: Usage) -> float:
         cache_write = self.input * CACHE_WRITE_FACTOR if self.cache_write is None else self.cache_write
@@ -47,6 +54,17 @@ class PriceOverride:
             + usage.cache_read * cache_read
         )
         return total / 1_000_000
+
+
+@cache
+def table_name(provider: str) -> str:
+    """The database's name for a provider's table (`aws` is "AWS Bedrock"), or the id when it has none."""
+    from genai_prices import data
+
+    for known in data.providers:
+        if known.id == provider:
+            return str(known.name)
+    return provider
 
 
 @cache
@@ -95,9 +113,10 @@ class Pricing:
 
     def source(self, model: str) -> str | None:
         """Where the model's price comes from, for the result and the report; None when it is unknown."""
-        if model in self.overrides:
-            return USER_PRICES
-        return source_name() if self.knows(model) else None
+        override = self.overrides.get(model)
+        if override is not None:
+            return f"{USER_PRICES} ({override.origin})" if override.origin else USER_PRICES
+        return f"{source_name()} ({table_name(self.provider)})" if self.knows(model) else None
 
 
 def cost_usd(model: str, usage: Usage) -> float | None:

@@ -46,7 +46,9 @@ from agent.loop import AgentLoop, Limits, LoopState
 from agent.lower_layers import detect_test_command, make_sandbox, preflight
 from agent.model import Model
 from agent.phases import summarise
+from agent.pricing import Pricing
 from agent.progress import Progress
+from agent.providers import PROVIDER_INFO
 from agent.report import render_markdown_report
 from agent.toolchain import Toolchain, find_python_toolchain
 from agent.trajectory import Trajectory
@@ -242,7 +244,10 @@ def prepare_tests(req: RunRequest, repo: Path, checkout: Path, scratch: Path) ->
     imports the checkout; the interpreter is found without running anything on the host; a copy of the
     repository's code installed elsewhere that the tests would import instead is put behind the checkout
     (PYTHONPATH), or the run stops with exit 2 saying so."""
-    test_command = detect_test_command(checkout, req.test_cmd)
+    from agent.config_file import setting_name
+
+    source = setting_name("test_cmd", req.setting_sources.get("test_cmd"))
+    test_command = detect_test_command(checkout, req.test_cmd, source)
     if test_command is None:
         raise UsageError(f"no test command found in {repo}: pass --test-cmd (the verdict needs tests)")
     workdir = checkout_path_inside(str(repo))
@@ -315,8 +320,13 @@ def check_baseline(baseline: TestReport, setup: TestSetup, checkout: Path, traje
         raise UsageError(f"the tests cannot run: {problem}")
 
 
+REQUEST_TIMEOUT_S = 600.0
+
+
 def _default_model(req: RunRequest) -> Model:
-    from agent.anthropic_model import AnthropicModel
+    """The model the request names, from its provider (credentials checked here: a run that cannot reach
+    the model stops before anything is created)."""
+    from agent.providers import ProviderSettings, connect
     from agent.retry import RetryEvent
 
     def on_retry(event: RetryEvent) -> None:
@@ -328,9 +338,31 @@ def _default_model(req: RunRequest) -> Model:
             elapsed_s=round(event.elapsed_s, 2),
         )
 
-    return AnthropicModel(
-        req.model, max_tokens=req.max_tokens, retry_budget=req.retry_budget, on_retry=on_retry
+    connection = connect(
+        ProviderSettings(
+            provider=req.provider,
+            aws_region=req.aws_region,
+            vertex_project=req.vertex_project,
+            vertex_region=req.vertex_region,
+        ),
+        timeout=REQUEST_TIMEOUT_S,
     )
+    from agent.anthropic_model import AnthropicModel  # the SDK loads once the credentials are there
+
+    return AnthropicModel(
+        req.model,
+        connection=connection,
+        max_tokens=req.max_tokens,
+        retry_budget=req.retry_budget,
+        on_retry=on_retry,
+        request_timeout=REQUEST_TIMEOUT_S,
+    )
+
+
+def _model_secrets(model: Model) -> list[str]:
+    """The credential values the model's client holds, so the run's log redacts them by value too."""
+    secrets = getattr(model, "secrets", None)
+    return list(secrets()) if callable(secrets) else []
 
 
 def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress | None = None) -> RunResult:
@@ -352,10 +384,18 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
         run_id,
         verbose=req.verbose,
         quiet=not req.verbose,
+        secrets=_model_secrets(model),
         console_stream=progress.above_status() if progress else None,
     )
     log.info(
-        "run_started", repo=str(repo), base=base_sha, branch=branch, model=model.name, sandbox=req.sandbox
+        "run_started",
+        repo=str(repo),
+        base=base_sha,
+        branch=branch,
+        model=model.name,
+        provider=req.provider,
+        sandbox=req.sandbox,
+        settings_from=req.setting_sources,
     )
     if req.task_log:
         log.info("task_source", **req.task_log)  # what was hidden or left out of the task's source
@@ -390,6 +430,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 task=req.task,
                 task_untrusted=req.task_untrusted,
                 model=model.name,
+                provider=req.provider,
                 test_cmd=test_command.command,
                 workdir=sandbox.workdir,
                 python=setup.toolchain.python,
@@ -441,6 +482,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                     started=started,
                     host_tool_time=req.command_timeout,
                 ),
+                pricing=Pricing(req.prices, provider=PROVIDER_INFO[req.provider].price_table),
                 trajectory=trajectory,
                 worktree_fingerprint=watch.fingerprint,
                 on_step=_progress_callback(progress, started),

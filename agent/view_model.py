@@ -171,9 +171,10 @@ class _Builder:
             **{k: as_int(usage.get(k)) for k in ("input", "output", "cache_read", "cache_write")}
         )
         step.model = as_str(record.get("model")) or as_str(self.view.start.get("model"))
-        # a cost the harness recorded wins (it knows the user's prices); else the price database's
+        # a cost the harness recorded wins, unknown included (it knew the provider and the user's prices);
+        # a trajectory from before costs were recorded gets the price database's
         recorded = as_float(record.get("cost_usd"))
-        step.cost_usd = recorded if recorded is not None else cost_usd(step.model, step.usage)
+        step.cost_usd = recorded if "cost_usd" in record else cost_usd(step.model, step.usage)
         step.latency_s = as_float(record.get("latency_s"))
         step.attempts = as_int(record.get("attempts"))
         step.stop_reason = as_str(record.get("stop_reason"))

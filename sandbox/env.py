@@ -33,10 +33,34 @@ ALLOWED_NAMES = frozenset(
 ALLOWED_PREFIXES = ("LC_",)
 
 _SECRET_EXACT = frozenset(
-    {"ANTHROPIC_API_KEY", "GITHUB_TOKEN", "GH_TOKEN", "TOKEN", "KEY", "SECRET", "APIKEY", "API_KEY"}
+    {
+        "ANTHROPIC_API_KEY",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "TOKEN",
+        "KEY",
+        "SECRET",
+        "APIKEY",
+        "API_KEY",
+        # the clouds that serve Claude (Amazon Bedrock, Google Vertex AI): keys, tokens, and where they are
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_GHA_CREDS_PATH",
+        "CLOUDSDK_AUTH_ACCESS_TOKEN",
+        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+        "GOOGLE_OAUTH_ACCESS_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+    }
 )
-_SECRET_SUFFIXES = ("_TOKEN", "_KEY", "_SECRET", "_APIKEY")
-_SECRET_PARTS = ("PASSWORD", "PASSWD", "CREDENTIAL", "SECRET")
+_SECRET_SUFFIXES = ("_TOKEN", "_KEY", "_SECRET", "_APIKEY", "_KEY_ID", "_TOKEN_FILE")
+_SECRET_PARTS = ("PASSWORD", "PASSWD", "CREDENTIAL", "SECRET", "CREDS", "BEARER")
 
 
 def is_secret_name(name: str) -> bool:

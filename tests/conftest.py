@@ -24,6 +24,19 @@ SECRET_ENV = (
     "ANTHROPIC_PROFILE",
     "ANTHROPIC_CONFIG_DIR",
 )
+# The clouds' credentials, regions and endpoints, and be-agent's own settings: a test gives its own or none.
+CLOUD_ENV_PREFIXES = ("AWS_", "GOOGLE_", "CLOUDSDK_", "GCLOUD_", "ANTHROPIC_BEDROCK_", "ANTHROPIC_VERTEX_")
+CLOUD_ENV = ("CLOUD_ML_REGION", "GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT")
+SETTINGS_ENV_PREFIX = "BE_AGENT_"
+
+
+def _foreign(name: str) -> bool:
+    return (
+        name in SECRET_ENV
+        or name in CLOUD_ENV
+        or name.startswith(CLOUD_ENV_PREFIXES)
+        or (name.startswith(SETTINGS_ENV_PREFIX) and name != "BE_AGENT_PAGE_ARTIFACT")
+    )
 
 
 def git(repo: Path, *args: str) -> str:
@@ -102,10 +115,19 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach a real account: credentials and endpoints come only from the test itself."""
-    for name in SECRET_ENV:
+def _no_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may reach a real account or read the developer's own settings: credentials, endpoints and
+    config files come only from the test itself. The clouds' libraries find nothing of their own (no
+    credentials files, no gcloud login) and never probe a metadata server on the network."""
+    for name in [n for n in os.environ if _foreign(n)]:
         monkeypatch.delenv(name, raising=False)
+    empty = tmp_path_factory.mktemp("no-config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(empty))  # no user config file unless a test writes one
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(empty / "gcloud"))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
 
 
 @dataclass

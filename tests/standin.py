@@ -471,6 +471,8 @@ def _sse(name: str, data: dict[str, Any] | str) -> bytes:
 class StandinServer:
     """The stand-in API. Use as a context manager; `base_url` is e.g. `http://127.0.0.1:40123`."""
 
+    handler_class: type[BaseHTTPRequestHandler]  # set below: the Messages API's (cloud stand-ins add theirs)
+
     def __init__(
         self,
         script: Iterable[Entry] = (),
@@ -521,7 +523,7 @@ class StandinServer:
 
     # lifecycle
     def start(self) -> StandinServer:
-        handler = type("Handler", (_Handler,), {"standin": self})
+        handler = type("Handler", (self.handler_class,), {"standin": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -716,6 +718,9 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+StandinServer.handler_class = _Handler
 
 
 # --- JSON scripts (for running by hand and for bench scripts) -------------------------------------

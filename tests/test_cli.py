@@ -22,7 +22,6 @@ from agent.errors import (
 )
 from agent.github.client import GitHubError
 from tests.conftest import agent_env, git, run_cli
-from tools.detect import ConfigError
 
 BOX = set("╭╮╰╯│─")
 
@@ -121,7 +120,6 @@ def test_help_loads_no_sdk() -> None:
     "exc, code",
     [
         (UsageError("x"), 2),
-        (ConfigError(".be-agent.toml: test-cmd must be a non-empty string"), 2),
         (RemoteError("git push of b to origin failed: rejected"), 3),
         (GitHubError("GitHub API GET /repos/a/b: HTTP 502"), 3),
         (ModelAPIError("model API rejected the request"), 3),

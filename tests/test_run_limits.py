@@ -76,10 +76,34 @@ def test_cost_limit_ends_the_run_as_not_fixed(demo_repo: Path, state_dir: Path):
 
 def test_an_unknown_model_runs_with_its_cost_reported_as_unknown(demo_repo: Path, state_dir: Path):
     with StandinServer(ledger_fix()) as srv:
-        run = _run(demo_repo, state_dir, srv, "--model", "claude-imaginary-9", "--max-cost", "0.0001")
+        run = _run(demo_repo, state_dir, srv, "--model", "claude-imaginary-9")
     assert run.code == 0, run.stderr
     assert run.json["cost_usd"] is None and run.json["price_source"] is None
     assert "cost ?" in run.stderr
+
+
+def test_a_cost_limit_on_a_model_without_a_price_is_refused_at_the_start(demo_repo: Path, state_dir: Path):
+    with StandinServer(ledger_fix()) as srv:
+        run = _run(demo_repo, state_dir, srv, "--model", "claude-imaginary-9", "--max-cost", "0.0001")
+        attempts = len(srv.requests)
+    assert run.code == 2, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("be-agent: error: ")]
+    assert len(errors) == 1
+    assert errors[0].startswith("be-agent: error: --max-cost needs a price for claude-imaginary-9")
+    assert "--price 'claude-imaginary-9=INPUT,OUTPUT'" in errors[0]
+    assert run.json["status"] == "error" and run.json["exit_code"] == 2
+    assert attempts == 0 and not (state_dir / "runs").exists()
+
+
+def test_with_the_users_price_the_cost_limit_applies_to_any_model(demo_repo: Path, state_dir: Path):
+    with StandinServer(ledger_fix()) as srv:
+        run = _run(
+            demo_repo, state_dir, srv,
+            "--model", "claude-imaginary-9", "--price", "claude-imaginary-9=1,5", "--max-cost", "0.0001",
+        )  # fmt: skip
+    assert run.code == 1, run.stderr
+    assert run.json["reason"].startswith("cost limit $0.00 reached") and run.json["steps"] == 1
+    assert run.json["price_source"] == "your prices (--price)" and run.json["cost_usd"] > 0
 
 
 def test_the_same_call_four_times_ends_the_run_as_stuck(demo_repo: Path, state_dir: Path):

@@ -12,7 +12,7 @@ import pytest
 from sandbox.base import SandboxConfig
 from sandbox.unconfined import UnconfinedSandbox
 from tools.base import ToolInputError
-from tools.detect import PYTEST, ConfigError, TestCommand, detect_test_command
+from tools.detect import PYTEST, TestCommand, detect_test_command
 from tools.run_tests import RunTestsTool
 from tools.test_report import TestReport
 
@@ -247,26 +247,14 @@ def write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def test_override_wins_and_is_recognised_as_pytest_or_not(tmp_path: Path) -> None:
-    root = write(tmp_path, {"pyproject.toml": "[tool.be-agent]\ntest-cmd = 'make check'\n"})
+def test_a_configured_command_wins_and_is_recognised_as_pytest_or_not(tmp_path: Path) -> None:
+    root = write(tmp_path, {"pyproject.toml": "[project]\nname = 'x'\n", "Makefile": "test:\n\t./run\n"})
     assert detect_test_command(root, "uv run pytest -q") == TestCommand(
         "uv run pytest -q", True, "--test-cmd"
     )
-    assert detect_test_command(root, "tox -e py311") == TestCommand("tox -e py311", False, "--test-cmd")
-
-
-def test_repository_config_comes_before_detection(tmp_path: Path) -> None:
-    root = write(
-        tmp_path / "a", {"pyproject.toml": "[tool.be-agent]\ntest-cmd = 'python -m pytest tests/unit'\n"}
-    )
-    assert detect_test_command(root, None) == TestCommand(
-        "python -m pytest tests/unit", True, "pyproject.toml"
-    )
-    root = write(tmp_path / "b", {"setup.py": "", ".be-agent.toml": "test-cmd = 'make check'\n"})
-    assert detect_test_command(root, None) == TestCommand("make check", False, ".be-agent.toml")
-    broken = write(tmp_path / "c", {".be-agent.toml": "test-cmd = \n"})
-    with pytest.raises(ConfigError, match=".be-agent.toml"):
-        detect_test_command(broken, None)
+    where = f"test-cmd in {root / '.be-agent.toml'}"
+    assert detect_test_command(root, "tox -e py311", where) == TestCommand("tox -e py311", False, where)
+    assert detect_test_command(root, "  ") == TestCommand(PYTEST, True, "detected")
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
-"""Which command runs a project's tests: the user's override, the repository's config, or detection.
+"""Which command runs a project's tests: the one the user configured, or what the repository's files suggest.
 
-A repository whose be-agent configuration is broken raises `ConfigError` (this layer's own exception; the
-application decides what exit code it means).
+The configured command (a flag, the environment, the repository's or the user's config file) is found by the
+application's settings loader (`agent.config_file`, the one reader of be-agent's config files) and passed in
+with where it was set; this module only detects.
 """
 
 from __future__ import annotations
@@ -9,21 +10,14 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 PYTEST = "python3 -m pytest"
 _PYTHON_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
 _NPM_PLACEHOLDER = "no test specified"
 _MAKE_TEST_TARGET = re.compile(r"^test\s*:(?!:?=)", re.MULTILINE)
-
-
-class ConfigError(Exception):
-    """The repository's be-agent configuration (`test-cmd` in pyproject.toml or .be-agent.toml) is unusable;
-    the message names the file. Only the repository's owner can fix it."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +32,7 @@ class TestCommand:
 
     command: str
     pytest: bool
-    source: str  # "--test-cmd", "pyproject.toml", ".be-agent.toml" or "detected"
+    source: str  # where it was configured ("--test-cmd", "test-cmd in /repo/.be-agent.toml"), or "detected"
 
     @property
     def narrowable(self) -> bool:
@@ -59,13 +53,10 @@ def path_arguments(test_ids: Sequence[str]) -> list[str]:
     return [shlex.quote("./" + t if t.startswith("-") else t) for t in test_ids]
 
 
-def detect_test_command(root: Path, override: str | None) -> TestCommand | None:
-    """The override if given, else `test-cmd` from repository config, else what the files suggest."""
-    if override and override.strip():
-        return TestCommand(override.strip(), looks_like_pytest(override), "--test-cmd")
-    configured = _configured(root)
-    if configured is not None:
-        return configured
+def detect_test_command(root: Path, configured: str | None, source: str = "--test-cmd") -> TestCommand | None:
+    """The configured command if there is one, else what the files in `root` suggest."""
+    if configured and configured.strip():
+        return TestCommand(configured.strip(), looks_like_pytest(configured), source)
     if _is_python_project(root):
         return TestCommand(PYTEST, True, "detected")
     if _npm_has_tests(root / "package.json"):
@@ -87,33 +78,6 @@ def looks_like_pytest(command: str) -> bool:
         ):
             return True
     return False
-
-
-def _configured(root: Path) -> TestCommand | None:
-    pyproject = _read_toml(root / "pyproject.toml", strict=False)
-    section = pyproject.get("tool", {}).get("be-agent", {}) if isinstance(pyproject.get("tool"), dict) else {}
-    command = section.get("test-cmd") if isinstance(section, dict) else None
-    source = "pyproject.toml"
-    if not command:
-        command = _read_toml(root / ".be-agent.toml", strict=True).get("test-cmd")
-        source = ".be-agent.toml"
-    if command is None:
-        return None
-    if not isinstance(command, str) or not command.strip():
-        raise ConfigError(f"{source}: test-cmd must be a non-empty string")
-    return TestCommand(command.strip(), looks_like_pytest(command), source)
-
-
-def _read_toml(path: Path, *, strict: bool) -> dict[str, Any]:
-    """A TOML file's table; a broken `.be-agent.toml` is the user's to fix, a broken pyproject is skipped."""
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
-        if strict:
-            raise ConfigError(f"{path.name} cannot be read: {exc}") from None
-        return {}
 
 
 def _is_python_project(root: Path) -> bool:
