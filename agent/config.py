@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -102,13 +103,13 @@ class RunRequest(BaseModel):
         table = PROVIDER_INFO[self.provider].price_table
         if Pricing(self.prices, provider=table).knows(self.model):
             return self
-        from agent.config_file import setting_name
+        from agent.config_file import setting_name, user_config_path
 
         limit = setting_name("max_cost", self.setting_sources.get("max_cost"))
         raise ValueError(
             f"{limit} needs a price for {self.model}, and {source_name()} has none in its "
             f"{table_name(table)} table: give one with --price '{self.model}=INPUT,OUTPUT' (USD per million "
-            f'tokens) or a [prices."{self.model}"] table in .be-agent.toml or your user config'
+            f'tokens) or a [prices."{self.model}"] table in {user_config_path(os.environ)}'
         )
 
 
@@ -125,7 +126,7 @@ class RunResult(BaseModel):
     phases: dict[str, int] = Field(default_factory=dict)
     tokens: dict[str, int] = Field(default_factory=dict)
     cost_usd: float | None = None
-    price_source: str | None = None  # e.g. "genai-prices 0.2.3", or "your prices"; None when unknown
+    price_source: str | None = None  # "genai-prices 0.2.3, AWS Bedrock table"; None: the cost is unknown
     duration_s: float = 0.0
     model_latency_s: float = 0.0
     trajectory: str = ""

@@ -14,10 +14,12 @@ Both files hold the same keys (`KEYS`, plus `[prices."MODEL"]` tables), in TOML.
 - A repository's file cannot weaken the sandbox on its own: `network = true` or `sandbox = "none"` coming
   from it stops the run (exit 2) unless the user confirms with `--accept-repo-sandbox`, or decides
   themselves (a flag, the environment, their own file).
-- `state-dir` (where be-agent writes on this machine) is the user's alone: refused in a repository's file.
+- `state-dir` (where be-agent writes on this machine) and `[prices]` (they decide when the user's
+  `--max-cost` stops a run: a repository pricing a model at 0 would disable it) are the user's alone:
+  refused in a repository's file.
 - Endpoints and credentials are not settings at all: they come from each provider's usual environment
   (`agent.providers`), so no file can send the user's credentials elsewhere.
-- Prices merge per model: a model's price set in a higher layer replaces that model's price below it.
+- Prices merge per model: a model's price set by a flag replaces that model's price in the user's file.
 """
 
 from __future__ import annotations
@@ -246,6 +248,11 @@ def layer_from_table(table: Mapping[str, Any], *, kind: str, label: str) -> Laye
             )
         values[field_of(key)] = _typed(key, spec, value, label)
     prices_table = table.get(PRICES, {})
+    if prices_table and kind == "repository":
+        raise UsageError(
+            f"{label}: prices cannot be set by a repository (they decide when --max-cost stops a run); set "
+            "them in your own config or with --price"
+        )
     if not isinstance(prices_table, dict):
         raise UsageError(f'{label}: prices must be tables, e.g. [prices."MODEL"] input = 2.0, output = 10.0')
     prices = {model: _price(model, entry, label, label) for model, entry in prices_table.items()}

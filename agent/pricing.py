@@ -11,12 +11,12 @@ cost (`None`), never a guess from a similar name.
 
 Each provider has its own table in the database (Amazon Bedrock and Google Vertex AI price some models
 differently from the Anthropic API, and Bedrock's regional endpoints differently from its global one): a
-run is priced from its provider's table only, and the source names the table (`genai-prices 0.2.3
-(AWS Bedrock)`). A model that table does not list has an unknown cost, even when another table lists it.
+run is priced from its provider's table only, and the source names the table (`genai-prices 0.2.3,
+AWS Bedrock table`). A model that table does not list has an unknown cost, even when another table lists it.
 
 A user may override the price of any model (negotiated rates, a cloud provider's prices): an override
 replaces the source for that model entirely and is named as the source of the run's cost, with where it
-was set (`your prices (--price)`).
+was set (`your prices, from --price`).
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ class Pricing:
         """Where the model's price comes from, for the result and the report; None when it is unknown."""
         override = self.overrides.get(model)
         if override is not None:
-            return f"{USER_PRICES} ({override.origin})" if override.origin else USER_PRICES
-        return f"{source_name()} ({table_name(self.provider)})" if self.knows(model) else None
+            return f"{USER_PRICES}, from {override.origin}" if override.origin else USER_PRICES
+        return f"{source_name()}, {table_name(self.provider)} table" if self.knows(model) else None
 
 
 def cost_usd(model: str, usage: Usage) -> float | None:

@@ -3,6 +3,7 @@ repository unable to weaken the sandbox on its own, unknown keys named, and the 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from agent.config_file import ENVIRONMENT, FLAG, parse_price_flag, resolve_setti
 from agent.errors import UsageError
 from agent.pricing import PriceOverride, Pricing, source_name
 from agent.settings import DEFAULT_MODEL
+from tests.conftest import run_cli
+from tests.scripts import ledger_fix
+from tests.standin import StandinServer
 from tools.detect import detect_test_command
 
 NO_FLAGS: dict[str, Any] = {}
@@ -98,12 +102,10 @@ def test_the_provider_picks_its_own_id_for_the_default_model(repo: Path) -> None
         ("test-cmd = ''\n", r"test-cmd must not be blank"),
         ("max-steps = \n", r"\.be-agent\.toml cannot be read"),
         ('state-dir = "/home/victim/.ssh"\n', r"state-dir cannot be set by a repository"),
-        ('[prices."m"]\ninput = 1\n', r'\[prices\."m"\] needs output'),
-        (
-            '[prices."m"]\ninput = 1\noutput = -2\n',
-            r"output must be a number of USD per million tokens, 0 or more",
-        ),
-        ('[prices."m"]\ninput = 1\noutput = 2\ncache_write = 3\n', r"unknown key cache_write"),
+        # no endpoint can be configured: a repository cannot send the user's credentials elsewhere
+        ("base-url = 'http://127.0.0.1:9'\n", r"unknown key base-url"),
+        # a repository pricing its model at 0 would switch the user's --max-cost off
+        ('[prices."claude-sonnet-5-5"]\ninput = 0\noutput = 0\n', r"prices cannot be set by a repository"),
     ],
 )
 def test_a_broken_repository_file_is_an_error_naming_file_and_key(
@@ -199,20 +201,35 @@ def test_a_stricter_sandbox_from_the_repository_needs_no_confirmation(repo: Path
 
 def test_prices_merge_per_model_and_name_where_they_were_set(repo: Path, user_file: Path) -> None:
     user_file.write_text(
-        '[prices."claude-sonnet-5-5"]\ninput = 1.5\noutput = 7.5\n\n[prices."mine"]\ninput = 1\noutput = 1\n'
-    )
-    (repo / ".be-agent.toml").write_text(
-        '[prices."claude-sonnet-5-5"]\ninput = 1.8\noutput = 9\ncache-write = 2\ncache-read = 0.2\n'
+        '[prices."claude-sonnet-5-5"]\ninput = 1.8\noutput = 9\ncache-write = 2\ncache-read = 0.2\n\n'
+        '[prices."mine"]\ninput = 1\noutput = 1\n'
     )
     settings = resolve(repo, price_flags=["mine=3,4"])
     prices = settings.prices
-    repo_file = str(repo / ".be-agent.toml")
-    assert prices["claude-sonnet-5-5"] == PriceOverride(1.8, 9.0, 2.0, 0.2, origin=repo_file)
+    assert prices["claude-sonnet-5-5"] == PriceOverride(1.8, 9.0, 2.0, 0.2, origin=str(user_file))
     assert prices["mine"] == PriceOverride(3.0, 4.0, origin="--price")
     pricing = Pricing(prices)
-    assert pricing.source("claude-sonnet-5-5") == f"your prices ({repo_file})"
-    assert pricing.source("mine") == "your prices (--price)"
-    assert pricing.source("claude-opus-5-5") == f"{source_name()} (Anthropic)"
+    assert pricing.source("claude-sonnet-5-5") == f"your prices, from {user_file}"
+    assert pricing.source("mine") == "your prices, from --price"
+    assert pricing.source("claude-opus-5-5") == f"{source_name()}, Anthropic table"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[prices."m"]\ninput = 1\n', r'\[prices\."m"\] needs output'),
+        ('[prices."m"]\ninput = 1\noutput = -2\n', r"output must be a number of USD per million tokens"),
+        ('[prices."m"]\ninput = 1\noutput = 2\ncache_write = 3\n', r"unknown key cache_write"),
+        ("prices = 3\n", r"prices must be tables"),
+    ],
+)
+def test_a_broken_price_in_the_users_file_is_an_error_naming_it(
+    user_file: Path, text: str, message: str
+) -> None:
+    user_file.write_text(text)
+    with pytest.raises(UsageError, match=message) as caught:
+        resolve(None)
+    assert str(user_file) in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -267,3 +284,60 @@ def test_the_disk_limit_is_a_size_in_files_and_the_environment(repo: Path) -> No
     (repo / ".be-agent.toml").write_text('disk-limit = "lots"\n')
     with pytest.raises(UsageError, match=r"disk-limit must be a size such as 2G"):
         resolve(repo)
+
+
+# --- through the real command line --------------------------------------------------------------------------
+
+
+def _cli_run(repo: Path, state_dir: Path, srv: StandinServer, *extra: str, env: dict[str, str] | None = None):
+    return run_cli(
+        "run", "--repo", str(repo), "--task", "Make a failed Ledger.transfer change nothing.",
+        "--state-dir", str(state_dir), "--sandbox", "bwrap", "--json", *extra,
+        env={"ANTHROPIC_API_KEY": "sk-ant-test-key-0123456789", "ANTHROPIC_BASE_URL": srv.base_url, **(env or {})},
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_command_line_takes_each_setting_from_the_highest_layer_that_sets_it(
+    demo_repo: Path, state_dir: Path, user_file: Path
+) -> None:
+    (demo_repo / ".be-agent.toml").write_text("max-steps = 2\n")
+    user_file.write_text("max-steps = 3\nretry-budget = 7\n")
+    with StandinServer(ledger_fix()) as srv:
+        from_repository = _cli_run(demo_repo, state_dir, srv)
+        asked = srv.attempts
+    assert from_repository.code == 1, from_repository.stderr
+    assert from_repository.json["reason"].startswith("max steps (2) reached") and asked == 2
+    with StandinServer(ledger_fix()) as srv:
+        from_environment = _cli_run(demo_repo, state_dir, srv, env={"BE_AGENT_MAX_STEPS": "1"})
+        asked = srv.attempts
+    assert from_environment.json["reason"].startswith("max steps (1) reached") and asked == 1
+    started = [
+        json.loads(line)
+        for line in (Path(from_environment.json["run_dir"]) / "log.jsonl").read_text().splitlines()
+        if '"run_started"' in line
+    ][0]
+    assert started["settings_from"] == {
+        "sandbox": "flag",
+        "state_dir": "flag",
+        "max_steps": "environment",
+        "retry_budget": str(user_file),
+    }
+
+
+@pytest.mark.slow
+def test_a_repository_asking_for_network_stops_the_command_until_the_user_accepts(
+    demo_repo: Path, state_dir: Path
+) -> None:
+    (demo_repo / ".be-agent.toml").write_text("network = true\n")
+    with StandinServer(ledger_fix()) as srv:
+        refused = _cli_run(demo_repo, state_dir, srv)
+        asked = srv.attempts
+    assert refused.code == 2, refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("be-agent: error: ")]
+    assert len(errors) == 1 and "network = true, which weakens the sandbox" in errors[0]
+    assert "--accept-repo-sandbox" in errors[0]
+    assert asked == 0 and not (state_dir / "runs").exists()
+    with StandinServer(ledger_fix()) as srv:
+        accepted = _cli_run(demo_repo, state_dir, srv, "--accept-repo-sandbox", "--max-steps", "1")
+    assert accepted.code == 1 and accepted.json["reason"].startswith("max steps (1) reached"), accepted.stderr

@@ -82,7 +82,7 @@ def test_unknown_models_have_unknown_cost(model: str) -> None:
 
 def test_the_source_and_its_version_are_named() -> None:
     assert source_name() == f"genai-prices {version('genai-prices')}"
-    assert Pricing().source("claude-sonnet-5-5") == f"{source_name()} (Anthropic)"
+    assert Pricing().source("claude-sonnet-5-5") == f"{source_name()}, Anthropic table"
 
 
 def test_a_users_price_replaces_the_database_for_that_model_only() -> None:

@@ -98,8 +98,11 @@ def test_a_scripted_run_through_bedrock_is_fixed_with_retries_and_no_credential_
     }
     assert all("cache_control" in json.dumps(r.body) for r in requests)
     assert result["tokens"]["cache_read"] > 0
-    assert result["price_source"] == f"genai-prices {PRICES_VERSION} (AWS Bedrock)" and result["cost_usd"] > 0
-    assert f"(prices: genai-prices {PRICES_VERSION} (AWS Bedrock))" in run.stderr
+    assert (
+        result["price_source"] == f"genai-prices {PRICES_VERSION}, AWS Bedrock table"
+        and result["cost_usd"] > 0
+    )
+    assert f"(prices: genai-prices {PRICES_VERSION}, AWS Bedrock table)" in run.stderr
     start = json.loads(Path(result["trajectory"]).read_text().splitlines()[0])
     assert start["provider"] == "bedrock" and start["model"] == "global.anthropic.claude-sonnet-5-5"
     sandbox_env = _sandbox_env_seen(srv)
@@ -132,7 +135,7 @@ def test_a_scripted_run_through_vertex_is_fixed_with_retries_and_no_credential_l
     assert {r.path for r in requests} == {f"{model_path}:streamRawPredict"}
     assert {r.headers["authorization"] for r in requests} == {f"Bearer {issued[0]}"}
     assert result["tokens"]["cache_read"] > 0
-    assert result["price_source"] == f"genai-prices {PRICES_VERSION} (Google)" and result["cost_usd"] > 0
+    assert result["price_source"] == f"genai-prices {PRICES_VERSION}, Google table" and result["cost_usd"] > 0
     sandbox_env = _sandbox_env_seen(srv)
     assert "HOME=" in sandbox_env and "GOOGLE_" not in sandbox_env
     key_body = "".join(private_key.splitlines()[1:-1])

@@ -103,7 +103,7 @@ def test_with_the_users_price_the_cost_limit_applies_to_any_model(demo_repo: Pat
         )  # fmt: skip
     assert run.code == 1, run.stderr
     assert run.json["reason"].startswith("cost limit $0.00 reached") and run.json["steps"] == 1
-    assert run.json["price_source"] == "your prices (--price)" and run.json["cost_usd"] > 0
+    assert run.json["price_source"] == "your prices, from --price" and run.json["cost_usd"] > 0
 
 
 def test_the_same_call_four_times_ends_the_run_as_stuck(demo_repo: Path, state_dir: Path):
