@@ -337,6 +337,8 @@ def repository_root(path: Path) -> Path | None:
         here = path.expanduser().resolve()
     except OSError:
         return None
+    if not here.is_dir():  # a mistyped path is the run's to refuse, not a reason to read a parent's config
+        return None
     for candidate in (here, *here.parents):
         if (candidate / ".git").exists():
             return candidate

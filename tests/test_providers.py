@@ -263,3 +263,4 @@ def test_a_repository_root_is_where_its_git_directory_is(tmp_path: Path) -> None
     (tmp_path / "r" / ".git").mkdir(parents=True)
     (tmp_path / "r" / "a" / "b").mkdir(parents=True)
     assert repository_root(tmp_path / "r" / "a" / "b") == (tmp_path / "r").resolve()
+    assert repository_root(tmp_path / "r" / "typo") is None  # never a parent's config for a wrong path
