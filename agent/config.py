@@ -125,6 +125,8 @@ class RunResult(BaseModel):
     steps: int = 0
     phases: dict[str, int] = Field(default_factory=dict)
     tokens: dict[str, int] = Field(default_factory=dict)
+    provider: str = "anthropic"  # who served the model: anthropic, bedrock or vertex
+    model: str = ""  # the model id the run asked for, as the provider names it
     cost_usd: float | None = None
     price_source: str | None = None  # "genai-prices 0.2.3, AWS Bedrock table"; None: the cost is unknown
     duration_s: float = 0.0

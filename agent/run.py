@@ -543,6 +543,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
         if sandbox is not None:
             sandbox.close()
         result.duration_s = round(time.monotonic() - started, 3)
+        result.provider, result.model = req.provider, model.name
         trajectory.close()
         log.info("run_ended", status=result.status, reason=result.reason)
         close_logging()

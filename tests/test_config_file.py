@@ -27,7 +27,7 @@ NO_FLAGS: dict[str, Any] = {}
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / ".git").mkdir(parents=True)  # a repository's top directory, as far as the loader looks
-    return root
+    return root.resolve()  # the loader names files by their resolved path
 
 
 @pytest.fixture
@@ -301,26 +301,22 @@ def _cli_run(repo: Path, state_dir: Path, srv: StandinServer, *extra: str, env: 
 def test_the_command_line_takes_each_setting_from_the_highest_layer_that_sets_it(
     demo_repo: Path, state_dir: Path, user_file: Path
 ) -> None:
-    (demo_repo / ".be-agent.toml").write_text("max-steps = 2\n")
-    user_file.write_text("max-steps = 3\nretry-budget = 7\n")
+    (demo_repo / ".be-agent.toml").write_text("max-steps = 1\ncommand-timeout = 50\n")
+    user_file.write_text("max-steps = 3\nretry-budget = 7\ncommand-timeout = 70\n")
     with StandinServer(ledger_fix()) as srv:
-        from_repository = _cli_run(demo_repo, state_dir, srv)
+        run = _cli_run(demo_repo, state_dir, srv, env={"BE_AGENT_COMMAND_TIMEOUT": "60"})
         asked = srv.attempts
-    assert from_repository.code == 1, from_repository.stderr
-    assert from_repository.json["reason"].startswith("max steps (2) reached") and asked == 2
-    with StandinServer(ledger_fix()) as srv:
-        from_environment = _cli_run(demo_repo, state_dir, srv, env={"BE_AGENT_MAX_STEPS": "1"})
-        asked = srv.attempts
-    assert from_environment.json["reason"].startswith("max steps (1) reached") and asked == 1
-    started = [
-        json.loads(line)
-        for line in (Path(from_environment.json["run_dir"]) / "log.jsonl").read_text().splitlines()
-        if '"run_started"' in line
-    ][0]
+    assert run.code == 1, run.stderr
+    assert (
+        run.json["reason"].startswith("max steps (1) reached") and asked == 1
+    )  # the repository's, not yours
+    log = (Path(run.json["run_dir"]) / "log.jsonl").read_text().splitlines()
+    started = next(json.loads(line) for line in log if '"run_started"' in line)
     assert started["settings_from"] == {
         "sandbox": "flag",
         "state_dir": "flag",
-        "max_steps": "environment",
+        "command_timeout": "environment",
+        "max_steps": str(demo_repo.resolve() / ".be-agent.toml"),
         "retry_budget": str(user_file),
     }
 

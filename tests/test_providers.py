@@ -89,6 +89,7 @@ def test_a_scripted_run_through_bedrock_is_fixed_with_retries_and_no_credential_
     assert run.code == 0, run.stderr
     result = run.json
     assert result["status"] == "fixed" and result["branch"]
+    assert (result["provider"], result["model"]) == ("bedrock", "global.anthropic.claude-sonnet-5-5")
     assert len(requests) == len(turns) + 2  # a 429 and an exception frame, each retried once
     assert {r.status for r in requests} == {200, 429}
     # our default model under Bedrock's id, every request signed for bedrock in the region (the stand-in
@@ -128,6 +129,7 @@ def test_a_scripted_run_through_vertex_is_fixed_with_retries_and_no_credential_l
     assert run.code == 0, run.stderr
     result = run.json
     assert result["status"] == "fixed" and result["branch"]
+    assert (result["provider"], result["model"]) == ("vertex", "claude-sonnet-5-5")
     assert len(requests) == len(turns) + 1 and len(tokens) == 1  # one token, minted before the run
     model_path = (
         "/v1/projects/standin-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-5-5"
