@@ -197,6 +197,7 @@ def _request_for(
             base=start["base"],
             test_cmd=start.get("test_cmd"),
             model=start.get("model") or "replay",
+            provider=start.get("provider") or "anthropic",  # its prices are that provider's
             named_tests=start.get("named_tests") or [],
             max_steps=len(turns) + 1,
             sandbox=sandbox,
