@@ -414,13 +414,14 @@ def resolve_settings(
 def _check_sandbox(values: dict[str, Any], kinds: dict[str, Layer], accepted: bool) -> None:
     weaker = []
     if values.get("network") is True and kinds["network"].kind == "repository":
-        weaker.append(("network = true", kinds["network"].label))
+        weaker.append(("network = true", "--network or --no-network", kinds["network"].label))
     if values.get("sandbox") == "none" and kinds["sandbox"].kind == "repository":
-        weaker.append(('sandbox = "none"', kinds["sandbox"].label))
+        weaker.append(('sandbox = "none"', "--sandbox none or --sandbox auto", kinds["sandbox"].label))
     if weaker and not accepted:
-        asks = " and ".join(what for what, _ in weaker)
+        asks = " and ".join(what for what, _, _ in weaker)
+        yours = "; ".join(flags for _, flags, _ in weaker)
+        verb = "weakens" if len(weaker) == 1 else "weaken"
         raise UsageError(
-            f"{weaker[0][1]} asks for {asks}, which weakens the sandbox, and a repository's config cannot do "
-            "that on its own: pass --accept-repo-sandbox to accept it (or choose yourself: --network, "
-            "--sandbox none, --no-network, --sandbox auto)"
+            f"{weaker[0][2]} asks for {asks}, which {verb} the sandbox, and a repository's config cannot do "
+            f"that on its own: pass --accept-repo-sandbox to accept it, or decide yourself ({yours})"
         )
