@@ -60,6 +60,9 @@ class RunRequest(BaseModel):
     fetch_back: bool = True  # copy the branch into the user's repository when fixed
     named_tests: list[str] = Field(default_factory=list)  # tests the task says must pass (FAIL_TO_PASS)
     setting_sources: dict[str, str] = Field(default_factory=dict)  # field -> where the user set it
+    # a follow-up on a branch be-agent fixed: the tests its earlier runs fixed, and those its comments name
+    targets_in_force: list[str] = Field(default_factory=list)
+    targets_requested: list[str] = Field(default_factory=list)
 
     @field_validator("task")
     @classmethod

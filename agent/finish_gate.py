@@ -35,6 +35,8 @@ class FinishGate:
         baseline: TestReport,
         *,
         named: Iterable[str] = (),
+        in_force: Iterable[str] = (),
+        requested: Iterable[str] = (),
         task_ids: Iterable[str] = (),
         flaky: Iterable[str] = (),
         structured_runner: bool = True,
@@ -44,6 +46,8 @@ class FinishGate:
     ):
         self.baseline = baseline
         self.named = list(named)
+        self.in_force = list(in_force)
+        self.requested = list(requested)
         self.task_ids = list(task_ids)
         self.flaky = set(flaky)
         self.structured_runner = structured_runner
@@ -68,6 +72,8 @@ class FinishGate:
     def targets(self, claimed: Iterable[str] = ()) -> tg.Targets:
         return tg.choose(
             named=self.named,
+            in_force=self.in_force,
+            requested=self.requested,
             task_ids=self.task_ids,
             claimed=claimed,
             baseline=self.baseline,
@@ -114,7 +120,8 @@ class FinishGate:
         return found
 
     def _target_problems(self, run: TestReport, claimed: list[str]) -> list[str]:
-        if claimed and not self.named and not self.task_ids:
+        follow_up = self.targets().source == "follow-up"
+        if claimed and not self.named and not self.task_ids and not follow_up:
             wrong = tg.claim_problems(claimed, self.baseline)
             if wrong:
                 return [

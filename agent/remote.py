@@ -27,6 +27,7 @@ from agent.errors import RemoteError, UsageError
 from agent.git import GitEnv, git
 
 AGENT_RUN_TRAILER = "Be-Agent-Run"  # on every commit a be-agent run makes: which run made it
+TARGETS_TRAILER = "Be-Agent-Targets"  # on a fixed commit: the target test ids it was verified by, as JSON
 DEFAULT_SERVER_URL = "https://github.com"
 
 

@@ -123,6 +123,7 @@ def _added_line(v: Verification) -> str:
 
 _TARGET_SOURCES = {
     "--tests": "named with --tests",
+    "follow-up": "fixed by the earlier runs on this branch, or named in the comments",
     "task": "named in the task",
     "finish report": "named in the finish report",
     "baseline failures": "failing at baseline",

@@ -49,6 +49,7 @@ from agent.phases import summarise
 from agent.pricing import Pricing
 from agent.progress import Progress
 from agent.providers import PROVIDER_INFO
+from agent.remote import TARGETS_TRAILER
 from agent.report import render_markdown_report
 from agent.toolchain import Toolchain, find_python_toolchain
 from agent.trajectory import Trajectory
@@ -173,6 +174,11 @@ def _targets_note(targets: tg.Targets) -> str:
     """What the model is told about the tests the run is judged by (the gate holds it to the same)."""
     if targets.source in ("--tests", "task"):
         return "# Tests that must pass when you are done\n" + "\n".join(targets.names)
+    if targets.source == "follow-up":
+        return (
+            "# Tests that must pass when you are done\nThe tests the earlier runs on this branch fixed, and "
+            "those the comments name; no test that passes now may break.\n" + "\n".join(targets.names)
+        )
     if targets.source == "baseline failures":
         return (
             "# Tests that must pass when you are done\nThe tests failing in the baseline run below. If some of "
@@ -459,6 +465,8 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
             gate = FinishGate(
                 baseline,
                 named=req.named_tests,
+                in_force=req.targets_in_force,
+                requested=req.targets_requested,
                 task_ids=task_ids,
                 flaky=flaky,
                 structured_runner=test_command.pytest,
@@ -718,6 +726,12 @@ def _conclude(
     result.tests_after = final.brief() if final is not None else baseline.brief()
     result.verification, result.diff = block, str(paths.diff)
     if status == "fixed":
+        # what a follow-up on this branch must keep passing (agent/targets.py): the targets, and the change's
+        # tests shown to fail without it
+        added = verified.evidence.added
+        fixed_by = {*verdict.target_ids, *(added.failing_on_base if added and added.fail_on_base else [])}
+        if fixed_by:
+            trailers[TARGETS_TRAILER] = json.dumps(sorted(fixed_by))
         body = render_markdown_report(state.report, block, status=status, reason=reason)
         result.commit = ws.reword_head(paths.checkout, subject, body, trailers)
         if req.fetch_back:

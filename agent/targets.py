@@ -3,12 +3,17 @@ the JSON result.
 
 The first source that names any, in this order:
 1. `--tests ID...` (the user's word, kept as given);
-2. test ids in the task text (`tests/test_x.py::test_y`), except those that already pass at baseline
+2. a follow-up on a branch be-agent already fixed (`respond`, `fix-issue` on its open pull request): the
+   tests the earlier runs on the branch fixed (their commits' `Be-Agent-Targets` trailers; those the baseline
+   no longer has were removed by someone since, and are dropped) plus every test id the follow-up's
+   comments name (`requested`; the rest of the task is context). They pass at baseline by design: the follow-up must keep them passing, and the earlier runs' verdicts were the
+   evidence that they failed before the work began;
+3. test ids in the task text (`tests/test_x.py::test_y`), except those that already pass at baseline
    (those are context, not work to do);
-3. `fixes_tests` of the finish report: the failing tests the model says its change fixes, each of which must
+4. `fixes_tests` of the finish report: the failing tests the model says its change fixes, each of which must
    fail at baseline;
-4. every test that failed at baseline and is not flaky;
-5. with no failing test at baseline: the change's own added tests that fail on the original code and pass
+5. every test that failed at baseline and is not flaky;
+6. with no failing test at baseline: the change's own added tests that fail on the original code and pass
    on the change (known only after the harness ran them on the base; see `agent.added_tests`).
 
 A name is a test id, a file, or an id without its parameters (`t.py::test_a` stands for every `test_a[...]`).
@@ -26,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from tools.test_report import TestReport
 
-TargetSource = Literal["--tests", "task", "finish report", "baseline failures", "added tests"]
+TargetSource = Literal["--tests", "follow-up", "task", "finish report", "baseline failures", "added tests"]
 
 _FAILING = ("failed", "error")
 # a pytest node id written in prose: a path ending in .py, then one or more ::names, then optional [params]
@@ -86,16 +91,22 @@ def claim_problems(claimed: Iterable[str], baseline: TestReport) -> list[str]:
 def choose(
     *,
     named: Iterable[str] = (),
+    in_force: Iterable[str] = (),
+    requested: Iterable[str] = (),
     task_ids: Iterable[str] = (),
     claimed: Iterable[str] = (),
     baseline: TestReport,
     flaky: Iterable[str] = (),
 ) -> Targets:
-    """The targets by the order in the module docstring. For source 5 the names are still empty: they are
+    """The targets by the order in the module docstring. For source 6 the names are still empty: they are
     the added tests shown to fail on the base, which only the harness's run on the base can tell."""
     named = [n for n in named if n.strip()]
     if named:
         return Targets(source="--tests", names=named)
+    kept = [n for n in in_force if n.strip() and resolve(n, baseline.outcomes)]
+    if kept:
+        asked = [n for n in requested if n.strip()]
+        return Targets(source="follow-up", names=list(dict.fromkeys([*kept, *asked])))
     from_task = [n for n in task_ids if not passed_at(n, baseline)]
     if from_task:
         return Targets(source="task", names=from_task)
@@ -140,6 +151,7 @@ def describe(targets: Targets) -> str:
     """Where the targets came from, for sentences: "named with --tests", "from the task", ..."""
     return {
         "--tests": "named with --tests",
+        "follow-up": "fixed by the earlier runs on this branch, or named in the comments",
         "task": "named in the task",
         "finish report": "named in the finish report's fixes_tests",
         "baseline failures": "failing at baseline",

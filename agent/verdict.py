@@ -244,7 +244,9 @@ def _decide(v: Verdict, e: Evidence, final: TestReport) -> tuple[VerdictStatus, 
     if v.new_failing:
         return "not_fixed", f"Tests that were not failing at baseline now fail: {name_ids(v.new_failing)}."
     solid = [t for t in v.target_ids if t not in v.flaky and e.baseline.outcomes.get(t) != "passed"]
-    if not solid and e.targets.source != "added tests":  # those are shown to fail on the original code
+    # added tests are shown to fail on the original code; a follow-up's targets were shown to fail before the
+    # earlier runs on the branch, and what it must show is that they still pass
+    if not solid and e.targets.source not in ("added tests", "follow-up"):
         return "not_fixed", (
             f"The target tests ({name_ids(v.target_ids)}) are flaky or already passed before the change: "
             "passing now is not evidence of a fix."
@@ -258,6 +260,18 @@ def _decide(v: Verdict, e: Evidence, final: TestReport) -> tuple[VerdictStatus, 
             f"The change adds {len(v.target_ids)} test(s) that fail on the original code and pass with the "
             "change, and no baseline-passing test broke."
         )
+    if e.targets.source == "follow-up":
+        reason = (
+            f"The {len(v.target_ids)} target test(s) pass ({tg.describe(e.targets)}) and no "
+            "baseline-passing test broke"
+        )
+        if e.added is not None and e.added.fail_on_base:
+            reason += (
+                f"; the change adds {len(e.added.failing_on_base)} test(s) that fail before it and pass "
+                "with it."
+            )
+        else:
+            reason += "; no test shows the requested change itself."
     if v.already_failing:
         reason += f" {len(v.already_failing)} test(s) that already failed before the change still fail."
     return "fixed", reason
@@ -282,7 +296,7 @@ def _decide_by_exit_codes(e: Evidence, final: TestReport) -> tuple[VerdictStatus
     """A runner without per-test results (not pytest): only exit codes are known, and the verdict says so."""
     if not final.green:
         return "not_fixed", f"The final test run is not green (exit code {final.exit_code})."
-    if e.targets.source in ("--tests", "task", "finish report"):
+    if e.targets.source in ("--tests", "follow-up", "task", "finish report"):
         return "not_fixed", (
             "The test runner gives no per-test results, so the named target tests cannot be shown to pass."
         )
