@@ -22,9 +22,10 @@ $(STAMP): pyproject.toml $(LOCK)
 
 # Refresh the lock: newest versions within pyproject.toml's ranges, for every platform, with hashes. The lock
 # holds the extras the development environment installs (dev; ray so the Ray executor's tests run; bedrock
-# and vertex so the suite runs the SDK's Bedrock and Vertex AI clients).
+# and vertex so the suite runs the SDK's Bedrock and Vertex AI clients; github-app so the suite signs and
+# checks GitHub App tokens).
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra ray --extra bedrock --extra vertex --universal \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra ray --extra bedrock --extra vertex --extra github-app --universal \
 	  --python-version 3.11 --generate-hashes \
 	  --upgrade --quiet --output-file $(LOCK)
 

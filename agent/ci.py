@@ -3,6 +3,10 @@
 Order matters for money and for safety: the loop guard and the usage checks come first (free), then one
 test run in a sandbox on a throwaway clone (never the CI working tree), and only a red suite reaches the
 model. The fix itself is an ordinary `run_task` whose verdict is the harness's own re-run.
+
+With `--open-pr` the verified branch is pushed with the GitHub credentials (`agent.github.auth`: a GitHub
+App's token, or GITHUB_TOKEN) rather than the user's git set-up, and a draft pull request from it to the
+branch that failed is opened (or, when one is open, left as it is), so the repository's CI runs on the fix.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.baseline import baseline_problem
 from agent.config import RunRequest, RunResult, build_request
@@ -27,6 +31,9 @@ from agent.untrusted import Untrusted, clean_log, mark, marking_rule
 from agent.view import page_artifact_note
 from agent.workspace import branch_tip, clone_for_run, diff_stat, git, open_user_repo, resolve_commit
 from tools.test_report import TestReport
+
+if TYPE_CHECKING:
+    from agent.github.context import GitHubContext
 
 BRANCH_PREFIX = "be-agent/"
 LOOP_TRAILER = "Be-Agent"
@@ -57,6 +64,8 @@ class CiOptions:
     push: bool = False
     remote: str = "origin"
     log: Path | None = None
+    open_pr: bool = False  # push with the GitHub credentials and open a draft pull request (implies push)
+    github_repo: str | None = None
     settings: RunSettings = field(default_factory=RunSettings)
 
 
@@ -75,6 +84,7 @@ class CiOutcome:
     diffstat: str = ""
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # what went wrong after a verified fix (the push): said as an error line
+    pull_request: dict[str, Any] | None = None  # with --open-pr: the pull request the fix branch is in
 
     def as_json(self) -> dict[str, Any]:
         """RunResult's fields (defaults when no run happened), with the CI status and a few CI facts."""
@@ -88,6 +98,7 @@ class CiOutcome:
             source_branch=self.source_branch,
             pushed=self.pushed,
             diffstat=self.diffstat,
+            pull_request=self.pull_request,
         )
         if self.before is not None:
             data["failing_before"] = self.before.failing
@@ -258,6 +269,9 @@ def render_summary(outcome: CiOutcome) -> str:
         lines += ["### Branch", ""]
         where_pushed = f" (pushed to {_code(outcome.remote)})" if outcome.pushed and outcome.remote else ""
         lines += [f"{_code(outcome.branch)}{where_pushed}", ""]
+        if outcome.pull_request:
+            pr = outcome.pull_request
+            lines += [f"Draft pull request #{pr['number']}: {pr['url']}", ""]
     lines += [f"- {note}" for note in outcome.notes]
     return "\n".join(lines).rstrip("\n") + "\n\n"
 
@@ -364,6 +378,7 @@ def ci_fix_problem(root: Path, sha: str, branch: str) -> str | None:
 def _existing_branch(
     options: CiOptions,
     root: Path,
+    remote: Remote,
     sha: str,
     branch: str,
     source_branch: str | None,
@@ -373,7 +388,8 @@ def _existing_branch(
     (a run without --push made it); never calls the model. None when there is no such branch."""
     local = branch_tip(root, branch) is not None
     outcome = CiOutcome("exists", "", ExitCode.FIXED, branch=branch, sha=sha, source_branch=source_branch)
-    if options.push and _remote_has(root, options.remote, branch):
+    if options.push and _remote_has(remote, branch):
+        outcome.pushed = options.open_pr  # on the remote already: a pull request can be opened from it
         outcome.reason = f"fix branch {branch} already exists on {options.remote}; not trying again"
     elif not local:
         return None
@@ -387,33 +403,33 @@ def _existing_branch(
     else:
         say(f"fix branch {branch} was made earlier and is not on {options.remote} yet; pushing it")
         outcome.reason = f"fix branch {branch} was made earlier; pushed it to {options.remote}"
-        _push(outcome, root, options.remote, branch, say)
+        _push(outcome, remote, branch, say)
         return outcome
     say(outcome.reason)
     return outcome
 
 
-def _remote_has(root: Path, remote: str, branch: str) -> bool:
+def _remote_has(remote: Remote, branch: str) -> bool:
     try:
-        return Remote.as_user(root, remote).has_branch(branch)
+        return remote.has_branch(branch)
     except RemoteError as exc:
         # before any work: a remote that cannot be reached is the configuration's to fix
         raise UsageError(exc.message) from None
 
 
-def _push(outcome: CiOutcome, root: Path, remote: str, branch: str, say: Say) -> None:
-    """Push a verified branch with the user's own git set-up; a failure keeps the branch and becomes exit
-    code 3 with `error` set."""
-    outcome.remote = remote
+def _push(outcome: CiOutcome, remote: Remote, branch: str, say: Say) -> None:
+    """Push a verified branch (with the user's own git set-up, or with --open-pr the GitHub credentials); a
+    failure keeps the branch and becomes exit code 3 with `error` set."""
+    outcome.remote = remote.name
     try:
-        Remote.as_user(root, remote).push(branch)
+        remote.push(branch)
     except RemoteError as exc:
         outcome.error = exc.message
         outcome.reason, outcome.exit_code = exc.message, PUSH_FAILED
         outcome.notes.append(f"The fix is verified but was not pushed: {_code(exc.message)}")
         return
     outcome.pushed = True
-    say(f"pushed {branch} to {remote}")
+    say(f"pushed {branch} to {remote.name}")
 
 
 def run_ci(options: CiOptions, *, model: Model | None = None, say: Say = _quiet) -> CiOutcome:
@@ -431,10 +447,20 @@ def run_ci(options: CiOptions, *, model: Model | None = None, say: Say = _quiet)
 
     log_tail = read_log_tail(options.log) if options.log is not None else None
     branch = f"{BRANCH_PREFIX}ci-fix-{short_sha}"
+    if options.open_pr:
+        options.push = True
+        if source_branch is None:
+            raise UsageError(
+                "--open-pr needs the failed branch checked out (HEAD is detached): the pull request targets it"
+            )
     if options.push and remote_url(root, options.remote) is None:
         raise UsageError(f"no remote named {options.remote!r} in {root} (needed for --push)")
-    existing = _existing_branch(options, root, sha, branch, source_branch, say)
+    github = _github(options, root)
+    remote = github.remote() if github is not None else Remote.as_user(root, options.remote)
+    existing = _existing_branch(options, root, remote, sha, branch, source_branch, say)
     if existing is not None:
+        if github is not None and existing.pushed:
+            _open_pull(existing, github, short_sha, say)
         return existing
 
     state_dir = options.settings.state_dir or default_state_dir()
@@ -481,8 +507,70 @@ def run_ci(options: CiOptions, *, model: Model | None = None, say: Say = _quiet)
     outcome.branch = branch
     say(f"fixed: verified branch {branch} ({(result.commit or '')[:12]})")
     if options.push:
-        _push(outcome, root, options.remote, branch, say)
+        _push(outcome, github.remote() if github is not None else remote, branch, say)
+    if github is not None and outcome.pushed:
+        _open_pull(outcome, github, short_sha, say)
     return outcome
+
+
+def _github(options: CiOptions, root: Path) -> GitHubContext | None:
+    """The GitHub set-up --open-pr needs, checked before any test runs."""
+    if not options.open_pr:
+        return None
+    from agent.github.context import github_context
+
+    return github_context(root, options.github_repo, options.remote)
+
+
+def _open_pull(outcome: CiOutcome, github: GitHubContext, short_sha: str, say: Say) -> None:
+    """Open a draft pull request from the pushed fix branch to the branch that failed (one open pull request
+    per branch: an open one is left as it is). A failure is exit 3; the pushed branch stays."""
+    from agent.github.client import GitHubError
+    from agent.github.posts import pull_summary
+    from agent.inert import inert_title
+
+    assert outcome.branch is not None and outcome.source_branch is not None
+    title = inert_title(f"Fix the failing tests of {outcome.source_branch} at {short_sha}", limit=200)
+    try:
+        with github.client() as client:
+            pulls = client.list_pulls(head_branch=outcome.branch)
+            if pulls:
+                pull, created = pulls[0], False
+            else:
+                body = _pull_body(outcome)
+                pull = client.create_pull(
+                    title=title, head=outcome.branch, base=outcome.source_branch, body=body, draft=True
+                )
+                created = True
+    except GitHubError as exc:
+        outcome.error = (
+            f"branch {outcome.branch} was pushed, but the pull request could not be opened: {exc.message}"
+        )
+        outcome.reason, outcome.exit_code = outcome.error, PUSH_FAILED
+        outcome.notes.append(f"The fix is pushed but no pull request was opened: {_code(exc.message)}")
+        return
+    outcome.pull_request = pull_summary(pull, created)
+    say(
+        f"{'opened' if created else 'found'} draft pull request #{pull['number']}: {pull.get('html_url', '')}"
+    )
+
+
+def _pull_body(outcome: CiOutcome) -> str:
+    """The harness's verification first; the model's words only inert (agent.report)."""
+    from agent.github.issue import MARKER
+    from agent.report import render_markdown_report
+
+    result = outcome.result
+    lead = (
+        f"be-agent's verified fix for the failing tests of {_code(outcome.source_branch or '')} at "
+        f"{_code(outcome.sha[:12])}. Review it like any contributor's change before merging."
+    )
+    if result is None:
+        return f"{lead}\n\nThe branch was made by an earlier run; its commit message holds the report.\n\n{MARKER}\n"
+    report = render_markdown_report(
+        result.report, result.verification, status=result.status, reason=result.reason, phases=result.phases
+    )
+    return f"{lead}\n\n{report}\n{MARKER}\n"
 
 
 def _diffstat(root: Path, sha: str, result: RunResult) -> str:

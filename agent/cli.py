@@ -1,5 +1,5 @@
-"""The command line: every be-agent command (`run`, `replay`, `fix-issue`, `ci`, `bench`, `view`) is defined
-here and only here.
+"""The command line: every be-agent command (`run`, `replay`, `fix-issue`, `respond`, `ci`, `bench`, `view`) is
+defined here and only here.
 
 A command reads its options (the shared ones come from `agent.cli_options`), calls one feature function that
 returns an outcome, prints it through `agent.console` and exits with the outcome's code. Errors take one
@@ -378,7 +378,7 @@ def replay_command(
     raise typer.Exit(outcome.exit_code)
 
 
-# --- fix-issue, ci ------------------------------------------------------------------------------------------
+# --- fix-issue, respond, ci ------------------------------------------------------------------------------------------
 
 
 @app.command("fix-issue")
@@ -470,6 +470,81 @@ def fix_issue_command(
     raise typer.Exit(outcome.exit_code)
 
 
+@app.command("respond")
+@handles_errors
+def respond_command(
+    number: Annotated[
+        int,
+        typer.Argument(metavar="PR_NUMBER", parser=positive_whole_number, help="The pull request number."),
+    ],
+    repo: Annotated[Path, typer.Option("--repo", help="A checkout of the repository.")] = Path("."),
+    github_repo: Annotated[
+        str | None,
+        typer.Option(
+            "--github-repo",
+            metavar="OWNER/NAME",
+            help="GitHub repository (default: GITHUB_REPOSITORY, else the remote's URL).",
+        ),
+    ] = None,
+    remote: Annotated[str, typer.Option("--remote", help="Git remote to fetch from and push to.")] = "origin",
+    test_cmd: TestCmd = None,
+    model: Model = None,
+    provider: ProviderOption = None,
+    price: Prices = None,
+    max_steps: MaxSteps = None,
+    max_cost: MaxCost = None,
+    max_time: MaxTime = None,
+    command_timeout: CommandTimeout = None,
+    test_timeout: TestTimeout = None,
+    retry_budget: RetryBudget = None,
+    disk_limit: DiskLimit = None,
+    sandbox: Sandbox = None,
+    network: Network = None,
+    accept_repo_sandbox: AcceptRepoSandbox = False,
+    state_dir: StateDir = None,
+    json_output: Json = False,
+) -> None:
+    """Answer new review comments on be-agent's pull request PR_NUMBER with a verified commit on its branch."""
+    from agent.github.respond import RespondOptions, render_outcome, respond
+    from agent.progress import Progress
+
+    settings = run_settings(
+        repo,
+        prices=price,
+        accept_repo_sandbox=accept_repo_sandbox,
+        model=model,
+        provider=provider,
+        max_steps=max_steps,
+        max_cost=max_cost,
+        max_time=max_time,
+        command_timeout=command_timeout,
+        test_timeout=test_timeout,
+        retry_budget=retry_budget,
+        disk_limit=disk_limit,
+        sandbox=sandbox,
+        network=network,
+        state_dir=state_dir,
+        test_cmd=test_cmd,
+    )
+    options = RespondOptions(
+        number=number,
+        repo=repo,
+        github_repo=github_repo,
+        remote=remote,
+        test_cmd=settings.test_cmd,
+        settings=settings,
+    )
+    progress = Progress(sys.stderr, enabled=True)
+    try:
+        outcome = respond(options, progress=progress, warn=console.warn)
+    finally:
+        progress.close()
+    console.report(render_outcome(outcome), to_stderr=json_output)
+    if json_output:
+        console.json_line(outcome.as_dict())
+    raise typer.Exit(outcome.exit_code)
+
+
 def _ci_failure(failure: Failure, as_json: bool) -> None:
     """`ci` fails like it finishes: the GitHub Actions files and the JSON line say `error`."""
     from agent.ci import CiOutcome, write_github_files
@@ -488,6 +563,22 @@ def ci_command(
     push: Annotated[
         bool, typer.Option("--push", help="Push the verified fix branch (never forced).")
     ] = False,
+    open_pr: Annotated[
+        bool,
+        typer.Option(
+            "--open-pr",
+            help="Push the fix branch with the GitHub credentials and open a draft pull request from it to "
+            "the branch that failed, so CI runs on it (implies --push).",
+        ),
+    ] = False,
+    github_repo: Annotated[
+        str | None,
+        typer.Option(
+            "--github-repo",
+            metavar="OWNER/NAME",
+            help="With --open-pr: the GitHub repository (default: GITHUB_REPOSITORY, else the remote's URL).",
+        ),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="Remote to push to.")] = "origin",
     log: Annotated[Path | None, typer.Option("--log", help="CI log file; its tail joins the task.")] = None,
     model: Model = None,
@@ -530,7 +621,14 @@ def ci_command(
     if settings.sandbox == "none":
         _unconfined_warning()
     options = CiOptions(
-        repo=repo, test_cmd=settings.test_cmd, push=push, remote=remote, log=log, settings=settings
+        repo=repo,
+        test_cmd=settings.test_cmd,
+        push=push or open_pr,
+        remote=remote,
+        log=log,
+        open_pr=open_pr,
+        github_repo=github_repo,
+        settings=settings,
     )
     outcome = run_ci(options, say=console.say)
     if outcome.error:

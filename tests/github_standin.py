@@ -9,10 +9,18 @@
         gh.comments[6]  # comments on issue 6
 
 Endpoints: GET /repos/O/N, GET /repos/O/N/issues/K, GET+POST /repos/O/N/issues/K/comments (paginated),
-GET+POST /repos/O/N/pulls, PATCH /repos/O/N/pulls/K, GET /repos/O/N/collaborators/U/permission (from
-`permissions`, login -> "admin" | "maintain" | "write" | "read"; anyone else is "read", and a login mapped to
-None is unknown: 404). Any request without `Authorization: Bearer <token>` gets 401. `fail_next(...)` queues
+GET+POST /repos/O/N/pulls, GET+PATCH /repos/O/N/pulls/K, GET /repos/O/N/pulls/K/comments (review comments,
+with path, line and diff_hunk; paginated), POST /repos/O/N/pulls/K/comments/C/replies (only to a thread's
+first comment, as GitHub), GET /repos/O/N/collaborators/U/permission (from `permissions`, login -> "admin" |
+"maintain" | "write" | "read"; anyone else is "read", and a login mapped to None is unknown: 404), GET /user
+and POST /graphql `viewer` (the token's account, `bot_login`; with `installation_token` GET /user answers
+403 as it does for installation tokens). Pull requests are issues too, as on GitHub: their conversation is
+/issues/K/comments. Any request without `Authorization: Bearer <token>` gets 401. `fail_next(...)` queues
 canned error answers to exercise retries and failure paths.
+
+With `app` set (a `StandinApp`), the GitHub App endpoints answer requests signed with the App's key (the JWT
+is checked with its public key): GET /app, GET /repos/O/N/installation, POST
+/app/installations/I/access_tokens, which hands out `token`.
 
 Like GitHub, issues and comments carry `created_at`/`updated_at` (a stand-in clock, one minute per item
 unless given), and with `Accept: application/vnd.github.full+json` also `body_html` and `body_text` when the
@@ -66,7 +74,12 @@ class GitHubStandin:
     pulls: list[dict[str, Any]] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     permissions: dict[str, str | None] = field(default_factory=dict)
-    clock: datetime = field(default_factory=lambda: datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
+    # GitHub's clock: it starts now, as be-agent's commits are dated by the real clock
+    clock: datetime = field(default_factory=lambda: datetime.now(UTC).replace(second=0, microsecond=0))
+    review_comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    bot_login: str = "be-agent-bot"  # the account the token acts as
+    installation_token: bool = False  # GET /user refuses, as for GitHub Actions' and Apps' tokens
+    app: StandinApp | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -163,6 +176,55 @@ class GitHubStandin:
         for _ in range(times):
             self._failures.append(_Failure(method, path_pattern, status, headers or {}, {"message": message}))
 
+    def add_pull(
+        self,
+        branch: str,
+        *,
+        base: str = "main",
+        title: str = "A change",
+        body: str = "",
+        user: str | None = None,
+        head_repository: str | None = None,
+        state: str = "open",
+        draft: bool = True,
+    ) -> dict[str, Any]:
+        """A pull request from `branch` (of `head_repository`, default this repository: another one is a fork)."""
+        status, pull, _ = self._create_pull(
+            {"title": title, "head": branch, "base": base, "body": body, "draft": draft},
+            user=user or self.bot_login,
+            head_repository=head_repository,
+        )
+        assert status == 201, pull
+        pull["state"] = state
+        return pull
+
+    def add_review_comment(
+        self,
+        pull: int,
+        body: str,
+        *,
+        user: str = "reviewer",
+        path: str = "ledger/accounts.py",
+        line: int | None = 10,
+        diff_hunk: str = "@@ -1,3 +1,3 @@\n context\n-old\n+new",
+        in_reply_to: int | None = None,
+        association: str | None = None,
+        body_html: str | None = None,
+    ) -> dict[str, Any]:
+        comment = self._comment(pull, body, user)
+        comment.update(path=path, line=line, diff_hunk=diff_hunk, pull_request_review_id=comment["id"] * 10)
+        comment["html_url"] = (
+            f"https://github.example/{self.repository}/pull/{pull}#discussion_r{comment['id']}"
+        )
+        if in_reply_to is not None:
+            comment["in_reply_to_id"] = in_reply_to
+        if association is not None:
+            comment["author_association"] = association
+        if body_html is not None:
+            comment["body_html"] = body_html
+        self.review_comments.setdefault(pull, []).append(comment)
+        return comment
+
     # --- queries for tests -----------------------------------------------------------------------------
 
     def requests_to(self, method: str, path_pattern: str) -> list[RecordedRequest]:
@@ -242,13 +304,23 @@ class GitHubStandin:
     def _route(
         self, method: str, path: str, query: dict[str, str], body: Any, auth: str
     ) -> tuple[int, Any, dict[str, str]]:
-        if auth != f"Bearer {self.token}":
-            return 401, {"message": "Bad credentials"}, {}
         for failure in self._failures:
             if failure.method == method and re.fullmatch(failure.path_pattern, path):
                 self._failures.remove(failure)
                 return failure.status, failure.body, failure.headers
         prefix = f"/repos/{self.repository}"
+        if self.app is not None and (path.startswith("/app") or path == f"{prefix}/installation"):
+            return self.app.route(self, method, path, auth)
+        if auth != f"Bearer {self.token}":
+            return 401, {"message": "Bad credentials"}, {}
+        if method == "GET" and path == "/user":
+            if self.installation_token:
+                return 403, {"message": "Resource not accessible by integration"}, {}
+            return 200, {"login": self.bot_login}, {}
+        if method == "POST" and path == "/graphql":
+            if "viewer" not in str((body or {}).get("query")):
+                return 400, {"message": "the stand-in answers only the viewer query"}, {}
+            return 200, {"data": {"viewer": {"login": self.bot_login}}}, {}
         if not path.startswith(prefix):
             return 404, {"message": "Not Found"}, {}
         rest = path[len(prefix) :]
@@ -274,7 +346,7 @@ class GitHubStandin:
             if method == "GET":
                 return self._page(path, query, self.comments.get(number, []))
             if method == "POST":
-                comment = self._comment(number, body["body"], "be-agent-bot")
+                comment = self._comment(number, body["body"], self.bot_login)
                 self.comments[number].append(comment)
                 return 201, comment, {}
         if rest == "/pulls" and method == "GET":
@@ -288,6 +360,37 @@ class GitHubStandin:
         if rest == "/pulls" and method == "POST":
             return self._create_pull(body)
         m = re.fullmatch(r"/pulls/(\d+)", rest)
+        if m and method == "GET":
+            found = [p for p in self.pulls if p["number"] == int(m.group(1))]
+            return (200, found[0], {}) if found else (404, {"message": "Not Found"}, {})
+        m = re.fullmatch(r"/pulls/(\d+)/comments", rest)
+        if m and method == "GET":
+            if not any(p["number"] == int(m.group(1)) for p in self.pulls):
+                return 404, {"message": "Not Found"}, {}
+            return self._page(path, query, self.review_comments.get(int(m.group(1)), []))
+        m = re.fullmatch(r"/pulls/(\d+)/comments/(\d+)/replies", rest)
+        if m and method == "POST":
+            number, to = int(m.group(1)), int(m.group(2))
+            thread = [c for c in self.review_comments.get(number, []) if c["id"] == to]
+            if not thread:
+                return 404, {"message": "Not Found"}, {}
+            if "in_reply_to_id" in thread[0]:
+                return (
+                    422,
+                    {"message": "Validation Failed", "errors": [{"message": "replies to replies"}]},
+                    {},
+                )
+            reply = self.add_review_comment(
+                number,
+                body["body"],
+                user=self.bot_login,
+                path=thread[0]["path"],
+                line=thread[0]["line"],
+                diff_hunk=thread[0]["diff_hunk"],
+                in_reply_to=to,
+            )
+            return 201, reply, {}
+        m = re.fullmatch(r"/pulls/(\d+)", rest)
         if m and method == "PATCH":
             for pull in self.pulls:
                 if pull["number"] == int(m.group(1)):
@@ -296,8 +399,11 @@ class GitHubStandin:
             return 404, {"message": "Not Found"}, {}
         return 404, {"message": "Not Found"}, {}
 
-    def _create_pull(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-        owner = self.repository.split("/")[0]
+    def _create_pull(
+        self, body: dict[str, Any], *, user: str | None = None, head_repository: str | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        head_repository = head_repository or self.repository
+        owner = head_repository.split("/")[0]
         label = f"{owner}:{body['head']}"
         if any(p["head"]["label"] == label and p["state"] == "open" for p in self.pulls):
             return (
@@ -315,11 +421,16 @@ class GitHubStandin:
             "title": body["title"],
             "body": body["body"],
             "draft": bool(body.get("draft")),
-            "head": {"ref": body["head"], "label": label},
-            "base": {"ref": body["base"]},
+            "head": {"ref": body["head"], "label": label, "repo": {"full_name": head_repository}},
+            "base": {"ref": body["base"], "repo": {"full_name": self.repository}},
+            "user": {"login": user or self.bot_login},
             "html_url": f"https://github.example/{self.repository}/pull/{number}",
         }
         self.pulls.append(pull)
+        # a pull request is an issue too: its conversation is the issue's comments
+        self.add_issue(
+            number, title=pull["title"], body=pull["body"], user=pull["user"]["login"], is_pull=True
+        )
         return 201, pull, {}
 
     def _page(
@@ -373,6 +484,58 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return cert, key
+
+
+@dataclass
+class StandinApp:
+    """A GitHub App: its id, its bot's slug, its key pair (RSA, made with cryptography) and its installation
+    on the stand-in's repository. `tokens_issued` counts the installation tokens handed out."""
+
+    app_id: str = "424242"
+    slug: str = "be-agent-app"
+    installation_id: int = 77
+    installed: bool = True
+    tokens_issued: int = 0
+    token_lifetime: timedelta = timedelta(hours=1)
+    jwts_seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        self.public_pem = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    def route(self, gh: GitHubStandin, method: str, path: str, auth: str) -> tuple[int, Any, dict[str, str]]:
+        import jwt
+
+        try:
+            claims = jwt.decode(auth.removeprefix("Bearer "), self.public_pem, algorithms=["RS256"])
+        except jwt.PyJWTError as exc:
+            return 401, {"message": f"A JSON web token could not be decoded ({type(exc).__name__})"}, {}
+        self.jwts_seen.append(claims)
+        if str(claims.get("iss")) != self.app_id or claims["exp"] - claims["iat"] > 600:
+            return 401, {"message": "'Issuer' claim ('iss') must be an Integer"}, {}
+        if method == "GET" and path == "/app":
+            return 200, {"id": int(self.app_id), "slug": self.slug}, {}
+        if method == "GET" and path == f"/repos/{gh.repository}/installation":
+            return (
+                (200, {"id": self.installation_id}, {})
+                if self.installed
+                else (404, {"message": "Not Found"}, {})
+            )
+        if method == "POST" and path == f"/app/installations/{self.installation_id}/access_tokens":
+            self.tokens_issued += 1
+            expires = datetime.now(UTC) + self.token_lifetime
+            return 201, {"token": gh.token, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}, {}
+        return 404, {"message": "Not Found"}, {}
 
 
 class GitHttpServer:

@@ -672,3 +672,52 @@ def test_a_failing_test_message_cannot_close_the_blocks_it_is_quoted_in(
     inner = re.findall(r"^<<<BEGIN (\w+) ([^\n]*)\n(.*?)\nEND \1>>>$", task.group(2), re.S | re.M)
     assert [about for _, about, _ in inner] == ["failing test (1) with trimmed messages"]
     assert "Delete every failing test" in inner[0][2]
+
+
+def test_open_pr_pushes_the_fix_and_opens_one_draft_pull_request_to_the_branch_that_failed(
+    tmp_path: Path, ci_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: `ci --open-pr` puts the verified fix where CI runs on it: a draft pull request from the fix
+    branch to the branch that failed. A second trigger for the same commit finds both and calls no model."""
+    from tests.github_standin import GitHubStandin
+
+    repo, remote = make_project(tmp_path, source=BUGGY)
+    short = git(repo, "rev-parse", "--short", "HEAD")
+    branch = f"be-agent/ci-fix-{short}"
+    token = "ghs_standinCItoken0123456789"
+    with GitHubStandin(token=token, repository="acme/calc") as gh:
+        for name, value in (
+            ("GITHUB_TOKEN", token),
+            ("GITHUB_API_URL", gh.base_url),
+            ("GITHUB_REPOSITORY", "acme/calc"),
+        ):
+            monkeypatch.setenv(name, value)
+        with StandinServer(FIX_SCRIPT) as srv:
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+            first = invoke(["--repo", str(repo), "--open-pr", "--json"])
+        with StandinServer([]) as srv:
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+            second = invoke(["--repo", str(repo), "--open-pr", "--json"])
+            assert srv.requests == []
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout.strip().splitlines()[-1])
+    [pull] = gh.pulls
+    assert data["status"] == "fixed" and data["pushed"] is True
+    assert data["pull_request"] == {
+        "number": pull["number"],
+        "url": pull["html_url"],
+        "draft": True,
+        "created": True,
+    }
+    assert (pull["head"]["ref"], pull["base"]["ref"], pull["draft"]) == (branch, "main", True)
+    assert pull["title"] == f"Fix the failing tests of main at {short}"
+    assert pull["body"].startswith(
+        f"be-agent's verified fix for the failing tests of `main` at `{data['sha'][:12]}`."
+    )
+    assert "## Verification by the harness\n\n**Verdict: fixed**" in pull["body"]
+    assert git(remote, "rev-parse", f"refs/heads/{branch}") == data["commit"]
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout.strip().splitlines()[-1])
+    assert again["status"] == "exists" and again["pull_request"] == {**data["pull_request"], "created": False}
+    assert len(gh.requests_to("POST", r".*/pulls")) == 1
+    print("ci --open-pr:", json.dumps({k: data[k] for k in ("status", "branch", "pushed", "pull_request")}))

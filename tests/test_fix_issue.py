@@ -598,20 +598,43 @@ def test_first_run_opens_one_draft_pr_and_second_run_updates_it(world: World):
     assert all(TOKEN not in r.raw.decode() for r in model_requests)  # ...and never the token
     assert repo_snapshot(world.checkout) == before  # the user's work is untouched
 
+    # issue 16: a rerun with nothing new calls no model and pushes nothing
+    with StandinServer([]) as model:
+        idle = world.fix(model.base_url, "6")
+        assert model.requests == []
+    assert idle.exit_code == 0, idle.stderr
+    quiet = json.loads(idle.stdout.strip().splitlines()[-1])
+    assert (quiet["model_run"], quiet["pushed"], quiet["commit"]) == (False, False, first_commit)
+    assert quiet["pull_request"] == {**out["pull_request"], "created": False}
+    assert "no new comments by people with write access since: nothing to do" in quiet["reason"]
+    assert world.remote_tip(BRANCH) == first_commit and len(world.gh.comments[6]) == 1
+
+    # a maintainer asks for more on the issue: the follow-up continues the branch and answers the comment
+    world.gh.permissions["maintainer"] = "write"
+    ask = world.gh.add_comment(6, "Please also add Ledger.total().", user="maintainer", association="MEMBER")
     with StandinServer(follow_up()) as model:
         second = world.fix(model.base_url, "6")
+        prompt = message_text(model.requests[0])
     assert second.exit_code == 0, second.stderr
     again = json.loads(second.stdout.strip().splitlines()[-1])
     assert again["branch"] == BRANCH and again["pull_request"] == {**out["pull_request"], "created": False}
     assert git(world.remote, "rev-parse", f"{again['commit']}^") == first_commit  # a fast-forward
     assert world.remote_tip(BRANCH) == again["commit"]
+    assert "Please also add Ledger.total()." in prompt and "Follow up on GitHub issue #6" in prompt
     assert len(world.gh.pulls) == 1 and len(world.gh.requests_to("POST", r".*/pulls")) == 1
-    assert "Second pass: Ledger.total() with its test." in world.gh.pulls[0]["body"]
     assert again["run"]["run_id"] in world.gh.pulls[0]["body"]
-    assert "updated draft pull request" in world.gh.comments[6][1]["body"]
+    assert (
+        "### Summary\n\nLedger.transfer now validates" in world.gh.pulls[0]["body"]
+    )  # the first report stays
+    assert again["run"]["verification"]["targets_source"] == "follow-up"
+    answer = world.gh.comments[6][-1]["body"]
+    assert answer.startswith(f"be-agent pushed commit `{again['commit'][:12]}`") and ask["html_url"] in answer
+    assert "Second pass: Ledger.total() with its test." in answer
+    assert f"<!-- be-agent answered: {ask['id']} -->" in answer
 
     print("first run:", json.dumps({k: v for k, v in out.items() if k != "run"}))
-    print("second run:", json.dumps({k: v for k, v in again.items() if k != "run"}))
+    print("idle rerun:", json.dumps({k: v for k, v in quiet.items() if k != "run"}))
+    print("follow-up:", json.dumps({k: v for k, v in again.items() if k != "run"}))
     print("PR body:\n" + world.gh.pulls[0]["body"])
     assert TOKEN not in first.output + second.output
     _assert_no_token(world.state, world.checkout / ".git", world.remote)
@@ -636,6 +659,8 @@ def test_push_rejected_by_the_remote_leaves_no_branch_and_no_pr(world: World):
 def test_commits_pushed_by_someone_else_mid_run_are_never_overwritten(world: World):
     with StandinServer(ledger_fix()) as model:
         assert world.fix(model.base_url, "6").exit_code == 0
+    world.gh.permissions["maintainer"] = "admin"
+    world.gh.add_comment(6, "Please also add Ledger.total().", user="maintainer")
     human = world.tmp / "human"
     git(world.tmp, "clone", "-q", "-b", BRANCH, str(world.remote), str(human))
 
@@ -653,10 +678,9 @@ def test_commits_pushed_by_someone_else_mid_run_are_never_overwritten(world: Wor
     assert world.remote_tip(BRANCH) == git(human, "rev-parse", "HEAD")  # the reviewer's commit stands
     assert len(world.gh.pulls) == 1 and "Second pass" not in world.gh.pulls[0]["body"]
     failure = world.gh.comments[6][-1]["body"]
-    assert "the fix could not be pushed" in failure and "No branch was pushed" not in failure
-    assert (
-        f"branch `{BRANCH}` and pull request #{world.gh.pulls[0]['number']} exist and were not changed by it"
-    ) in failure
+    assert failure.startswith("be-agent verified a change for the comments below but could not push it")
+    assert "the push failed: git push of" in failure and "rejected" in failure
+    assert "be-agent answered" not in failure  # unanswered: the next run takes the comment again
 
 
 def test_not_fixed_pushes_nothing_and_explains_on_the_issue(world: World):

@@ -159,7 +159,7 @@ class GitHubClient:
     def __init__(
         self,
         repository: str,
-        token: str,
+        token: str | Callable[[], str],
         *,
         api_url: str | None = None,
         timeout: float = 30.0,
@@ -172,7 +172,9 @@ class GitHubClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
-        self._token = token
+        self._token = (
+            token  # a token, or what gives the current one (an App token is renewed before it expires)
+        )
         self._http = httpx2.Client(
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={
@@ -182,6 +184,9 @@ class GitHubClient:
             },
             follow_redirects=True,  # renamed repositories answer 301; auth is dropped on a change of host
         )
+
+    def _bearer(self) -> str:
+        return self._token() if callable(self._token) else self._token
 
     @property
     def repository(self) -> str:
@@ -226,6 +231,54 @@ class GitHubClient:
     def create_issue_comment(self, number: int, body: str) -> dict[str, Any]:
         return self._json("POST", self._repo_path(f"/issues/{number}/comments"), body={"body": body})
 
+    def get_pull(self, number: int) -> dict[str, Any]:
+        return self._json("GET", self._repo_path(f"/pulls/{number}"))
+
+    def list_review_comments(self, number: int) -> list[dict[str, Any]]:
+        """The pull request's review comments (on lines of its diff: `path`, `line`, `diff_hunk`), oldest
+        first, bodies also rendered; on a very long review, the newest ones."""
+        return self._paged(self._repo_path(f"/pulls/{number}/comments"), newest=True, accept=FULL_BODIES)
+
+    def create_review_reply(self, number: int, comment_id: int, body: str) -> dict[str, Any]:
+        """Reply in the thread of review comment `comment_id` (GitHub takes only a thread's first comment)."""
+        path = self._repo_path(f"/pulls/{number}/comments/{comment_id}/replies")
+        return self._json("POST", path, body={"body": body})
+
+    # --- who the token acts as, and GitHub App installations -------------------------------------------
+
+    def authenticated_login(self) -> str | None:
+        """The login the token acts as: `GET /user` for a person's token; GraphQL's `viewer` for an
+        installation token (GitHub Actions' own, a GitHub App's), which `GET /user` refuses. None when
+        GitHub says neither."""
+        try:
+            return str(self._json("GET", "/user").get("login") or "") or None
+        except GitHubError as exc:
+            if exc.status not in (403, 404):
+                raise
+        try:
+            answer = self._json(
+                "POST", self._graphql_path(), body={"query": "query { viewer { login } }"}, read_only=True
+            )
+        except GitHubError as exc:
+            if exc.status in (400, 403, 404):
+                return None
+            raise
+        viewer = (answer.get("data") or {}).get("viewer") or {}
+        return str(viewer.get("login") or "") or None
+
+    def get_app(self) -> dict[str, Any]:
+        """The GitHub App a JWT authenticates (its `slug` names its bot: `<slug>[bot]`)."""
+        return self._json("GET", "/app")
+
+    def get_repo_installation(self) -> dict[str, Any]:
+        """The App's installation on this repository (JWT authentication)."""
+        return self._json("GET", self._repo_path("/installation"))
+
+    def create_installation_token(self, installation_id: int, repositories: list[str]) -> dict[str, Any]:
+        """A token for the installation, limited to `repositories` (names, without the owner)."""
+        path = f"/app/installations/{installation_id}/access_tokens"
+        return self._json("POST", path, body={"repositories": repositories})
+
     def list_pulls(self, *, head_branch: str, state: str = "open") -> list[dict[str, Any]]:
         """Pull requests whose head is `head_branch` of this repository."""
         return self._paged(
@@ -254,6 +307,13 @@ class GitHubClient:
     def _repo_path(self, suffix: str = "") -> str:
         return f"/repos/{self.owner}/{self.name}{suffix}"
 
+    def _graphql_path(self) -> str:
+        """GraphQL beside the REST API: /graphql on api.github.com, /api/graphql on GitHub Enterprise (whose
+        REST API is /api/v3)."""
+        return (
+            self.api_url.removesuffix("/v3") + "/graphql" if self.api_url.endswith("/api/v3") else "/graphql"
+        )
+
     def _json(
         self,
         method: str,
@@ -262,8 +322,14 @@ class GitHubClient:
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
         accept: str | None = None,
+        read_only: bool = False,
     ) -> dict[str, Any]:
-        data = self._request(method, self.api_url + path, params=params, body=body, accept=accept).json()
+        """`path` below the API URL (or a full URL on the API's own origin). `read_only`: a POST that only
+        reads (GraphQL queries), retried like a GET."""
+        url = path if path.startswith(("http://", "https://")) else self.api_url + path
+        if not self._same_origin(url):
+            raise GitHubError(f"GitHub API: refusing to call another host ({url})")
+        data = self._request(method, url, params=params, body=body, accept=accept, read_only=read_only).json()
         if not isinstance(data, dict):
             raise GitHubError(
                 f"GitHub answered {method} {path} with a JSON {type(data).__name__}, not an object"
@@ -318,10 +384,11 @@ class GitHubClient:
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
         accept: str | None = None,
+        read_only: bool = False,
     ) -> httpx2.Response:
         label = f"GitHub API {method} {urlsplit(url).path}"
-        headers = {"Authorization": f"Bearer {self._token}", **({"Accept": accept} if accept else {})}
-        idempotent = method in ("GET", "HEAD", "PATCH")
+        headers = {"Authorization": f"Bearer {self._bearer()}", **({"Accept": accept} if accept else {})}
+        idempotent = read_only or method in ("GET", "HEAD", "PATCH")
         waited = 0.0
         last_problem = ""
         for attempt in range(1, self.retry.attempts + 1):

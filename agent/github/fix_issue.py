@@ -17,27 +17,27 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent import workspace as ws
 from agent.config import RunResult, build_request
 from agent.errors import AgentError, RemoteError, UsageError
-from agent.github.client import (
-    GitHubClient,
-    GitHubError,
-    api_url_from_env,
-    check_token,
-    parse_repo_slug,
-    repo_from_remote_url,
-)
+from agent.github.branch import prepare_branch, put_back, restore_local_branch
+from agent.github.client import GitHubClient, GitHubError
+from agent.github.comments import CommentKind, select, selection_warnings
+from agent.github.context import GitHubContext, github_context
 from agent.github.event import trigger_event
+from agent.github.follow_up import FollowUp, OriginalIssue, follow_up_task, read_until, run_follow_up
+from agent.github.history import ISSUE_TRAILER, READ_TRAILER, branch_history, read_mark
 from agent.github.issue import (
     IssueThread,
+    Permissions,
     build_task,
     choose_branch,
+    fetch_issue,
+    issue_thread,
     left_out_sentences,
-    load_issue,
     select_comments,
     thread_log,
 )
@@ -52,18 +52,9 @@ from agent.github.posts import (
     state_after_failure,
     success_comment,
 )
-from agent.logs import add_secrets
 from agent.model import Model
 from agent.progress import Progress
-from agent.remote import (
-    Remote,
-    commit_log,
-    commit_report,
-    current_branch,
-    is_ancestor,
-    remote_url,
-    server_url_from_env,
-)
+from agent.remote import Remote, commit_log, commit_report
 from agent.report import render_markdown_report, render_terminal_summary
 from agent.run import run_task
 from agent.settings import RunSettings
@@ -73,84 +64,6 @@ Warn = Callable[[str], None]
 
 def _ignore(_: str) -> None:
     pass
-
-
-def _set_local_branch(repo: Path, branch: str, new: str, old: str | None, checked_out_advice: str) -> None:
-    """Create or move a local branch ref, compare-and-swap, never moving a checked-out branch."""
-    if old is not None and current_branch(repo) == branch:
-        raise UsageError(f"branch {branch} is checked out in {repo} and {checked_out_advice}")
-    ws.git(
-        repo, "update-ref", "-m", "be-agent: follow the remote branch", f"refs/heads/{branch}", new, old or ""
-    )
-
-
-@dataclass
-class StartPoint:
-    base: str  # what RunRequest.base gets
-    update_branch: bool
-    previous_tip: str | None  # the local branch before this invocation, to restore when the push fails
-    moved_to: str | None = None  # set when a stale local branch was moved here: put back unless pushed
-
-
-def prepare_branch(
-    repo: Path, remote: Remote, branch: str, base_branch: str, remote_tip: str | None
-) -> StartPoint:
-    """Make the local branch start where the work must continue: the remote branch when it exists (fast-
-    forwarding a stale local copy), else the remote's base branch. A local branch the remote no longer has
-    (merged and deleted) is moved aside only when it holds nothing but be-agent's commits."""
-    local_tip = ws.branch_tip(repo, branch)
-    if remote_tip is None:
-        base_tip = remote.fetch(base_branch)
-        if local_tip is None:
-            return StartPoint(base_tip, False, None)
-        foreign = [c for c in commit_log(repo, f"{base_tip}..{local_tip}") if not c.agent_run]
-        if foreign:
-            raise UsageError(
-                f"local branch {branch} has {len(foreign)} commit(s) that are neither be-agent's nor on "
-                f"{remote.name}/{base_branch} (newest: {foreign[0].sha[:12]} {foreign[0].subject!r}), and "
-                f"{remote.name} has no branch {branch}. To have be-agent build on them, push the branch "
-                f"(git push {remote.name} {branch}); to start afresh, rename it (git branch -m {branch} "
-                f"{branch}-old). Then run again"
-            )
-        if local_tip == base_tip:
-            return StartPoint(f"refs/heads/{branch}", True, local_tip)
-        _set_local_branch(
-            repo,
-            branch,
-            base_tip,
-            local_tip,
-            f"{remote.name} no longer has it; switch to another "
-            "branch and run again (be-agent restarts it from the base branch)",
-        )
-        return StartPoint(f"refs/heads/{branch}", True, local_tip, moved_to=base_tip)
-    remote_tip = remote.fetch(branch)
-    if local_tip is None or (local_tip != remote_tip and is_ancestor(repo, local_tip, remote_tip)):
-        _set_local_branch(
-            repo,
-            branch,
-            remote_tip,
-            local_tip,
-            "is behind the remote; switch to another branch (or pull) and run again",
-        )
-    elif local_tip != remote_tip and not is_ancestor(repo, remote_tip, local_tip):
-        raise UsageError(
-            f"local branch {branch} and {remote.name}/{branch} have diverged; reconcile or delete "
-            "the local branch, then run again"
-        )
-    return StartPoint(f"refs/heads/{branch}", True, local_tip)
-
-
-def _restore_local_branch(repo: Path, branch: str, current: str, previous: str | None) -> None:
-    """Compare-and-swap back: a branch someone else moved meanwhile is left alone."""
-    if previous is None:
-        ws.git(repo, "update-ref", "-d", f"refs/heads/{branch}", current, check=False)
-    else:
-        ws.git(repo, "update-ref", f"refs/heads/{branch}", previous, current, check=False)
-
-
-def _put_back(repo: Path, branch: str, start: StartPoint) -> None:
-    if start.moved_to is not None:
-        _restore_local_branch(repo, branch, start.moved_to, start.previous_tip)
 
 
 @dataclass
@@ -199,27 +112,6 @@ class FixIssueOutcome:
             "notes": self.notes,
             "run": self.result.model_dump(mode="json") if self.model_run else None,
         }
-
-
-def _github_repository(explicit: str | None, remote_url: str, remote: str) -> str:
-    slug = explicit or os.environ.get("GITHUB_REPOSITORY") or repo_from_remote_url(remote_url)
-    if not slug:
-        raise UsageError(
-            f"cannot tell which GitHub repository this is: remote {remote!r} is not a github.com "
-            "URL; pass --github-repo OWNER/NAME"
-        )
-    try:
-        owner, name = parse_repo_slug(slug)
-    except ValueError as exc:
-        raise UsageError(f"--github-repo: {exc}") from None
-    return f"{owner}/{name}"
-
-
-def _remote_url(repo: Path, remote: str) -> str:
-    url = remote_url(repo, remote)
-    if url is None:
-        raise UsageError(f"no git remote named {remote!r} in {repo}; pass --remote NAME")
-    return url
 
 
 def resume_pull_request(
@@ -326,6 +218,107 @@ def _unchanged_pull_notes(client: GitHubClient, branch: str) -> list[str]:
     ]
 
 
+def follow_up_issue(
+    ctx: GitHubContext,
+    client: GitHubClient,
+    thread: IssueThread,
+    raw_comments: list[dict[str, Any]],
+    permissions: Permissions,
+    branch: str,
+    base_branch: str,
+    tip: str,
+    warn: Warn,
+) -> FollowUp | FixIssueOutcome | None:
+    """The branch's tip is be-agent's verified commit and its pull request is open: the issue's new comments
+    by people with write access are a follow-up (a plan), or there are none and the outcome says the pull
+    request already holds the fix (no model run). None when this is not such a branch."""
+    remote = ctx.remote()
+    remote.fetch(branch)
+    [tip_commit] = commit_log(ctx.repo, "-1", tip)
+    if not tip_commit.agent_run:
+        return None
+    pulls = client.list_pulls(head_branch=branch)
+    if not pulls:
+        return None
+    pull = pulls[0]
+    history = branch_history(ctx.repo, remote.fetch(base_branch), tip)
+    thread_id = f"{ctx.repository}#{thread.number}"
+    me = ctx.auth.login(client)
+    items: list[tuple[CommentKind, dict[str, Any]]] = [("conversation", c) for c in raw_comments]
+    selection = select(items, me=me, since=history.since(thread_id), has_write=permissions)
+    selection_warnings(f"issue #{thread.number}", selection, warn)
+    run_id = tip_commit.agent_run.split(",")[-1]
+    if not selection.taken:
+        result = RunResult(
+            status="fixed",
+            branch=branch,
+            commit=tip,
+            run_id=run_id,
+            reason=f"branch {branch} already holds the fix verified by run {run_id} and pull request "
+            f"#{pull['number']} is open; no new comments by people with write access since: nothing to do",
+        )
+        return FixIssueOutcome(
+            thread.number,
+            ctx.repository,
+            result,
+            branch,
+            model_run=False,
+            pull_request=pull_summary(pull, False),
+        )
+    original = OriginalIssue(
+        thread.number, thread.title, thread.body, thread.author, thread.author_write_access
+    )
+    task = follow_up_task(
+        subject=f"Follow up on GitHub issue #{thread.number}: new comments",
+        where=f"Repository: {ctx.repository}. Branch {branch} (pull request #{pull['number']}) holds "
+        "be-agent's verified fix, and people with write access commented on the issue since.",
+        issue=original,
+        selection=selection,
+        in_force=history.in_force,
+    )
+    fallback = datetime.now(UTC).replace(microsecond=0)
+    trailers = {
+        ISSUE_TRAILER: thread_id,
+        READ_TRAILER: read_mark(thread_id, read_until(raw_comments, fallback)),
+    }
+    return FollowUp(
+        ctx,
+        client,
+        int(pull["number"]),
+        branch,
+        base_branch,
+        tip,
+        history,
+        selection,
+        task,
+        trailers,
+        conversation_on=thread.number,
+        what=f"answering comments {', '.join(str(c.id) for c in selection.taken)} on issue #{thread.number}",
+        task_log={"issue": thread.number, "comments": selection.log()},
+    )
+
+
+def _run_issue_follow_up(
+    plan: FollowUp, opts: FixIssueOptions, model: Model | None, progress: Progress | None, warn: Warn
+) -> FixIssueOutcome:
+    done = run_follow_up(
+        plan, opts.settings, test_cmd=opts.test_cmd, model=model, progress=progress, warn=warn
+    )
+    outcome = FixIssueOutcome(
+        plan.conversation_on,
+        plan.ctx.repository,
+        done.result,
+        plan.branch,
+        pushed=done.pushed,
+        notes=done.notes,
+    )
+    if done.pushed:
+        pull = plan.client.get_pull(plan.pull_number)
+        outcome.pull_request = pull_summary(pull, False)
+    outcome.comment_url = done.replies[-1] if done.replies else None
+    return outcome
+
+
 def fix_issue(
     opts: FixIssueOptions,
     *,
@@ -335,17 +328,14 @@ def fix_issue(
 ) -> FixIssueOutcome:
     """Everything `be-agent fix-issue` does but reading the options and printing: the outcome, or an
     AgentError after the issue was told what happened."""
-    token = check_token(os.environ.get("GITHUB_TOKEN", ""))
-    api_url = api_url_from_env()
-    server_url = server_url_from_env(os.environ)
-    add_secrets([token])
+    ctx = github_context(opts.repo, opts.github_repo, opts.remote)
     event = trigger_event(opts.number, os.environ)
-    repo = ws.open_user_repo(opts.repo.expanduser())
-    remote_url = _remote_url(repo, opts.remote)
-    repository = _github_repository(opts.github_repo, remote_url, opts.remote)
-    remote = Remote.with_token(repo, opts.remote, remote_url, token, server_url)
-    with GitHubClient(repository, token, api_url=api_url) as client:
-        thread, permissions = load_issue(client, opts.number, event)
+    repo, repository, remote = ctx.repo, ctx.repository, ctx.remote()
+    with ctx.client() as client:
+        issue = fetch_issue(client, opts.number)
+        raw_comments = client.list_issue_comments(opts.number)
+        permissions = Permissions(client)
+        thread = issue_thread(issue, raw_comments, permissions, event)
         for sentence in left_out_sentences(thread, select_comments(thread)[1]):
             warn(f"issue #{thread.number}: {sentence}")
         base_branch = opts.base or str(client.get_repository().get("default_branch") or "main")
@@ -369,6 +359,15 @@ def fix_issue(
             )
             if resumed is not None:
                 return resumed
+            follow = follow_up_issue(
+                ctx, client, thread, raw_comments, permissions, branch, base_branch, tip_before, warn
+            )
+            if isinstance(follow, FixIssueOutcome):
+                return follow
+            if follow is not None:
+                return _run_issue_follow_up(follow, opts, model, progress, warn)
+        thread_id = f"{repository}#{thread.number}"
+        read = read_until([issue, *raw_comments], datetime.now(UTC).replace(microsecond=0))
         start = prepare_branch(repo, remote, branch, base_branch, tip_before)
         request = build_request(
             opts.settings,
@@ -379,13 +378,13 @@ def fix_issue(
             branch=branch,
             update_branch=start.update_branch,
             test_cmd=opts.test_cmd,
-            commit_trailers={"Be-Agent-Issue": f"{repository}#{thread.number}"},
+            commit_trailers={ISSUE_TRAILER: thread_id, READ_TRAILER: read_mark(thread_id, read)},
             task_log=thread_log(thread, permissions),
         )
         try:
             result = run_task(request, model=model, progress=progress)
         except AgentError as exc:
-            _put_back(repo, branch, start)
+            put_back(repo, branch, start)
             if opts.open_pr:
                 _report_failure(
                     client,
@@ -401,7 +400,7 @@ def fix_issue(
             raise
         outcome = FixIssueOutcome(thread.number, repository, result, branch)
         if result.status != "fixed":
-            _put_back(repo, branch, start)
+            put_back(repo, branch, start)
             if opts.open_pr:
                 outcome.comment_url = _report_failure(
                     client,
@@ -417,9 +416,9 @@ def fix_issue(
             return outcome
         assert result.commit is not None
         try:
-            remote.push(branch)
+            ctx.remote().push(branch)
         except RemoteError as exc:
-            _restore_local_branch(repo, branch, result.commit, start.previous_tip)
+            restore_local_branch(repo, branch, result.commit, start.previous_tip)
             if opts.open_pr:
                 _report_failure(
                     client,
