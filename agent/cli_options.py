@@ -257,7 +257,7 @@ AcceptRepoSandbox = Annotated[
     bool,
     typer.Option(
         "--accept-repo-sandbox",
-        help="Accept network access or --sandbox none when the repository's config asks for it.",
+        help="Accept network access, --sandbox none or limits above yours when the repository's config asks.",
         rich_help_panel=SANDBOX_PANEL,
     ),
 ]

@@ -14,6 +14,11 @@ Both files hold the same keys (`KEYS`, plus `[prices."MODEL"]` tables), in TOML.
 - A repository's file cannot weaken the sandbox on its own: `network = true` or `sandbox = "none"` coming
   from it stops the run (exit 2) unless the user confirms with `--accept-repo-sandbox`, or decides
   themselves (a flag, the environment, their own file).
+- A repository's file may tighten a limit, never raise it on its own: a value of `max-steps`, `max-cost`,
+  `max-time`, `command-timeout`, `test-timeout`, `retry-budget` or `disk-limit` from it that is above the
+  user's own (their file, else the built-in default; `max-cost` and `max-time` have none) stops the run
+  (exit 2) unless the user confirms with `--accept-repo-sandbox` or sets the limit themselves. A hostile
+  repository must not fill the disk, hang the run or spend more than the user allowed.
 - `state-dir` (where be-agent writes on this machine) and `[prices]` (they decide when the user's
   `--max-cost` stops a run: a repository pricing a model at 0 would disable it) are the user's alone:
   refused in a repository's file.
@@ -35,7 +40,7 @@ from typing import Any
 
 from agent.errors import UsageError
 from agent.pricing import PriceOverride
-from agent.providers import check_model_id, default_model, provider_choice
+from agent.providers import check_model_id, default_model, project_shape, provider_choice, region_shape
 from agent.settings import RunSettings
 from sandbox.base import sandbox_mode
 
@@ -44,6 +49,16 @@ PYPROJECT = "pyproject.toml"
 USER_FILE = Path("be-agent") / "config.toml"
 ENV_PREFIX = "BE_AGENT_"
 MAX_FILE_BYTES = 1024 * 1024  # a settings file larger than this is not a settings file
+# limits a repository may lower but not raise on its own (module docstring)
+LIMITS = (
+    "max_steps",
+    "max_cost",
+    "max_time",
+    "command_timeout",
+    "test_timeout",
+    "retry_budget",
+    "disk_limit",
+)
 
 FLAG = "flag"
 ENVIRONMENT = "environment"
@@ -126,9 +141,9 @@ KEYS: dict[str, Key] = {
     "test-cmd": Key(str, _text),
     "setup": Key(str, _text),
     "state-dir": Key(str, _path, personal=True),
-    "aws-region": Key(str, _text),
-    "vertex-project": Key(str, _text),
-    "vertex-region": Key(str, _text),
+    "aws-region": Key(str, region_shape),
+    "vertex-project": Key(str, project_shape),
+    "vertex-region": Key(str, region_shape),
 }
 PRICES = "prices"
 PRICE_FIELDS = {
@@ -291,6 +306,8 @@ def _read_toml(path: Path, label: str, *, inside: Path | None = None) -> dict[st
         return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{label} cannot be read: {exc}") from None
+    except RecursionError:  # tomllib recurses per nested array or table: a bomb, not settings
+        raise UsageError(f"{label} cannot be read: it nests arrays or tables too deeply") from None
 
 
 def repository_layer(root: Path) -> Layer | None:
@@ -404,6 +421,7 @@ def resolve_settings(
         sources["prices"] = ", ".join(dict.fromkeys(p.origin for p in prices.values()))
 
     _check_sandbox(values, kinds, accept_repo_sandbox)
+    _check_limits(values, kinds, layers[-1], accept_repo_sandbox)
     provider = values.get("provider", "anthropic")
     if "model" not in values:
         values["model"] = default_model(provider)
@@ -424,4 +442,35 @@ def _check_sandbox(values: dict[str, Any], kinds: dict[str, Layer], accepted: bo
         raise UsageError(
             f"{weaker[0][2]} asks for {asks}, which {verb} the sandbox, and a repository's config cannot do "
             f"that on its own: pass --accept-repo-sandbox to accept it, or decide yourself ({yours})"
+        )
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _check_limits(values: dict[str, Any], kinds: dict[str, Layer], user: Layer, accepted: bool) -> None:
+    """A repository's limit above the user's own (their file's, else the built-in default) needs their word."""
+    if accepted:
+        return
+    defaults = RunSettings()
+    raised = []
+    for field in LIMITS:
+        if field not in values or kinds[field].kind != "repository":
+            continue
+        own = user.values.get(field, getattr(defaults, field))
+        if own is not None and isinstance(values[field], int | float) and values[field] > own:
+            where = f"your {user.label}" if field in user.values else "the built-in default"
+            raised.append(
+                (
+                    field,
+                    f"{key_of(field)} = {_number_text(values[field])} (above {_number_text(own)}, {where})",
+                )
+            )
+    if raised:
+        label = kinds[raised[0][0]].label
+        flags = ", ".join("--" + key_of(field) for field, _ in raised)
+        raise UsageError(
+            f"{label} raises {'; '.join(what for _, what in raised)}, and a repository's config may only "
+            f"lower limits on its own: pass --accept-repo-sandbox to accept it, or set it yourself ({flags})"
         )

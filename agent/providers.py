@@ -10,7 +10,10 @@ Rules a reader can check here:
 - Missing or malformed credentials, region or project: `UsageError` (exit 2) from `connect`, which a run
   calls before it creates anything. A message names the variable, never its value.
 - Endpoints come from the environment only (`ANTHROPIC_BASE_URL`, `ANTHROPIC_BEDROCK_BASE_URL`,
-  `ANTHROPIC_VERTEX_BASE_URL`): a repository's config cannot send the credentials elsewhere.
+  `ANTHROPIC_VERTEX_BASE_URL`): a repository's config cannot send the credentials elsewhere. The SDKs
+  build the host name from the region (`bedrock-runtime.REGION.amazonaws.com`, `REGION-aiplatform.
+  googleapis.com`), so a region is letters, digits and inner hyphens only, and a project letters, digits,
+  hyphens, dots and colons: nothing that could end the host name (`/`, `?`, `#`, `@`) gets through.
 - Every credential value the connection knows is in `Connection.secrets()`, for the logs' redaction and for
   scrubbing error text.
 - The SDK's retries are off (`max_retries=0`): `agent.retry` is the one policy, for every provider.
@@ -33,6 +36,8 @@ PROVIDERS: tuple[Provider, ...] = ("anthropic", "bedrock", "vertex")
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
 _AWS_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
+_REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # us-east-1, us-gov-west-1, europe-west4, global
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9.:-]{0,99}")  # my-project-123, or a domain-scoped example.com:proj
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,28 @@ def provider_choice(value: str) -> Provider:
         if value == provider:
             return provider
     raise ValueError(f"must be anthropic, bedrock or vertex, not {value!r}")
+
+
+def region_shape(value: str) -> str:
+    """A cloud region as the SDKs put it into a host name; ValueError for anything else."""
+    if not _REGION.fullmatch(value):
+        raise ValueError(f"must be a region name such as us-east-1 (letters, digits, hyphens), not {value!r}")
+    return value
+
+
+def project_shape(value: str) -> str:
+    """A Google Cloud project id; ValueError for anything else."""
+    if not _PROJECT.fullmatch(value):
+        raise ValueError(f"must be a Google Cloud project id such as my-project-123, not {value!r}")
+    return value
+
+
+def _checked(name: str, value: str, shape: Callable[[str], str]) -> None:
+    _well_formed(name, value)
+    try:
+        shape(value)
+    except ValueError as exc:
+        raise UsageError(f"{name} {exc}") from None
 
 
 def default_model(provider: Provider) -> str:
@@ -168,7 +195,7 @@ def _bedrock(settings: ProviderSettings, timeout: float, env: Mapping[str, str])
         raise UsageError(
             "no AWS region for Bedrock: set AWS_REGION (e.g. us-east-1), or aws-region in be-agent's config"
         )
-    _well_formed("the AWS region", region)
+    _checked("the AWS region", region, region_shape)
     bearer = env.get("AWS_BEARER_TOKEN_BEDROCK")
     if bearer:
         _well_formed("AWS_BEARER_TOKEN_BEDROCK", bearer)
@@ -241,7 +268,7 @@ def _vertex(settings: ProviderSettings, timeout: float, env: Mapping[str, str]) 
             "no Vertex AI region: set CLOUD_ML_REGION (e.g. us-east5, or global), or vertex-region in "
             "be-agent's config"
         )
-    _well_formed("the Vertex AI region", region)
+    _checked("the Vertex AI region", region, region_shape)
     try:
         credentials, found_project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
     except google.auth.exceptions.DefaultCredentialsError as exc:
@@ -256,7 +283,7 @@ def _vertex(settings: ProviderSettings, timeout: float, env: Mapping[str, str]) 
             "no Google Cloud project for Vertex AI: set ANTHROPIC_VERTEX_PROJECT_ID (or "
             "GOOGLE_CLOUD_PROJECT), or vertex-project in be-agent's config"
         )
-    _well_formed("the Google Cloud project", project)
+    _checked("the Google Cloud project", project, project_shape)
     try:
         # mint the first token now: bad credentials stop the run here
         credentials.refresh(Request())  # type: ignore[no-untyped-call]
