@@ -8,7 +8,9 @@ Rules a reader can check:
   named for the log.
 - be-agent's replies carry `ANSWERED` markers naming the comments they answer. A marker counts only in a
   comment written by the token's own account (`me`): anyone can paste the text, nobody else can post as that
-  account. be-agent's own comments are never taken.
+  account. And only as the reply's last lines, where `agent.github.replies` writes it (the marker, then
+  MARKER): a reply also quotes text be-agent did not write (the model's summary and reasons, file names),
+  and a marker inside that quoted text is not be-agent's word. be-agent's own comments are never taken.
 - A comment's text is what a reader of the page sees (`agent.reader_view`), from GitHub's rendering when it
   gives one; what was hidden is counted.
 - Too much text for one task: the oldest comments are taken first, the rest wait for the next run (they stay
@@ -34,6 +36,10 @@ MAX_TAKEN = 20  # comments in one follow-up
 MAX_TAKEN_CHARS = 30_000  # their text, diff hunks included
 MAX_HUNK_LINES = 30  # the end of a diff hunk: the lines the comment points at
 _ANSWERED = re.compile(r"<!-- be-agent answered: ([0-9 ]+) -->")
+# the reply's own ending (`agent.github.replies._end`); the web editor may have turned \n into \r\n
+_ANSWERED_ENDING = re.compile(
+    r"(?:\A|\n)<!-- be-agent answered: ([0-9]+(?: [0-9]+)*) -->\r?\n" + re.escape(MARKER) + r"\s*\Z"
+)
 
 
 def answered_marker(ids: Iterable[int]) -> str:
@@ -104,14 +110,15 @@ def answered_ids(items: Iterable[dict[str, Any]], me: str) -> tuple[set[int], li
     found: set[int] = set()
     forged: list[str] = []
     for item in items:
-        markers = _ANSWERED.findall(str(item.get("body") or ""))
-        if not markers:
+        body = str(item.get("body") or "")
+        if not _ANSWERED.search(body):
             continue
         if not is_ours(item, me):
             forged.append(_login(item))
             continue
-        for marker in markers:
-            found.update(int(n) for n in marker.split())
+        ending = _ANSWERED_ENDING.search(body)  # a marker anywhere else in our reply was quoted, not ours
+        if ending:
+            found.update(int(n) for n in ending.group(1).split())
     return found, forged
 
 
