@@ -330,3 +330,29 @@ def test_pull_requests_respond_must_not_work_on_are_refused_before_any_work(worl
     assert last_json(run)["exit_code"] == 2
     assert world.remote_tip(BRANCH) == tip and gh.requests_to("POST", r".*") == []
     print(f"{case}: {run.stderr.strip().splitlines()[-1]}")
+
+
+@pytest.mark.parametrize("head", ["main", "release/2.x"])
+def test_respond_never_pushes_to_a_branch_be_agent_did_not_create(world: World, head: str):
+    """The threat: someone with write access but without the right to push to a protected branch (or anyone
+    who can open a pull request between two branches of the repository) opens one whose head is that branch.
+    It holds a be-agent commit (an earlier fix merged into it, or a commit carrying a copied Be-Agent-Run
+    trailer), so respond would treat it as its own and push a commit to it with be-agent's token."""
+    gh = world.gh
+    earlier_fix(world)
+    git(world.checkout, "fetch", "-q", "origin")
+    git(world.checkout, "push", "-q", "origin", "origin/main:refs/heads/old-base")
+    git(world.checkout, "push", "-q", "origin", f"origin/{BRANCH}:refs/heads/{head}")  # the fix merged there
+    pull = gh.add_pull(head, base="old-base", user="mallory")
+    gh.permissions["maintainer"] = "admin"
+    gh.add_review_comment(pull["number"], REVIEW, user="maintainer")
+    tip = world.remote_tip(head)
+    with StandinServer([]) as model:
+        run = respond(world, model.base_url, str(pull["number"]))
+        assert model.requests == []
+    assert run.exit_code == 2, run.stderr
+    assert (
+        f"branch {head} of pull request #{pull['number']} is not a be-agent branch (be-agent/...)"
+        in run.stderr
+    )
+    assert world.remote_tip(head) == tip and gh.requests_to("POST", r".*") == []

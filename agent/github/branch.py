@@ -15,6 +15,8 @@ from agent import workspace as ws
 from agent.errors import UsageError
 from agent.remote import Remote, commit_log, current_branch, is_ancestor
 
+AGENT_BRANCH_PREFIX = "be-agent/"  # every branch be-agent creates for GitHub (fix-issue, ci); respond's only
+
 
 def _set_local_branch(repo: Path, branch: str, new: str, old: str | None, checked_out_advice: str) -> None:
     """Create or move a local branch ref, compare-and-swap, never moving a checked-out branch."""

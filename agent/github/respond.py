@@ -2,8 +2,11 @@
 new costs nothing.
 
 Before any model call: read the pull request and refuse what must not be worked on (not found, not open, from
-a fork: be-agent pushes only to branches of the repository itself, never to a fork; a branch with no
-be-agent commit: respond continues be-agent's own pull requests); read its review comments (file, line,
+a fork: be-agent pushes only to branches of the repository itself, never to a fork; a head branch outside
+`be-agent/`, the names be-agent gives its own branches: anyone who can open a pull request between two
+branches could otherwise point respond at a protected branch holding a merged or copied be-agent commit,
+and have be-agent push there with its token; a branch with no be-agent commit: respond continues be-agent's
+own pull requests); read its review comments (file, line,
 diff hunk) and conversation comments and take the new ones by people with write access
 (`agent.github.comments`). None: say so and exit 0, without calling the model or pushing. Otherwise the
 follow-up runs (`agent.github.follow_up`): from the remote branch's tip, with the earlier commits' tests in
@@ -24,6 +27,7 @@ from typing import Any
 
 from agent.config import RunResult
 from agent.errors import ExitCode, UsageError
+from agent.github.branch import AGENT_BRANCH_PREFIX
 from agent.github.client import GitHubClient, GitHubError
 from agent.github.comments import CommentKind, Selection, select, selection_warnings
 from agent.github.context import GitHubContext, github_context
@@ -165,6 +169,11 @@ def plan_for_pull(
     nothing new to answer."""
     pull = fetch_pull(client, number)
     branch, base_branch = str(pull["head"]["ref"]), str(pull["base"]["ref"])
+    if not branch.startswith(AGENT_BRANCH_PREFIX) or branch == base_branch:
+        raise UsageError(
+            f"branch {branch} of pull request #{number} is not a be-agent branch ({AGENT_BRANCH_PREFIX}...): "
+            "respond pushes only to the branches be-agent creates (fix-issue, ci --open-pr)"
+        )
     remote = ctx.remote()
     heads = remote.heads(branch, base_branch)
     for name in (branch, base_branch):
