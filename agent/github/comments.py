@@ -14,7 +14,10 @@ Rules a reader can check:
 - A comment's text is what a reader of the page sees (`agent.reader_view`), from GitHub's rendering when it
   gives one; what was hidden is counted.
 - Too much text for one task: the oldest comments are taken first, the rest wait for the next run (they stay
-  unanswered, so it takes them).
+  unanswered, and the run's read mark stops before the oldest of them: `agent.github.follow_up.read_until`).
+- Permissions are asked for at most MAX_PERMISSION_CHECKS people, likely writers first (GitHub's
+  `author_association` says OWNER, MEMBER or COLLABORATOR), then the newest commenters: a crowd of outsiders
+  commenting before a maintainer cannot use up the checks so that the maintainer counts as an outsider.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from agent.github.event import parse_time
-from agent.github.issue import MARKER, MAX_COMMENT_CHARS
+from agent.github.issue import LIKELY_WRITERS, MARKER, MAX_COMMENT_CHARS
 from agent.reader_view import reader_text
 from agent.untrusted import clean_plain
 
@@ -175,6 +178,14 @@ def select(
     ordered = sorted(items, key=lambda pair: (str(pair[1].get("created_at") or ""), int(pair[1]["id"])))
     done, forged = answered_ids((item for _, item in ordered), me)
     picked = Selection(forged_markers=forged)
+    candidates = [
+        item
+        for _, item in reversed(ordered)  # newest first
+        if not is_ours(item, me) and int(item["id"]) not in done and _newer(item, since)
+    ]
+    likely = [_login(i) for i in candidates if i.get("author_association") in LIKELY_WRITERS]
+    for login in dict.fromkeys([*likely, *(_login(i) for i in candidates)]):
+        has_write(login)  # asked in this order (module docstring); the answers are cached
     budget = MAX_TAKEN_CHARS
     for kind, item in ordered:
         if is_ours(item, me):

@@ -279,7 +279,7 @@ def follow_up_issue(
     fallback = datetime.now(UTC).replace(microsecond=0)
     trailers = {
         ISSUE_TRAILER: thread_id,
-        READ_TRAILER: read_mark(thread_id, read_until(raw_comments, fallback)),
+        READ_TRAILER: read_mark(thread_id, read_until(raw_comments, fallback, selection.deferred)),
     }
     return FollowUp(
         ctx,

@@ -14,9 +14,9 @@ This module prints nothing: warnings go through `warn`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -153,8 +153,18 @@ def follow_up_task(
     return "\n".join(lines).strip() + "\n"
 
 
-def read_until(items: list[dict[str, Any]], fallback: datetime) -> datetime:
-    """The newest time among the comments read (GitHub's clock): later ones are the next run's."""
+def read_until(
+    items: list[dict[str, Any]], fallback: datetime, waiting: Sequence[ThreadComment] = ()
+) -> datetime:
+    """The newest time among the comments read (GitHub's clock): later ones are the next run's. With comments
+    `waiting` for the next run (too many or too long for this one), one second before the oldest of them, so
+    the next run still finds them new; what this run answered meanwhile carries its answered-marker."""
+    if waiting:
+        times = [
+            max(t for t in (c.created_at, c.updated_at) if t is not None) for c in waiting if c.created_at
+        ]
+        if times:
+            return min(times) - timedelta(seconds=1)
     stamps = [parse_time(i.get(k)) for i in items for k in ("created_at", "updated_at")]
     known = [t for t in stamps if t is not None]
     return max(known) if known else fallback

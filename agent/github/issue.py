@@ -40,7 +40,7 @@ MAX_PERMISSION_CHECKS = 50  # people asked about; anyone beyond counts as withou
 SLUG_CHARS = 40
 SUBJECT_CHARS = 72  # the task's first line is the commit subject
 # associations that hint at write access: those people are asked about first, never trusted on the hint
-_LIKELY_WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+LIKELY_WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 
 
 def truncated(text: str, limit: int, what: str) -> str:
@@ -123,7 +123,7 @@ def _ask_in_order(issue: dict[str, Any], comments: list[dict[str, Any]], has_wri
     rest, newest first: when the number of checks runs out, it runs out on the least likely writers."""
     newest_first = list(reversed(comments))
     order = [_login(issue)]
-    order += [_login(c) for c in newest_first if c.get("author_association") in _LIKELY_WRITERS]
+    order += [_login(c) for c in newest_first if c.get("author_association") in LIKELY_WRITERS]
     order += [_login(c) for c in newest_first]
     for login in dict.fromkeys(order):
         has_write(login)

@@ -213,7 +213,7 @@ def plan_for_pull(
     fallback = datetime.now(UTC).replace(microsecond=0)
     trailers = {
         PULL_TRAILER: thread,
-        READ_TRAILER: read_mark(thread, read_until([i for _, i in items], fallback)),
+        READ_TRAILER: read_mark(thread, read_until([i for _, i in items], fallback, selection.deferred)),
     }
     if history.issue:
         trailers[ISSUE_TRAILER] = history.issue
