@@ -7,8 +7,19 @@ A thread's comments are new when they are newer than the newest be-agent commit 
 be-agent commit read, newer than be-agent's last commit on the branch.
 
 A be-agent commit is one with the `Be-Agent-Run` trailer, between the base branch and the branch's tip.
-Trailers are read with git itself. They only ever add obligations: a forged or missing trailer can make a
-follow-up keep fewer tests, never pass one that fails.
+Trailers are read with git itself.
+
+Whom the trailers are trusted from: whoever can push to the branch, i.e. people with write access (forks are
+refused, and respond works only on `be-agent/` branches). Nothing checks that be-agent made a commit: git's
+author and committer are free text, be-agent's commits are not signed, and GitHub's API is not asked. Within
+the branch, trailers only add obligations: a commit carrying a copied or made-up Be-Agent-Targets adds
+tests that must pass (resolved against the baseline), and cannot take away another commit's. What a person
+with write access can do is take commits out of `base..tip` (force-push a rewritten branch, or move the
+pull request's base onto a branch holding them): their targets are then no longer in force, and a test they
+fixed that is broken at the follow-up's start may then count as already failing (reported, not blocking). That is no
+more than that person could do by pushing to the branch themselves; the verdict never calls a test that
+fails passing. A forged Be-Agent-Read time, or a committer date in the future, only makes comments look
+older (nothing is taken: the run does less, never more).
 """
 
 from __future__ import annotations
