@@ -4,7 +4,7 @@ the tree."""
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import shlex
 import subprocess
@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from agent.change_check import evidence_findings
 from sandbox.base import SandboxConfig
 from sandbox.bwrap import BwrapSandbox
 from tests.sandbox_fixtures import needs_bwrap
 from tools.detect import TestCommand
-from tools.pytest_guard import MAX_RECORD_BYTES, install_guard, read_guard
+from tools.junit import parse_junit
+from tools.pytest_guard import GuardChannel, install_guard
 from tools.run_tests import RunTestsTool
+from tools.test_report import TestReport
 
 TESTS = """\
 import pytest
@@ -69,44 +72,61 @@ def project(tmp_path: Path, package_init: str) -> Path:
     return root
 
 
-def run_guarded(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run_guarded(
+    tmp_path: Path, root: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], TestReport]:
+    """Run pytest on the host with the plugin and a channel, and read the results as the harness does."""
     guard = install_guard(tmp_path / "guard")
-    out = tmp_path / "guard-out"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(guard.directory),
-        "BE_AGENT_GUARD_OUT": str(out),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-W",
-            "error",
-            "-p",
-            guard.module,
-            *extra,
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return done, out
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    xml = scratch / "junit.xml"
+    with GuardChannel(scratch) as channel:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(guard.directory),
+            "BE_AGENT_GUARD_OUT": str(channel.path),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-W",
+                "error",
+                "-p",
+                guard.module,
+                "-o",
+                "junit_family=xunit1",
+                f"--junitxml={xml}",
+                *extra,
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        record = channel.record()
+    report = TestReport(command="pytest", exit_code=done.returncode, guard=record)
+    if xml.is_file():
+        data = xml.read_bytes()
+        report.junit_sha256 = hashlib.sha256(data).hexdigest()
+        report.outcomes, report.messages = parse_junit(data, root=root)
+    else:
+        report.structured = False
+    return done, report
 
 
 def test_an_honest_run_is_recorded_call_by_call(tmp_path: Path) -> None:
-    done, out = run_guarded(tmp_path, project(tmp_path, "VALUE = 1\n"))
+    done, report = run_guarded(tmp_path, project(tmp_path, "VALUE = 1\n"))
     assert (
         "2 failed, 2 passed, 1 skipped" in done.stdout
     )  # loading the check changes nothing, warnings included
-    record = read_guard(out)
+    record = report.guard
     assert record is not None and record.processes == 1
     assert record.calls == {
         "tests/test_pkg.py::test_ok": "passed",
@@ -116,38 +136,29 @@ def test_an_honest_run_is_recorded_call_by_call(tmp_path: Path) -> None:
         "tests/test_pkg.py::test_skipped": "skipped",
     }
     assert record.replaced == [] and record.late_plugins == []
+    assert sorted(record.failed) == ["tests/test_pkg.py::test_bug", "tests/test_pkg.py::test_param[2]"]
+    assert record.ended and record.exit_status == 1 == done.returncode and record.tampered == []
+    assert record.junit_sha256 == report.junit_sha256  # the report pytest wrote is the one read
+    assert evidence_findings(report, "the run") == []
 
 
 def test_code_under_test_that_forges_reports_is_caught(tmp_path: Path) -> None:
-    done, out = run_guarded(tmp_path, project(tmp_path, FORGE_REPORTS))
+    done, report = run_guarded(tmp_path, project(tmp_path, FORGE_REPORTS))
     assert "5 passed" in done.stdout  # what the forged reports say...
-    record = read_guard(out)
+    record = report.guard
     assert record is not None
     assert record.replaced == ["_pytest.reports.TestReport.from_item_and_call"]
-    assert record.calls["tests/test_pkg.py::test_param[2]"] == "failed"  # ...and what really happened
+    assert record.call("tests/test_pkg.py::test_param[2]") == "failed"  # ...and what really happened
 
 
 def test_workers_of_a_distributed_run_each_report(tmp_path: Path) -> None:
-    done, out = run_guarded(tmp_path, project(tmp_path, "VALUE = 1\n"), "-n", "2")
-    record = read_guard(out)
-    assert record is not None and record.processes >= 2, done.stdout
+    done, report = run_guarded(tmp_path, project(tmp_path, "VALUE = 1\n"), "-n", "2")
+    record = report.guard
+    assert record is not None and record.processes >= 3, done.stdout  # the controller and two workers
     assert record.calls["tests/test_pkg.py::test_bug"] == "failed"
     assert record.calls["tests/test_pkg.py::test_ok"] == "passed"
-
-
-def test_records_are_read_as_hostile_input(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    secret = tmp_path / "secret.json"
-    secret.write_text(json.dumps({"pid": 1, "calls": {"t.py::x": "passed"}}))
-    (out / "guard-1.json").symlink_to(secret)
-    (out / "guard-2.json").write_text("{not json")
-    (out / "guard-3.json").write_text(json.dumps({"pid": 3, "calls": {"t.py::x": "forged"}}))
-    (out / "guard-4.json").write_bytes(b" " * (MAX_RECORD_BYTES + 1))
-    assert read_guard(out) is None
-    (out / "guard-5.json").write_text(json.dumps({"pid": 5, "calls": {"t.py::y": "passed"}}))
-    record = read_guard(out)
-    assert record is not None and record.calls == {"t.py::y": "passed"} and record.processes == 1
+    assert record.ended and record.exit_status == 1 and record.tampered == []
+    assert evidence_findings(report, "the run") == []
 
 
 @needs_bwrap
@@ -164,6 +175,7 @@ def test_a_harness_run_keeps_bytecode_out_of_the_tree_and_brings_the_record_back
         copies.append(copy)
     first = tool.run_in(copies[0], [], guard=guard, pycache=pycache)
     assert first.guard is not None and first.guard.calls["tests/test_pkg.py::test_bug"] == "failed"
+    assert first.guard.ended and first.guard.tampered == [] and first.junit_sha256 == first.guard.junit_sha256
     assert pycache.is_dir()  # the first run wrote the shared bytecode...
     seeded = sorted(p for p in pycache.rglob("*") if p.is_file())
     second = tool.run_in(copies[1], ["tests/test_pkg.py::test_ok"], guard=guard, pycache=pycache)

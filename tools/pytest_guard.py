@@ -2,29 +2,34 @@
 
 `install_guard` copies the plugin under a random module name into a directory of the run (outside every
 checkout), which the sandbox mounts read-only; `run_prefix` is the shell text that puts it on the path and
-keeps bytecode in the run's private temporary directory; `read_guard` reads back what each pytest process
-wrote. Those files are written by a process that ran code under test, so they are read as hostile input:
-bounded in number and size, links never followed, and validated.
+keeps bytecode in the run's private temporary directory; `GuardChannel` is the FIFO the plugin streams its
+records into while the tests run, emptied by the harness as they arrive, and `parse_stream` turns them into
+the run's `GuardRecord`. The plugin's processes share the sandbox with code under test, so the stream is
+hostile input: bounded in size, each line validated, and every record that the plugin itself would never
+have written in that place (a repeated or skipped sequence number, a record after the end, a second main
+process, a line in another format) is named in `tampered` instead of being believed.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import hashlib
 import os
 import secrets
+import select
 import shlex
-import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_guard_plugin.py")
-OUT_DIR_NAME = ".be-agent-guard"  # under the run's private temporary directory
+OUT_DIR_NAME = ".be-agent-guard"  # the channel (a FIFO) in the run's private temporary directory
 PYCACHE_DIR_NAME = ".be-agent-pycache"
-MAX_RECORDS = 64  # pytest processes of one run (xdist workers)
-MAX_RECORD_BYTES = 16 * 1024 * 1024
+MAX_STREAM_BYTES = 16 * 1024 * 1024  # of records, for one harness run
+MAX_PROBLEMS = 20  # distinct phrases kept in `tampered`
 
 CallOutcome = Literal["passed", "failed", "skipped"]
 
@@ -59,60 +64,178 @@ def run_prefix(guard: GuardPlugin | None, pycache: Path | None = None) -> str:
     return "unset PYTHONDONTWRITEBYTECODE; export " + " ".join(exports) + "; "
 
 
-class GuardProcess(BaseModel):
-    pid: int
-    calls: dict[str, CallOutcome] = Field(default_factory=dict)
-    replaced: list[str] = Field(default_factory=list)
-    late_plugins: list[str] = Field(default_factory=list)
-
-
 class GuardRecord(BaseModel):
-    """What the plugin saw, merged over the run's pytest processes."""
+    """What the plugin said, merged over the run's pytest processes, and what was wrong with how it arrived."""
 
-    calls: dict[str, CallOutcome] = Field(default_factory=dict)
+    calls: dict[str, CallOutcome] = Field(default_factory=dict)  # test id (or "sha256:<hex>") -> outcome
+    failed: list[str] = Field(default_factory=list)  # ids (or "sha256:<hex>") pytest logged as failed
     replaced: list[str] = Field(default_factory=list)
     late_plugins: list[str] = Field(default_factory=list)
     processes: int = 0
+    ended: bool = False  # the main process reached the end of its session
+    exit_status: int | None = None  # what pytest decided at that end
+    junit_sha256: str | None = None  # the JUnit report as pytest wrote it
+    tampered: list[str] = Field(default_factory=list)  # each a phrase: what in the stream cannot be honest
+
+    def call(self, test_id: str) -> CallOutcome | None:
+        return self.calls.get(test_id) or self.calls.get(hashed_id(test_id))
 
 
-def read_guard(out_dir: Path) -> GuardRecord | None:
-    """The merged record, or None when no process wrote one (pytest never reached the end of a session)."""
-    try:
-        names = sorted(os.listdir(out_dir))
-    except OSError:
+def hashed_id(test_id: str) -> str:
+    """How a test id too long for one record is named in the stream."""
+    return "sha256:" + hashlib.sha256(test_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _Line(BaseModel):
+    """One record as the plugin writes it; anything else on the pipe is not the plugin's."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    pid: int
+    seq: int
+    kind: Literal["start", "call", "failed", "replaced", "late_plugin", "end"]
+    id: str | None = None
+    id_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    outcome: CallOutcome | None = None
+    when: str | None = None
+    name: str | None = None
+    role: Literal["main", "worker"] | None = None
+    exit_status: int | None = None
+    junit_sha256: str | None = None
+
+    def test_id(self) -> str | None:
+        return self.id if self.id is not None else f"sha256:{self.id_sha256}" if self.id_sha256 else None
+
+
+def parse_stream(data: bytes, *, overflowed: bool = False) -> GuardRecord | None:
+    """The record of a run from the bytes the plugin's processes wrote into the channel, in arrival order;
+    None when nothing arrived. Each process's records must count up from its `start` at 0 and stop at its
+    `end`; exactly one process is the main one. Whatever breaks that is named in `tampered`: the plugin
+    never breaks it, so someone else wrote into the channel."""
+    if not data and not overflowed:
         return None
-    merged = GuardRecord()
-    for name in [n for n in names if n.startswith("guard-") and n.endswith(".json")][:MAX_RECORDS]:
-        data = _read_regular(out_dir / name)
-        if data is None:
-            continue
+    record = GuardRecord()
+    problems: list[str] = ["more records than the harness reads"] if overflowed else []
+    next_seq: dict[int, int] = {}
+    ended: set[int] = set()
+    main_ended = False
+    lines = data.split(b"\n")
+    if lines and lines[-1]:
+        problems.append("a record cut short")
+    for raw in lines[:-1]:
         try:
-            process = GuardProcess.model_validate(json.loads(data))
-        except (ValueError, ValidationError):
+            line = _Line.model_validate_json(raw)
+        except ValidationError:
+            problems.append("a line the runtime check never writes")
             continue
-        merged.processes += 1
-        for test_id, outcome in process.calls.items():
-            # a test seen by several processes (a controller and its worker): the worse outcome wins
-            if merged.calls.get(test_id) != "failed":
-                merged.calls[test_id] = outcome
-        merged.replaced = sorted({*merged.replaced, *process.replaced})
-        merged.late_plugins = sorted({*merged.late_plugins, *process.late_plugins})
-    return merged if merged.processes else None
+        if main_ended:
+            problems.append(f"a {line.kind} record after the main process ended its session")
+            continue
+        if line.pid in ended:
+            problems.append(f"a {line.kind} record after process {line.pid} ended its session")
+            continue
+        expected = next_seq.get(line.pid, 0)
+        if line.seq != expected or (expected == 0) != (line.kind == "start"):
+            problems.append(
+                f"process {line.pid}'s records out of order or repeated ({line.kind} #{line.seq})"
+            )
+            continue
+        next_seq[line.pid] = expected + 1
+        _merge(record, line)
+        if line.kind == "end":
+            ended.add(line.pid)
+            if line.role == "main":
+                main_ended = record.ended = True
+                record.exit_status, record.junit_sha256 = line.exit_status, line.junit_sha256
+    record.processes = len(next_seq)
+    record.tampered = sorted(set(problems))[:MAX_PROBLEMS]
+    return record
 
 
-def _read_regular(path: Path) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
-            return None
-        chunks, size = [], 0
-        while size <= MAX_RECORD_BYTES and (chunk := os.read(fd, 1 << 20)):
-            chunks.append(chunk)
-            size += len(chunk)
-        return None if size > MAX_RECORD_BYTES else b"".join(chunks)
-    finally:
-        os.close(fd)
+def _merge(record: GuardRecord, line: _Line) -> None:
+    test_id = line.test_id()
+    if line.kind == "call" and test_id is not None and line.outcome is not None:
+        # a test seen by several processes (a controller and its worker): the worse outcome wins
+        if record.calls.get(test_id) != "failed":
+            record.calls[test_id] = line.outcome
+    elif line.kind == "failed" and test_id is not None and test_id not in record.failed:
+        record.failed.append(test_id)
+    elif line.kind == "replaced" and line.name and line.name not in record.replaced:
+        record.replaced = sorted([*record.replaced, line.name])
+    elif line.kind == "late_plugin" and line.name and line.name not in record.late_plugins:
+        record.late_plugins = sorted([*record.late_plugins, line.name])
+
+
+class GuardChannel:
+    """The FIFO the plugin writes into, in a run's scratch directory (`$TMPDIR` of its sandbox), and a thread
+    that empties it while the tests run, so a record is out of the sandbox's reach as soon as it is written
+    and a full pipe never blocks a test. Use as a context manager around the test command; `record()` then
+    parses what arrived. Reading is bounded: past MAX_STREAM_BYTES the rest is drained and dropped."""
+
+    def __init__(self, scratch: Path):
+        self.path = scratch / OUT_DIR_NAME
+        os.mkfifo(self.path, 0o600)
+        self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # our own writer keeps the pipe from reading as ended before the first test process opens it
+        self._keep = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._overflowed = False
+        self._thread = threading.Thread(target=self._drain, name="be-agent-guard-channel", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> GuardChannel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _take(self, chunk: bytes) -> None:
+        if self._size + len(chunk) > MAX_STREAM_BYTES:
+            self._overflowed = True
+            return
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+
+    def _drain(self) -> None:
+        while True:
+            ready, _, _ = select.select([self._fd, self._stop_r], [], [])
+            if self._fd in ready and not self._read_available():
+                return
+            if self._stop_r in ready:
+                self._read_available(limit=MAX_STREAM_BYTES)
+                return
+
+    def _read_available(self, limit: int | None = None) -> bool:
+        """Read what the pipe holds now; False once no writer is left."""
+        taken = 0
+        while limit is None or taken < limit:
+            try:
+                chunk = os.read(self._fd, 1 << 16)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                return False
+            taken += len(chunk)
+            self._take(chunk)
+            if limit is None:
+                return True
+        return True
+
+    def close(self) -> None:
+        """Stop reading (whatever a leftover process writes later is never read) and remove the FIFO."""
+        if self._keep < 0:
+            return
+        os.close(self._keep)
+        self._keep = -1
+        os.write(self._stop_w, b"x")
+        self._thread.join()
+        for fd in (self._fd, self._stop_r, self._stop_w):
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    def record(self) -> GuardRecord | None:
+        self.close()
+        return parse_stream(b"".join(self._chunks), overflowed=self._overflowed)

@@ -2,23 +2,32 @@
 copies this file under a random module name into a directory mounted read-only in the sandbox and loads it
 with `-p`, so pytest imports it before any conftest, entry-point plugin or project module.
 
-It records, in each pytest process (xdist workers included), and writes to `$BE_AGENT_GUARD_OUT` at the
-very end of the session:
-- `calls`: for every test whose call phase ran, what the call itself did (passed, failed, skipped), seen by
+Each pytest process (xdist workers included) streams what it sees, as it happens, into the FIFO named by
+`$BE_AGENT_GUARD_OUT`, whose reading end the harness holds (tools/pytest_guard.py). A record is one JSON
+line of at most PIPE_BUF bytes, written with one `write`, so records of several processes never mix; each
+carries the process id and a sequence number that counts up from 0. What went into the pipe cannot be
+taken back: code that runs later (an `atexit` handler, a thread, a signal handler) can add records, which
+shows as repeated numbers or records after the end, but cannot change what was said. The records:
+- `start`, when the plugin loads;
+- `call`: for every test whose call phase ran, what the call itself did (passed, failed, skipped), seen by
   the innermost wrapper around the test function, under whatever a report later claims;
-- `replaced`: parts of the runner (pytest's runner, reports, JUnit writer, pluggy's hook calling, builtins,
-  the `sys.modules` entries of pytest and pluggy) that are no longer the objects they were when it loaded;
-- `late_plugins`: plugins registered after collection, while tests ran.
-Code under test runs in the same process and could still defeat this; the harness's static check of the
+- `failed`: a test whose report pytest logged as failed (setup, call or teardown), as it logged it;
+- `replaced`: a part of the runner (pytest's runner, reports, JUnit writer, pluggy's hook calling, builtins,
+  the `sys.modules` entries of pytest and pluggy) that is no longer the object it was when the plugin
+  loaded, and `late_plugin`: a plugin registered after collection, while tests ran;
+- `end`, last, at the very end of the session: whether this is the main process or an xdist worker, the
+  exit status pytest decided on, and the SHA-256 of the JUnit report as pytest wrote it (main process).
+Code under test runs in the same process and could still silence this; the harness's static check of the
 change is the other half. Written for any Python >= 3.8 and pytest >= 6.
 """
 
 from __future__ import annotations
 
-import builtins
+import hashlib
 import importlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Generator
 from typing import Any
@@ -26,6 +35,8 @@ from typing import Any
 import pytest
 
 _OUT = os.environ.get("BE_AGENT_GUARD_OUT", "")
+_PIPE_BUF = 4096  # POSIX's smallest atomic pipe write; Linux's too
+_NAME_LIMIT = 1024  # characters of a replaced part's or plugin's name
 # (module, attribute path): looked up again at the end and compared by identity
 _WATCHED: tuple[tuple[str, str], ...] = (
     ("_pytest.runner", "runtestprotocol"),
@@ -48,6 +59,7 @@ _WATCHED: tuple[tuple[str, str], ...] = (
     ("_pytest.junitxml", "_NodeReporter.finalize"),
     ("_pytest.junitxml", "LogXML.node_reporter"),
     ("_pytest.junitxml", "LogXML.finalize"),
+    ("_pytest.junitxml", "LogXML.pytest_sessionfinish"),
     ("pluggy._hooks", "HookCaller.__call__"),
     ("pluggy._hooks", "_HookCaller.__call__"),
     ("pluggy._manager", "PluginManager._hookexec"),
@@ -88,10 +100,47 @@ _MODULES: dict[str, Any] = {
 _SKIP_TYPES: tuple[type, ...] = tuple(
     t for t in (getattr(pytest.skip, "Exception", None), getattr(pytest.xfail, "Exception", None)) if t
 )
-_CALLS: dict[str, str] = {}
-# what writing the record needs, taken before any project code runs
-_open, _dumps, _replace, _makedirs, _getpid = builtins.open, json.dumps, os.replace, os.makedirs, os.getpid
-_STATE: dict[str, Any] = {"config": None, "inner_hookexec": None, "plugins": None}
+# what sending and hashing need, taken before any project code runs
+_write, _dumps, _getpid, _sha256 = os.write, json.dumps, os.getpid, hashlib.sha256
+_os_open, _os_read, _os_close = os.open, os.read, os.close
+_STATE: dict[str, Any] = {"config": None, "inner_hookexec": None, "plugins": None, "seq": 0, "fd": -1}
+
+
+def _open_channel(path: str) -> int:
+    """The FIFO's writing end, or -1 (no harness reading: outside the harness, or the FIFO is gone)."""
+    if not path:
+        return -1
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return -1
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        os.close(fd)
+        return -1
+    os.set_blocking(fd, True)  # a full pipe makes the test wait for the harness to read, never drops a record
+    return fd
+
+
+def _send(kind: str, **fields: Any) -> None:
+    fd = _STATE["fd"]
+    if fd < 0:
+        return
+    record = {"pid": _getpid(), "seq": _STATE["seq"], "kind": kind, **fields}
+    line = (_dumps(record) + "\n").encode("utf-8", "surrogatepass")
+    if len(line) > _PIPE_BUF and isinstance(fields.get("id"), str):
+        # a very long test id: sent as its digest, which the harness matches against the ids it knows
+        del record["id"]
+        record["id_sha256"] = _sha256(fields["id"].encode("utf-8", "surrogatepass")).hexdigest()
+        line = (_dumps(record) + "\n").encode("utf-8", "surrogatepass")
+    _STATE["seq"] += 1
+    try:
+        _write(fd, line)
+    except OSError:
+        _STATE["fd"] = -1  # the harness stopped reading: the records it lacks make the run untrusted
+
+
+_STATE["fd"] = _open_channel(_OUT)
+_send("start")
 
 
 def pytest_configure(config: Any) -> None:
@@ -112,7 +161,13 @@ def pytest_runtest_call(item: Any) -> Generator[None, Any, None]:
         state = "skipped" if _SKIP_TYPES and isinstance(excinfo[1], _SKIP_TYPES) else "failed"
     elif getattr(item, "_excinfo", None):  # unittest cases collect their failures instead of raising
         state = "failed"
-    _CALLS[item.nodeid] = state
+    _send("call", id=item.nodeid, outcome=state)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: Any) -> None:
+    if report.failed:
+        _send("failed", id=report.nodeid, when=str(report.when))
 
 
 def _replaced() -> list[str]:
@@ -142,21 +197,44 @@ def _label(plugin: Any) -> str:
     return str(name) if isinstance(name, str) else f"{type(plugin).__module__}.{type(plugin).__qualname__}"
 
 
+def _digest(config: Any) -> str | None:
+    """SHA-256 of the JUnit report as pytest wrote it, or None when there is none."""
+    path = getattr(config.option, "xmlpath", None)
+    if not isinstance(path, str) or not path:
+        return None
+    path = os.path.join(str(config.invocation_params.dir), path)  # as pytest resolved it at the start
+    try:
+        fd = _os_open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    digest = _sha256()
+    try:
+        while chunk := _os_read(fd, 1 << 20):
+            digest.update(chunk)
+    except OSError:
+        return None
+    finally:
+        _os_close(fd)
+    return digest.hexdigest()
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_sessionfinish(session: Any) -> Generator[None, Any, None]:
     yield
-    out = _OUT
-    if not out:
-        return
-    record = {
-        "version": 1,
-        "pid": _getpid(),
-        "calls": _CALLS,
-        "replaced": _replaced(),
-        "late_plugins": _late_plugins(),
-    }
-    _makedirs(out, exist_ok=True)
-    path = f"{out}/guard-{_getpid()}.json"
-    with _open(path + ".part", "w", encoding="utf-8") as fh:
-        fh.write(_dumps(record))
-    _replace(path + ".part", path)
+    # every other sessionfinish hook has run: the JUnit report is written and the exit status is final
+    config = session.config
+    for name in _replaced():
+        _send("replaced", name=name[:_NAME_LIMIT])
+    for name in _late_plugins():
+        _send("late_plugin", name=name[:_NAME_LIMIT])
+    worker = hasattr(config, "workerinput")
+    try:
+        status: int | None = int(session.exitstatus)
+    except (TypeError, ValueError):
+        status = None
+    _send(
+        "end",
+        role="worker" if worker else "main",
+        exit_status=status,
+        junit_sha256=None if worker else _digest(config),
+    )

@@ -7,6 +7,7 @@ run and deleted once read; for other runners only the exit code and the end of t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import re
@@ -25,7 +26,7 @@ from sandbox.base import CommandResult, Sandbox, SandboxConfig
 from tools.base import ToolInputError, ToolResult
 from tools.detect import TestCommand, path_arguments
 from tools.junit import JUnitTooLarge, parse_junit
-from tools.pytest_guard import OUT_DIR_NAME, PYCACHE_DIR_NAME, GuardPlugin, read_guard, run_prefix
+from tools.pytest_guard import PYCACHE_DIR_NAME, GuardChannel, GuardPlugin, run_prefix
 from tools.runner_summary import summary_counts
 from tools.test_report import TestReport
 
@@ -154,6 +155,7 @@ class RunTestsTool:
                 report.structured = False
                 report.summary_counts = _coarse_counts(result)
                 return report
+            report.junit_sha256 = hashlib.sha256(xml).hexdigest()
             report.outcomes, report.messages = parse_junit(xml, root=self.sandbox.checkout)
         except ET.ParseError as exc:
             report.structured = False
@@ -195,20 +197,25 @@ class RunTestsTool:
             config = replace(config, extra_ro_paths=(*config.extra_ro_paths, *mounts))
         make = cast(Callable[[Path, Path, SandboxConfig], Sandbox], type(self.sandbox))
         other = make(tree, scratch, config)
+        channel: GuardChannel | None = None
         try:
+            # the plugin streams into it while the tests run: nothing it said can be rewritten afterwards
+            channel = GuardChannel(other.scratch) if use_guard is not None else None
             tool = RunTestsTool(other, self.command, timeout=self.timeout)
             report = tool._run(
                 tests,
                 prefix=run_prefix(use_guard, shared),
                 plugin_args=["-p", use_guard.module] if use_guard is not None else [],
             )
-            if use_guard is not None:
-                report.guard = read_guard(other.scratch / OUT_DIR_NAME)
+            if channel is not None:
+                report.guard = channel.record()
             written = other.scratch / PYCACHE_DIR_NAME
             if seeding and pycache is not None and written.is_dir() and not written.is_symlink():
                 written.rename(pycache)
             return report
         finally:
+            if channel is not None:
+                channel.close()
             other.close()
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -27,6 +27,7 @@ class TestReport(BaseModel):
     # without per-test results: the counts from the runner's own summary line (coarse: never evidence)
     summary_counts: dict[str, int] | None = None
     guard: GuardRecord | None = None  # the runtime check's record, in the harness's own pytest runs
+    junit_sha256: str | None = None  # of the JUnit report as the harness read it
 
     def ids_with(self, *outcomes: Outcome) -> list[str]:
         return sorted(t for t, o in self.outcomes.items() if o in outcomes)
