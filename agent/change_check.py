@@ -4,14 +4,21 @@ Static (read from git, never run): compiled artefacts the diff cannot show and a
 instead of the source; .gitattributes that hide text changes from diffs and reviews; Python that newly
 reaches into the test runner: importing pytest's internals or its plugin machinery (pluggy), patching
 them, replacing builtins or `sys.modules` entries, installing import hooks, exiting the process at import,
-defining hooks that can turn a failure into a pass, or a `sitecustomize.py`. Only what the change adds
+defining hooks that can turn a failure into a pass, or a `sitecustomize.py`; and Python that names what the
+harness judges by (the runtime check's plugin, channel or variable, in any file; the JUnit report, unless
+the base's Python already names it, as a pytest plugin or a CI tool does). Registering an `atexit`
+handler, a thread or a signal handler is not a finding by itself (libraries do all three); what such code
+could do to the evidence afterwards is the runtime check's to catch. Only what the change adds
 counts: a capability the same file already had at the base is not a finding, and plain `import pytest` in
 product code is not one when the base's product code already imported it (a repository that is itself a
 pytest plugin stays fixable).
 
 Runtime (from the harness's own runs, see tools/pytest_guard_plugin.py): parts of the runner replaced while
 the tests ran, plugins registered mid-run, and target tests that the report says passed but that did not
-pass when the plugin watched them run; again only what the baseline run did not already show.
+pass when the plugin watched them run; again only what the baseline run did not already show. And evidence
+changed after pytest produced it, always: a record stream the plugin could not have written, a JUnit
+report other than the one pytest wrote or one that calls passed what pytest logged as failed, a process
+exit code other than the one pytest ended with.
 
 `capabilities`, `static_findings` and `runtime_findings` are pure; `inspect_change` reads git.
 """
@@ -29,7 +36,7 @@ from pydantic import BaseModel, Field
 from agent import workspace as ws
 from agent.test_files import PYTEST_CONFIG_FILES, is_test_module, is_test_path
 from agent.verdict import name_ids
-from tools.pytest_guard import GuardRecord
+from tools.pytest_guard import GuardRecord, hashed_id
 from tools.test_report import TestReport
 
 COMPILED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".class", ".jar", ".o", ".a", ".wasm")
@@ -41,6 +48,11 @@ _BINARY_SNIFF = 8000  # what git itself reads to tell binary from text
 
 _RUNNER_ROOTS = frozenset({"pytest", "_pytest", "pluggy"})
 _INTERNAL_STRING = re.compile(r"^(_pytest|pluggy)(\.[A-Za-z_][\w.]*)?$")
+# what the harness judges by: the JUnit report pytest is told to write, and the runtime check's own names
+_JUNIT_REFERENCE = re.compile(r"junit[_-]?xml|xmlpath", re.IGNORECASE)
+_JUNIT_IN_BASE = r"[Jj][Uu][Nn][Ii][Tt][_-]?[Xx][Mm][Ll]|xmlpath"  # the same, for git grep -E
+_HARNESS_REFERENCE = re.compile(r"be[_-]?agent[_-]?guard", re.IGNORECASE)
+JUNIT_ROOT = "junitxml"  # in `roots_in_base_code`: the base's Python already mentions the JUnit report
 # hooks through which a plugin can turn a failing test into a passing one
 FORGING_HOOKS = frozenset(
     {
@@ -197,8 +209,22 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if self.kind == "code" and isinstance(node.value, str) and _INTERNAL_STRING.match(node.value):
+        if not isinstance(node.value, str):
+            return
+        if self.kind == "code" and _INTERNAL_STRING.match(node.value):
             self.found.add(f"refers to the runner's internals ({node.value!r})")
+        self._note_evidence(node.value)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self._note_evidence(node.attr)
+        self.generic_visit(node)
+
+    def _note_evidence(self, text: str) -> None:
+        """Code that looks for the files the harness judges by: the JUnit report, the runtime check."""
+        if match := _HARNESS_REFERENCE.search(text):
+            self.found.add(f"refers to the harness's runtime check ({match.group(0)!r})")
+        elif match := _JUNIT_REFERENCE.search(text):
+            self.found.add(f"refers to the JUnit report the harness reads ({match.group(0)!r})")
 
     # scopes
     def _in_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
@@ -275,6 +301,10 @@ def static_findings(files: Iterable[PythonChange], roots_in_base_code: Iterable[
             for root in roots
         )
 
+    def junit_at_base(phrase: str) -> bool:
+        """Naming the JUnit report where the base's Python already does (a pytest plugin, a CI tool)."""
+        return JUNIT_ROOT in roots and phrase.startswith("refers to the JUnit report")
+
     findings: list[str] = []
     for change in sorted(files, key=lambda c: c.path):
         name = PurePosixPath(change.path).name
@@ -287,6 +317,7 @@ def static_findings(files: Iterable[PythonChange], roots_in_base_code: Iterable[
         new = capabilities(change.after, kind) - capabilities(change.before, kind)
         if kind == "code":
             new = {phrase for phrase in new if not known_at_base(phrase)}
+        new = {phrase for phrase in new if not junit_at_base(phrase)}
         if name in STARTUP_FILES and change.before is None:
             new.add("runs at interpreter startup wherever its directory is on the path")
         if new:
@@ -302,33 +333,82 @@ def runtime_findings(
     baseline: TestReport, run: TestReport, must_have_run: Iterable[str], label: str
 ) -> list[str]:
     """What the runtime check saw in the harness's run `run` (labelled for sentences, e.g. "the verdict
-    run") that the baseline run did not show. `must_have_run` are ids that must have passed under watch."""
+    run") that the baseline run did not show. `must_have_run` are ids that must have passed under watch.
+
+    Evidence changed after pytest produced it is always a finding, whatever the baseline did: a record
+    stream the plugin could not have written, a JUnit report that differs from the one pytest wrote or that
+    calls passed a test pytest logged as failed, and a process exit code other than the one pytest ended its
+    session with (unless the baseline's process did the same)."""
     if run.guard is None:
         if run.structured and baseline.guard is not None:
             return [
                 f"The harness's runtime check reported nothing from {label}: the test process ended before "
                 "pytest finished its session, or the check was removed."
             ]
+        if run.structured and run.exit_code == 1 and not run.failing and not run.timed_out:
+            return [
+                f"The test process of {label} exited with code 1 (tests failed), yet its JUnit report shows "
+                "no failing test, and no runtime check confirms the report."
+            ]
         return []
+    guard = run.guard
     before = baseline.guard or GuardRecord()
-    findings: list[str] = []
-    replaced = [r for r in run.guard.replaced if r not in before.replaced]
+    findings = evidence_findings(run, label, baseline_exit_differs=_exit_differs(baseline))
+    replaced = [r for r in guard.replaced if r not in before.replaced]
     if replaced:
         findings.append(f"The test runner's core was replaced during {label}: {name_ids(replaced)}.")
-    late = [p for p in run.guard.late_plugins if p not in before.late_plugins]
+    late = [p for p in guard.late_plugins if p not in before.late_plugins]
     if late:
         findings.append(f"A pytest plugin was registered while the tests of {label} ran: {name_ids(late)}.")
     unseen = [
-        t
-        for t in sorted(set(must_have_run))
-        if run.outcomes.get(t) == "passed" and run.guard.calls.get(t) != "passed"
+        t for t in sorted(set(must_have_run)) if run.outcomes.get(t) == "passed" and guard.call(t) != "passed"
     ]
     if unseen:
-        shown = name_ids(f"{t} ({run.guard.calls.get(t, 'never ran')})" for t in unseen)
+        shown = name_ids(f"{t} ({guard.call(t) or 'never ran'})" for t in unseen)
         findings.append(
             f"Target test(s) reported as passed in {label} did not pass when the harness watched them run: {shown}."
         )
     return findings
+
+
+def evidence_findings(run: TestReport, label: str, *, baseline_exit_differs: bool = False) -> list[str]:
+    """Whether the evidence of `run` is what pytest produced: see `runtime_findings`."""
+    guard = run.guard
+    if guard is None:
+        return []
+    findings: list[str] = []
+    if guard.tampered:
+        findings.append(
+            f"The runtime check's record of {label} was written to by something else: "
+            f"{name_ids(guard.tampered, 5)}."
+        )
+    if not guard.ended and run.structured:
+        findings.append(
+            f"The runtime check of {label} never saw pytest end its session, yet a JUnit report exists."
+        )
+    if guard.ended and run.structured and run.junit_sha256 != guard.junit_sha256:
+        findings.append(f"The JUnit report of {label} was changed after pytest wrote it.")
+    failed = set(guard.failed)  # streamed as pytest logged each report, so known even without an end
+    passed_but_failed = [
+        t for t, o in run.outcomes.items() if o == "passed" and (t in failed or hashed_id(t) in failed)
+    ]
+    if passed_but_failed:
+        findings.append(
+            f"The JUnit report of {label} says passed for test(s) that pytest logged as failing: "
+            f"{name_ids(sorted(passed_but_failed))}."
+        )
+    if _exit_differs(run) and not baseline_exit_differs:
+        findings.append(
+            f"The test process of {label} exited with code {run.exit_code}, but pytest ended its session with "
+            f"{guard.exit_status}: something changed the result after pytest finished."
+        )
+    return findings
+
+
+def _exit_differs(run: TestReport) -> bool:
+    """The process's exit code is not what pytest ended its session with (a timeout has no exit code)."""
+    guard = run.guard
+    return guard is not None and guard.ended and not run.timed_out and run.exit_code != guard.exit_status
 
 
 class ChangeFacts(BaseModel):
@@ -385,6 +465,8 @@ def inspect_change(repo: Path, base: str, commit: str) -> ChangeFacts:
             pattern = rf"^\s*(import|from)\s+{root}([ .,]|$)"
             if any(file_kind(p) == "code" for p in ws.grep_paths(repo, base, pattern, "*.py")):
                 roots.add(root)
+    if changes and ws.grep_paths(repo, base, _JUNIT_IN_BASE, "*.py"):
+        roots.add(JUNIT_ROOT)
     facts.findings += static_findings(changes, roots)
     return facts
 

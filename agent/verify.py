@@ -76,6 +76,8 @@ def verify(
             findings += runtime_findings(
                 baseline, change_run.report, must_run, "the run of the change's own tests"
             )
+        if again is not None:  # a test it shows passing counts as flaky, not broken: it must have passed
+            findings += runtime_findings(baseline, again, broke, "the verdict's re-run")
     evidence = Evidence(
         baseline=baseline,
         final=final,
