@@ -14,8 +14,13 @@ from typing import Any
 
 import pytest
 
+from agent import targets as tg
 from agent.change_check import evidence_findings, runtime_findings
+from agent.harness_tests import HarnessTests
+from agent.verdict import decide
+from agent.verify import verify
 from tests.evidence_attacks import ATTACKS
+from tests.test_added_tests import commit, make_repo, write
 from tests.test_pytest_guard import TESTS, project, run_guarded
 from tools.pytest_guard import GuardRecord, hashed_id, parse_stream
 from tools.test_report import TestReport
@@ -228,3 +233,43 @@ def test_without_any_record_a_failing_exit_code_with_no_failing_test_is_not_trus
     # pytest's own decision, confirmed by the check (a coverage threshold, say), is not suspect
     confirmed = run(ended(calls={BUG: "passed"}), {BUG: "passed"}, exit_code=1, junit_sha256="ab" * 32)
     assert runtime_findings(run(None, {}), confirmed, [BUG], "the run") == []
+
+
+# --- the verdict's re-run decides what is flaky, so it is checked like the verdict run -------------------
+
+
+def test_a_re_run_that_forges_a_pass_does_not_turn_a_regression_into_a_flaky_test(tmp_path: Path) -> None:
+    """A change that fixes the target but breaks another test could have the re-run of the broken test (which
+    tells flaky from broken) report it passing; the re-run's evidence is checked like the verdict run's."""
+    repo, base = make_repo(
+        tmp_path, {"calc.py": "X = 1\n", "tests/test_calc.py": "def test_a():\n    pass\n"}
+    )
+    write(repo, {"calc.py": "X = 2\n"})
+    head = commit(repo, "change")
+    target, broken = "tests/test_calc.py::test_target", "tests/test_calc.py::test_other"
+    honest_guard = ended(calls={target: "passed", broken: "failed"}, failed=[broken])
+
+    def runner(_tree: Path, ids: list[str]) -> TestReport:
+        if ids:  # the re-run: the report says passed, what pytest logged says otherwise
+            guard = ended(calls={broken: "failed"}, failed=[broken], junit_sha256="cd" * 32)
+            return run(guard, {broken: "passed"}, exit_code=1, junit_sha256="cd" * 32)
+        return run(honest_guard, {target: "passed", broken: "failed"}, exit_code=1, junit_sha256="ab" * 32)
+
+    baseline = run(ended(), {target: "failed", broken: "passed"}, exit_code=1, junit_sha256="ab" * 32)
+    harness = HarnessTests(runner, repo, tmp_path / "harness", base=base)
+    verified = verify(
+        harness,
+        repo,
+        base=base,
+        commit=head,
+        baseline=baseline,
+        flaky=[],
+        targets=tg.Targets(source="--tests", names=[target]),
+        structured_runner=True,
+    )
+    assert verified.evidence.flaky == [broken]  # the forged re-run disagreed...
+    assert (
+        f"The JUnit report of the verdict's re-run says passed for test(s) that pytest logged as failing: {broken}."
+        in verified.evidence.findings
+    )  # ...and is named, so the change is not fixed
+    assert not decide(verified.evidence).fixed

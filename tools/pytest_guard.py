@@ -199,8 +199,11 @@ class GuardChannel:
         self._size += len(chunk)
 
     def _drain(self) -> None:
+        poller = select.poll()  # not select(): a busy process may hold descriptors past FD_SETSIZE
+        poller.register(self._fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
         while True:
-            ready, _, _ = select.select([self._fd, self._stop_r], [], [])
+            ready = {fd for fd, _ in poller.poll()}
             if self._fd in ready and not self._read_available():
                 return
             if self._stop_r in ready:

@@ -103,7 +103,14 @@ _SKIP_TYPES: tuple[type, ...] = tuple(
 # what sending and hashing need, taken before any project code runs
 _write, _dumps, _getpid, _sha256 = os.write, json.dumps, os.getpid, hashlib.sha256
 _os_open, _os_read, _os_close = os.open, os.read, os.close
-_STATE: dict[str, Any] = {"config": None, "inner_hookexec": None, "plugins": None, "seq": 0, "fd": -1}
+_STATE: dict[str, Any] = {
+    "config": None,
+    "inner_hookexec": None,
+    "plugins": None,
+    "pid": 0,
+    "seq": 0,
+    "fd": -1,
+}
 
 
 def _open_channel(path: str) -> int:
@@ -125,7 +132,12 @@ def _send(kind: str, **fields: Any) -> None:
     fd = _STATE["fd"]
     if fd < 0:
         return
-    record = {"pid": _getpid(), "seq": _STATE["seq"], "kind": kind, **fields}
+    pid = _getpid()
+    if pid != _STATE["pid"]:  # first record, or a forked child running tests (pytest-forked): its own count
+        _STATE["pid"], _STATE["seq"] = pid, 0
+        if kind != "start":
+            _send("start")
+    record = {"pid": pid, "seq": _STATE["seq"], "kind": kind, **fields}
     line = (_dumps(record) + "\n").encode("utf-8", "surrogatepass")
     if len(line) > _PIPE_BUF and isinstance(fields.get("id"), str):
         # a very long test id: sent as its digest, which the harness matches against the ids it knows
