@@ -61,7 +61,7 @@ def test_each_trace_of_an_attack_is_named(tmp_path: Path) -> None:
     )
     forged = seen["a forged record stream"][0]
     assert forged.startswith("The runtime check's record of the run was written to by something else: ")
-    assert "a end record after the main process ended its session" in forged
+    assert "a record (end) after the main process ended its session" in forged
 
 
 def test_an_honest_library_that_uses_atexit_threads_and_signals_is_not_suspect(tmp_path: Path) -> None:
@@ -133,12 +133,12 @@ def test_workers_interleave_with_the_main_process() -> None:
         # a record after the main process ended: written after the session, by whatever ran later
         (
             [*honest_stream(), {"pid": 9, "seq": 0, "kind": "start"}],
-            "a start record after the main process ended its session",
+            "a record (start) after the main process ended its session",
         ),
         # a second main process vouching for another report
         (
             [*honest_stream(), *honest_stream(8, exit_status=0, digest="cd" * 32)],
-            "a start record after the main process ended its session",
+            "a record (start) after the main process ended its session",
         ),
         # a process whose first record is not its start
         ([{"pid": 5, "seq": 0, "kind": "call", "id": BUG, "outcome": "passed"}], "process 5's records"),

@@ -129,10 +129,10 @@ def parse_stream(data: bytes, *, overflowed: bool = False) -> GuardRecord | None
             problems.append("a line the runtime check never writes")
             continue
         if main_ended:
-            problems.append(f"a {line.kind} record after the main process ended its session")
+            problems.append(f"a record ({line.kind}) after the main process ended its session")
             continue
         if line.pid in ended:
-            problems.append(f"a {line.kind} record after process {line.pid} ended its session")
+            problems.append(f"a record ({line.kind}) after process {line.pid} ended its session")
             continue
         expected = next_seq.get(line.pid, 0)
         if line.seq != expected or (expected == 0) != (line.kind == "start"):
