@@ -185,3 +185,38 @@ def test_a_harness_run_keeps_bytecode_out_of_the_tree_and_brings_the_record_back
         assert not list(copy.rglob("__pycache__")) and not list(copy.rglob("*.pyc"))
     with pytest.raises(ValueError, match="own copy"):
         tool.run_in(checkout, [], guard=guard)
+
+
+CHANNEL_PROBE = """\
+import os
+
+
+def test_the_channel_takes_records_and_nothing_else():
+    path = os.environ["BE_AGENT_GUARD_OUT"]
+    for attempt in (
+        lambda: os.open(path, os.O_RDONLY | os.O_NONBLOCK),  # take records out before the harness reads them
+        lambda: os.chmod(path, 0o600),
+        lambda: os.unlink(path),  # and put a file or a FIFO of one's own in its place
+        lambda: os.rename(path, path + ".old"),
+    ):
+        try:
+            attempt()
+        except OSError:
+            continue
+        raise AssertionError("the sandbox could do more to the channel than write into it")
+    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+"""
+
+
+@needs_bwrap
+def test_inside_the_sandbox_the_channel_can_only_be_written(tmp_path: Path) -> None:
+    checkout = project(tmp_path, "VALUE = 1\n")
+    (checkout / "tests" / "test_pkg.py").write_text(CHANNEL_PROBE)
+    command = TestCommand(f"{shlex.quote(sys.executable)} -m pytest -p no:cacheprovider", True, "t")
+    tool = RunTestsTool(BwrapSandbox(checkout, tmp_path / "scratch", SandboxConfig()), command, timeout=120)
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(checkout), str(copy)], check=True)
+    report = tool.run_in(copy, [], guard=install_guard(tmp_path / "guard"))
+    probe = "tests/test_pkg.py::test_the_channel_takes_records_and_nothing_else"
+    assert report.outcomes == {probe: "passed"}, report.messages
+    assert report.guard is not None and report.guard.tampered == [] and report.guard.call(probe) == "passed"

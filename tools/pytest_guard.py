@@ -49,15 +49,16 @@ def install_guard(directory: Path) -> GuardPlugin:
     return GuardPlugin(directory.resolve(), module)
 
 
-def run_prefix(guard: GuardPlugin | None, pycache: Path | None = None) -> str:
+def run_prefix(guard: GuardPlugin | None, pycache: Path | None = None, channel: Path | None = None) -> str:
     """Shell text before a harness test command: bytecode is read from and written to `pycache` (default: a
     directory in the run's private /tmp), never the tree's `__pycache__`; the guard's directory goes first
-    on PYTHONPATH."""
+    on PYTHONPATH, and it writes into `channel` (a GuardChannel's path)."""
     prefix = shlex.quote(str(pycache)) if pycache is not None else f'"$TMPDIR/{PYCACHE_DIR_NAME}"'
     exports = [f"PYTHONPYCACHEPREFIX={prefix}"]
     if guard is not None:
+        out = shlex.quote(str(channel)) if channel is not None else f'"$TMPDIR/{OUT_DIR_NAME}"'
         exports += [
-            f'BE_AGENT_GUARD_OUT="$TMPDIR/{OUT_DIR_NAME}"',
+            f"BE_AGENT_GUARD_OUT={out}",
             f'PYTHONPATH={shlex.quote(str(guard.directory))}"${{PYTHONPATH:+:$PYTHONPATH}}"',
         ]
     # bytecode goes to the private prefix only, so writing it is safe, and it is what makes the prefix useful
@@ -167,17 +168,23 @@ def _merge(record: GuardRecord, line: _Line) -> None:
 
 
 class GuardChannel:
-    """The FIFO the plugin writes into, in a run's scratch directory (`$TMPDIR` of its sandbox), and a thread
-    that empties it while the tests run, so a record is out of the sandbox's reach as soon as it is written
-    and a full pipe never blocks a test. Use as a context manager around the test command; `record()` then
-    parses what arrived. Reading is bounded: past MAX_STREAM_BYTES the rest is drained and dropped."""
+    """The FIFO the plugin writes into, and a thread that empties it while the tests run, so a record is out
+    of the sandbox's reach as soon as it is written and a full pipe never blocks a test. Use as a context
+    manager around the test command; `record()` then parses what arrived. Reading is bounded: past
+    MAX_STREAM_BYTES the rest is drained and dropped.
 
-    def __init__(self, scratch: Path):
-        self.path = scratch / OUT_DIR_NAME
+    The FIFO is write-only (mode 0200) once the harness holds its reading end; in a directory the sandbox
+    mounts read-only (`directory`, not the run's /tmp), nothing inside can open it for reading (to take
+    records out before the harness sees them), change its mode, or put something else in its place."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.path = directory / OUT_DIR_NAME
         os.mkfifo(self.path, 0o600)
         self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         # our own writer keeps the pipe from reading as ended before the first test process opens it
         self._keep = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        os.chmod(self.path, 0o200)
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
         self._chunks: list[bytes] = []
         self._size = 0

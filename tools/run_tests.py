@@ -189,10 +189,15 @@ class RunTestsTool:
             raise ValueError("a harness run needs its own copy of the tree, not the model's checkout")
         scratch = Path(tempfile.mkdtemp(prefix="tests-", dir=self.sandbox.scratch))
         use_guard = guard if self.command is not None and self.command.pytest else None
+        # the runtime check's channel: beside the run's /tmp, not in it, so the sandbox sees it read-only
+        channel_dir = (
+            Path(tempfile.mkdtemp(prefix="channel-", dir=self.sandbox.scratch)) if use_guard else None
+        )
         seeding = pycache is not None and not pycache.exists()
         shared = pycache if pycache is not None and not seeding else None
         config = self.sandbox.config
-        mounts = [str(p) for p in (use_guard.directory if use_guard else None, shared) if p is not None]
+        ro = (use_guard.directory if use_guard else None, channel_dir, shared)
+        mounts = [str(p) for p in ro if p is not None]
         if mounts:
             config = replace(config, extra_ro_paths=(*config.extra_ro_paths, *mounts))
         make = cast(Callable[[Path, Path, SandboxConfig], Sandbox], type(self.sandbox))
@@ -200,11 +205,11 @@ class RunTestsTool:
         channel: GuardChannel | None = None
         try:
             # the plugin streams into it while the tests run: nothing it said can be rewritten afterwards
-            channel = GuardChannel(other.scratch) if use_guard is not None else None
+            channel = GuardChannel(channel_dir) if channel_dir is not None else None
             tool = RunTestsTool(other, self.command, timeout=self.timeout)
             report = tool._run(
                 tests,
-                prefix=run_prefix(use_guard, shared),
+                prefix=run_prefix(use_guard, shared, channel.path if channel is not None else None),
                 plugin_args=["-p", use_guard.module] if use_guard is not None else [],
             )
             if channel is not None:
@@ -218,6 +223,8 @@ class RunTestsTool:
                 channel.close()
             other.close()
             shutil.rmtree(scratch, ignore_errors=True)
+            if channel_dir is not None:
+                shutil.rmtree(channel_dir, ignore_errors=True)
 
     def summarise(self, report: TestReport) -> str:
         """The compact summary the model reads."""
