@@ -116,6 +116,9 @@ def test_an_honest_stream_is_believed() -> None:
 def test_workers_interleave_with_the_main_process() -> None:
     main, worker = honest_stream(1), honest_stream(2)
     worker[-1] = {**worker[-1], "role": "worker", "junit_sha256": None}
+    # a worker's end may come after its controller's: the controller goes on once the tests are done
+    late_end = parse_stream(lines(*main[:3], *worker[:3], main[3], worker[3]))
+    assert late_end is not None and late_end.tampered == [] and late_end.ended
     record = parse_stream(
         lines(main[0], worker[0], main[1], worker[1], worker[2], main[2], worker[3], main[3])
     )
@@ -139,6 +142,19 @@ def test_workers_interleave_with_the_main_process() -> None:
         (
             [*honest_stream(), *honest_stream(8, exit_status=0, digest="cd" * 32)],
             "a record (start) after the main process ended its session",
+        ),
+        # a known process that goes on testing, or claims to be main, after the main process ended
+        (
+            [
+                honest_stream(8)[0],
+                *honest_stream(),
+                {"pid": 8, "seq": 1, "kind": "call", "id": BUG, "outcome": "passed"},
+            ],
+            "a record (call) after the main process ended its session",
+        ),
+        (
+            [honest_stream(8)[0], *honest_stream(), {**honest_stream(8)[3], "seq": 1}],
+            "a record (end) after the main process ended its session",
         ),
         # a process whose first record is not its start
         ([{"pid": 5, "seq": 0, "kind": "call", "id": BUG, "outcome": "passed"}], "process 5's records"),

@@ -108,11 +108,16 @@ class _Line(BaseModel):
         return self.id if self.id is not None else f"sha256:{self.id_sha256}" if self.id_sha256 else None
 
 
+_ENDING = frozenset({"replaced", "late_plugin", "end"})  # what a process sends at the end of its session
+
+
 def parse_stream(data: bytes, *, overflowed: bool = False) -> GuardRecord | None:
     """The record of a run from the bytes the plugin's processes wrote into the channel, in arrival order;
     None when nothing arrived. Each process's records must count up from its `start` at 0 and stop at its
-    `end`; exactly one process is the main one. Whatever breaks that is named in `tampered`: the plugin
-    never breaks it, so someone else wrote into the channel."""
+    `end`; exactly one process is the main one, and once it has ended nothing may start and the others
+    may only end (an xdist worker's end can arrive after its controller's: the controller goes on as soon
+    as the worker reports its tests done). Whatever breaks that is named in `tampered`: the plugin never
+    breaks it, so someone else wrote into the channel."""
     if not data and not overflowed:
         return None
     record = GuardRecord()
@@ -129,11 +134,11 @@ def parse_stream(data: bytes, *, overflowed: bool = False) -> GuardRecord | None
         except ValidationError:
             problems.append("a line the runtime check never writes")
             continue
-        if main_ended:
-            problems.append(f"a record ({line.kind}) after the main process ended its session")
-            continue
         if line.pid in ended:
             problems.append(f"a record ({line.kind}) after process {line.pid} ended its session")
+            continue
+        if main_ended and (line.pid not in next_seq or line.kind not in _ENDING or line.role == "main"):
+            problems.append(f"a record ({line.kind}) after the main process ended its session")
             continue
         expected = next_seq.get(line.pid, 0)
         if line.seq != expected or (expected == 0) != (line.kind == "start"):
