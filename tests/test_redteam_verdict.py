@@ -2,7 +2,8 @@
 tests/test_verdict_attacks.py, did not cover), each played by a scripted model through the real CLI, with
 real bwrap, git and pytest. Code under test rewrites the JUnit report after pytest wrote it, and the runtime
 check's records where they were files, from an `atexit` handler, a thread, a signal handler, a test
-module's fixture or a conftest's `pytest_unconfigure`; the model's own runs look green, the bug is still
+module's fixture or a conftest's `pytest_unconfigure` (the thread and the signal handler run end to end only
+in tests/test_evidence_tampering.py, in a real pytest process); the model's own runs look green, the bug is still
 there, and each run must end not fixed, exit 1, no branch, with a reason that names the tampering. The
 attack code spells the harness's names in pieces, so these reasons come from the runtime check alone (the
 static check's side is in tests/test_change_check.py; the fast half of this round in
@@ -53,14 +54,6 @@ def test_rewriting_at_exit_and_exiting_0_does_not_make_a_fix(demo_repo: Path, st
         "The test process of the verdict run exited with code 0, but pytest ended its session with 1"
         in result["reason"]
     )
-
-
-def test_a_thread_that_rewrites_the_report_late_does_not_make_a_fix(demo_repo: Path, state_dir: Path):
-    tamper_with(demo_repo, state_dir, "a late thread")
-
-
-def test_a_signal_handler_that_rewrites_and_exits_does_not_make_a_fix(demo_repo: Path, state_dir: Path):
-    tamper_with(demo_repo, state_dir, "a signal handler")
 
 
 def test_a_forged_record_stream_does_not_make_a_fix(demo_repo: Path, state_dir: Path):
