@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import select
@@ -29,12 +30,14 @@ import time
 
 PR_SET_DUMPABLE = 4
 HEADER = struct.Struct(">I")
-FD_LIMIT = 65536
+SIDE_FD = 3
+FIRST_OWN_FD = 10  # the keeper's own descriptors live from here up, clear of the command's
 STUCK_AFTER_S = 5.0  # a process that survives SIGKILL this long (stuck in the kernel) is reported
 
 
 def receive(sock: socket.socket) -> tuple[dict[str, object] | None, list[int]]:
-    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 2)
+    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 2, socket.MSG_CMSG_CLOEXEC)
+    fds = [high(fd) for fd in fds]
     if not data:
         return None, fds
     while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
@@ -101,27 +104,46 @@ def empty_home() -> None:
 
 
 def start(script: str, out: int, side: int) -> int:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            for number in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores them; a command must not
-                signal.signal(number, signal.SIG_DFL)
-            os.setsid()
-            os.dup2(out, 1)
-            os.dup2(out, 2)
-            os.dup2(side, 3)
-            os.closerange(4, FD_LIMIT)
-            os.execvp("bash", ["bash", "-c", script])
-        finally:
-            os._exit(127)
-    return pid
+    """Start `bash -c script` in a session of its own, its output on fds 1 and 2 and the side channel on 3.
+
+    posix_spawn rather than fork: the keeper is a Python process, and copying it for every command cost more
+    than the command itself. Every other descriptor the keeper holds is close-on-exec (see `main`), so the
+    command inherits nothing but stdin and these three."""
+    return os.posix_spawnp(
+        "bash",
+        ["bash", "-c", script],
+        os.environ,
+        file_actions=[
+            (os.POSIX_SPAWN_DUP2, out, 1),
+            (os.POSIX_SPAWN_DUP2, out, 2),
+            (os.POSIX_SPAWN_DUP2, side, SIDE_FD),
+        ],
+        setsid=True,
+        setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores them; a command must not
+    )
+
+
+def high(fd: int) -> int:
+    """`fd` moved above the numbers a command gets (0-3), close-on-exec."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FIRST_OWN_FD)
+    os.close(fd)
+    return moved
+
+
+def close_on_exec_all() -> None:
+    """Whatever bubblewrap left open in the keeper beyond stdin, stdout and stderr never reaches a command."""
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if int(name) > 2:
+                os.set_inheritable(int(name), False)
 
 
 def main() -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         return 1
-    sock = socket.socket(fileno=int(sys.argv[1]))
+    close_on_exec_all()
+    sock = socket.socket(fileno=high(int(sys.argv[1])))
     send(sock, {"ready": True})
     while True:
         request, fds = receive(sock)

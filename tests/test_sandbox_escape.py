@@ -399,6 +399,17 @@ def test_the_keeper_cannot_be_signalled_traced_or_read(make_sandbox: MakeSandbox
 
 
 @needs_bwrap
+def test_a_command_holds_no_descriptor_of_the_keeper(make_sandbox: MakeSandbox) -> None:
+    box = make_sandbox("bwrap")
+    box.run("true")  # the keeper has served a command: whatever it received then is closed or not inherited
+    listing = box.run("ls /proc/$$/fd")
+    # stdin, the output (1 and 2) and the channel that reports the final directory: nothing else
+    assert listing.output.split() == ["0", "1", "2", "3"]
+    # signals the keeper's Python ignores are back to their defaults: `yes` dies of SIGPIPE, not an error
+    assert box.run("yes | head -n 1").output == "y\n"
+
+
+@needs_bwrap
 def test_nothing_of_a_command_is_running_when_the_next_one_starts(make_sandbox: MakeSandbox) -> None:
     box = make_sandbox("bwrap")
     box.run("sleep 60 & setsid sleep 61 & (trap '' TERM HUP; sleep 62) & echo started")
