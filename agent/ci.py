@@ -2,7 +2,8 @@
 
 Order matters for money and for safety: the loop guard and the usage checks come first (free), then one
 test run in a sandbox on a throwaway clone (never the CI working tree), and only a red suite reaches the
-model. The fix itself is an ordinary `run_task` whose verdict is the harness's own re-run.
+model. The fix itself is an ordinary `run_task` whose baseline is that test run (made the way the run makes
+its own, so the suite runs once before the model starts) and whose verdict is the harness's own re-run.
 
 With `--open-pr` the verified branch is pushed with the GitHub credentials (`agent.github.auth`: a GitHub
 App's token, or GITHUB_TOKEN) rather than the user's git set-up, and a draft pull request from it to the
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.baseline import baseline_problem
-from agent.config import RunRequest, RunResult, build_request
+from agent.config import ProbedBaseline, RunRequest, RunResult, build_request
 from agent.errors import ExitCode, RemoteError, UsageError
+from agent.harness_tests import probe_baseline
 from agent.inert import code_block, code_span
 from agent.model import Model
 from agent.remote import Remote, current_branch, is_ancestor, remote_url, trailer_value
@@ -330,6 +332,7 @@ def run_request(
     base: str,
     branch: str | None = None,
     named_tests: list[str] | None = None,
+    baseline: ProbedBaseline | None = None,
 ) -> RunRequest:
     """The run these options ask for; the probe uses it too, so it tests in exactly the run's environment.
     Built before the probe, so a bad option value is a usage error before any test runs."""
@@ -344,11 +347,15 @@ def run_request(
         commit_trailers=dict(CI_TRAILERS),
         named_tests=named_tests or [],
         fetch_back=True,
+        baseline=baseline,
     )
 
 
-def baseline_tests(root: Path, sha: str, options: CiOptions, work: Path) -> TestReport:
-    """One run of the suite at `sha`, in a sandbox, on a private clone; the CI checkout is never touched.
+def baseline_tests(root: Path, sha: str, options: CiOptions, work: Path) -> ProbedBaseline:
+    """One run of the suite at `sha`, in a sandbox, on a private clone, made as the run makes its baseline;
+    the CI checkout is never touched. A red suite's run is handed to the fix's run as its baseline, so the
+    suite runs once before the model starts. What it leaves in `work` (the bytecode) is the caller's to
+    remove once the run has taken it.
 
     Raises UsageError when the test command cannot run at all: that is no task for the model."""
     checkout, scratch = work / "checkout", work / "scratch"
@@ -357,13 +364,15 @@ def baseline_tests(root: Path, sha: str, options: CiOptions, work: Path) -> Test
     request = run_request(options, root, task="probe the test suite", base=sha)
     sandbox, tests, command = make_test_runner(request, root, checkout, scratch)
     try:
-        report = tests.run()
+        probed = probe_baseline(tests, checkout, work, base=sha, command=command.command)
     finally:
         sandbox.close()
-    problem = baseline_problem(report, command)
+        for tree in (checkout, scratch):
+            shutil.rmtree(tree, ignore_errors=True)
+    problem = baseline_problem(probed.report, command)
     if problem:
         raise UsageError(f"the test command is broken: {problem}; fix it or pass --test-cmd")
-    return report
+    return probed
 
 
 def ci_fix_problem(root: Path, sha: str, branch: str) -> str | None:
@@ -467,10 +476,36 @@ def run_ci(options: CiOptions, *, model: Model | None = None, say: Say = _quiet)
     state_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ci-probe-", dir=state_dir))
     try:
-        before = baseline_tests(root, sha, options, work)
+        probed = baseline_tests(root, sha, options, work)
+        where = _Where(sha, short_sha, source_branch, branch)
+        return _fix(options, root, probed, where, log_tail, model, say, github=github, remote=remote)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+
+@dataclass(frozen=True)
+class _Where:
+    sha: str
+    short_sha: str
+    source_branch: str | None
+    branch: str  # the fix branch
+
+
+def _fix(
+    options: CiOptions,
+    root: Path,
+    probed: ProbedBaseline,
+    where: _Where,
+    log_tail: str | None,
+    model: Model | None,
+    say: Say,
+    *,
+    github: GitHubContext | None,
+    remote: Remote,
+) -> CiOutcome:
+    """After the probe: a green suite ends here; a red one is the task of a run whose baseline is the probe."""
+    sha, short_sha, source_branch, branch = where.sha, where.short_sha, where.source_branch, where.branch
+    before = probed.report
     if before.green:
         say(GREEN_MESSAGE)
         return CiOutcome(
@@ -486,7 +521,9 @@ def run_ci(options: CiOptions, *, model: Model | None = None, say: Say = _quiet)
     say(f"attempting a fix on branch {branch}")
 
     task = build_task(before, short_sha=short_sha, source_branch=source_branch, log_tail=log_tail)
-    request = run_request(options, root, task=task, base=sha, branch=branch, named_tests=failing)
+    request = run_request(
+        options, root, task=task, base=sha, branch=branch, named_tests=failing, baseline=probed
+    )
     result = run_task(request, model=model)
     outcome = CiOutcome(
         "fixed" if result.status == "fixed" else "not_fixed",

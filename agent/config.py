@@ -15,9 +15,27 @@ from agent.settings import DEFAULT_MODEL as DEFAULT_MODEL
 from agent.settings import Provider, RunSettings
 from agent.settings import default_state_dir as default_state_dir
 from sandbox.base import SandboxMode as SandboxMode
+from tools.test_report import TestReport
 
 Status = Literal["fixed", "not_fixed", "error"]
 MAX_TASK_CHARS = 200_000  # about 50k tokens: a task longer than that is a document, not a task
+
+
+class ProbedBaseline(BaseModel):
+    """A baseline run made before the run started, by the harness in the run's own way (a fresh copy of the
+    commit, the runtime check, bytecode kept out of the tree): `be-agent ci`'s probe, which decides whether
+    there is anything to fix. Handed to the run, it is the run's baseline, so the suite runs once before the
+    model starts. The run takes it only for its own base commit and test command; `pycache` (the bytecode the
+    probe wrote, from the base commit's run) becomes the run's."""
+
+    __test__ = False  # not a pytest test class
+
+    commit: str
+    command: str
+    report: TestReport
+    written: list[str] = Field(default_factory=list)  # untracked files the suite left behind
+    pycache: Path | None = None
+    duration_s: float = 0.0
 
 
 class RunRequest(BaseModel):
@@ -63,6 +81,7 @@ class RunRequest(BaseModel):
     # a follow-up on a branch be-agent fixed: the tests its earlier runs fixed, and those its comments name
     targets_in_force: list[str] = Field(default_factory=list)
     targets_requested: list[str] = Field(default_factory=list)
+    baseline: ProbedBaseline | None = None  # the suite already ran at `base` in the run's way (be-agent ci)
 
     @field_validator("task")
     @classmethod

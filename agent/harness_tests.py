@@ -23,9 +23,13 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from agent import workspace as ws
+from agent.config import ProbedBaseline
+from agent.errors import lower_layer_errors
 from agent.logs import get_logger
 from agent.test_files import PYTEST_CONFIG_FILES, is_test_infrastructure, is_test_path
 from agent.verdict import name_ids
+from tools.pytest_guard import install_guard
+from tools.run_tests import RunTestsTool
 from tools.test_report import TestReport
 
 log = get_logger("be-agent.harness")
@@ -96,8 +100,10 @@ class HarnessTests:
         *,
         base: str,
         keep: bool = False,
+        logged: bool = True,
     ):
         self.runner = runner
+        self.logged = logged  # False before a run exists (no log to write to): the run logs what it takes
         self.source = source
         self.work = work
         self.base = base
@@ -107,6 +113,18 @@ class HarnessTests:
 
     def baseline(self, ids: Sequence[str] = ()) -> HarnessRun:
         return self._run("baseline recheck" if ids else "baseline", self.base, ids, list_written=not ids)
+
+    def first_baseline(self, probed: ProbedBaseline | None, pycache: Path, command: str) -> HarnessRun:
+        """The run's baseline: `probed` when it was made of this base commit with this test command (its
+        bytecode moved to `pycache`, where the run's own baseline would have written it), else a new run."""
+        if probed is None or probed.commit != self.base or probed.command != command:
+            return self.baseline()
+        if probed.pycache is not None and probed.pycache.is_dir() and not pycache.exists():
+            shutil.move(probed.pycache, pycache)
+        run = HarnessRun("baseline", probed.report, written=list(probed.written))
+        self.runs.append(run)
+        self._log(run, self.base, (), copy_s=None, duration_s=probed.duration_s, ran="before the run (probe)")
+        return run
 
     def change_tests(self, commit: str, modules: Sequence[str]) -> HarnessRun:
         config = [p for p in self.changed if _is_config(p)]
@@ -152,9 +170,25 @@ class HarnessTests:
                 shutil.rmtree(tree, ignore_errors=True)
         run = HarnessRun(purpose, report, planted, written)
         self.runs.append(run)
+        self._log(run, commit, ids, copy_s=copied_s, duration_s=time.monotonic() - started)
+        return run
+
+    def _log(
+        self,
+        run: HarnessRun,
+        commit: str,
+        ids: Sequence[str],
+        *,
+        copy_s: float | None,
+        duration_s: float,
+        ran: str = "in the run",
+    ) -> None:
+        if not self.logged:
+            return
+        report = run.report
         log.info(
             "harness_test_run",
-            purpose=purpose,
+            purpose=run.purpose,
             commit=commit,
             narrowed_to=len(ids) or None,
             tests=len(report.outcomes),
@@ -162,11 +196,36 @@ class HarnessTests:
             structured=report.structured,
             exit_code=report.exit_code,
             timed_out=report.timed_out,
-            planted=planted,
-            copy_s=round(copied_s, 3),
-            duration_s=round(time.monotonic() - started, 3),
+            planted=run.planted,
+            ran=ran,
+            copy_s=None if copy_s is None else round(copy_s, 3),
+            duration_s=round(duration_s, 3),
         )
-        return run
+
+
+def probe_baseline(
+    tests: RunTestsTool, source: Path, work: Path, *, base: str, command: str
+) -> ProbedBaseline:
+    """The baseline of commit `base` (checked out at `source`) made before a run exists, exactly as the run
+    makes its own: a fresh copy, the runtime check, bytecode of the toolchain seeded into `work/pycache`.
+    Handed to the run as its request's `baseline`, it is the run's baseline (`HarnessTests.first_baseline`)."""
+    started = time.monotonic()
+    guard = install_guard(work / "guard")
+    pycache = work / "pycache"
+
+    def run(tree: Path, ids: list[str]) -> TestReport:
+        with lower_layer_errors():
+            return tests.run_in(tree, ids, guard=guard, pycache=pycache)
+
+    first = HarnessTests(run, source, work / "trees", base=base, logged=False).baseline()
+    return ProbedBaseline(
+        commit=base,
+        command=command,
+        report=first.report,
+        written=first.written,
+        pycache=pycache if pycache.is_dir() else None,
+        duration_s=round(time.monotonic() - started, 3),
+    )
 
 
 def _is_config(path: str) -> bool:

@@ -453,7 +453,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 base=base_sha,
                 keep=req.keep,
             )
-            first = harness.baseline()
+            first = harness.first_baseline(req.baseline, paths.pycache, test_command.command)
             baseline = first.report
             check_baseline(baseline, setup, paths.checkout, trajectory)
             flaky = _rerun_disagreements(harness, baseline)

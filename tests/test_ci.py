@@ -255,6 +255,50 @@ def test_refuses_to_fix_its_own_work(
     assert parse_outputs(ci_env["output"].read_text())["status"] == "refused"
 
 
+# Each pytest session in the project writes one line to a file outside the repository: how many tests it
+# collected. Only an unconfined sandbox lets it write there; how often `ci` runs the suite does not depend on
+# the confinement.
+SESSION_COUNTER = """
+import json
+
+
+def pytest_collection_finish(session):
+    with open({path!r}, "a") as fh:
+        fh.write(json.dumps(len(session.items)) + "\\n")
+"""
+
+
+def test_the_probe_is_the_runs_baseline_so_the_suite_runs_once_before_the_model(
+    tmp_path: Path, ci_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _remote = make_project(tmp_path, source=BUGGY)
+    sessions = tmp_path / "sessions.jsonl"
+    (repo / "conftest.py").write_text(SESSION_COUNTER.format(path=str(sessions)))
+    git(repo, "add", "conftest.py")
+    git(repo, "commit", "--quiet", "-m", "count test sessions")
+    with StandinServer(FIX_SCRIPT) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        app, prefix = cli()
+        result = CliRunner().invoke(
+            app, [*prefix, "--sandbox", "none", "--repo", str(repo), "--json"], catch_exceptions=False
+        )
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["status"] == "fixed"
+    # In order: the probe (the run's baseline: the only whole-suite run before the model starts), its failing
+    # test alone (is it flaky?), the model's own run_tests call, the verdict. Before the probe became the
+    # baseline, the run ran the whole suite once more after the probe.
+    collected = [json.loads(line) for line in sessions.read_text().splitlines()]
+    assert collected == [2, 1, 2, 2]
+    # log.jsonl says the same: the harness's whole-suite runs are the probe's baseline and the verdict.
+    events = [json.loads(line) for line in (Path(data["run_dir"]) / "log.jsonl").read_text().splitlines()]
+    runs = [e for e in events if e["event"] == "harness_test_run"]
+    whole = [(e["purpose"], e["ran"]) for e in runs if e["narrowed_to"] is None]
+    assert whole == [("baseline", "before the run (probe)"), ("verdict", "in the run")]
+    assert [e["purpose"] for e in runs if e["narrowed_to"]] == ["baseline recheck"]
+
+
 def test_unfixed_suite_exits_1_and_creates_no_branch(
     tmp_path: Path, ci_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -603,11 +647,12 @@ def test_local_branch_without_the_trailer_is_never_pushed(
 
 
 # A test that failed in CI but passes when the run tries it (a flake) must not become a "fixed" branch
-# after a cosmetic change. The flake is made deterministic: it fails only in the probe's clone.
+# after a cosmetic change. The flake is made deterministic: it fails only in the copy the probe ran in (a
+# clone of the probe's checkout, whose branch it keeps).
 FLAKY_TESTS = TESTS + (
     "\n\nimport pathlib\n\n\ndef test_flaky():\n"
-    "    head = pathlib.Path(__file__).parent.parent / '.git' / 'HEAD'\n"
-    "    assert 'ci-probe' not in head.read_text()\n"
+    "    refs = pathlib.Path(__file__).parent.parent / '.git' / 'refs'\n"
+    "    assert not any('ci-probe' in str(path) for path in refs.rglob('*'))\n"
 )
 
 
