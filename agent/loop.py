@@ -279,11 +279,14 @@ class AgentLoop:
 
     def _call_bounded(self, tool: Tool, params: dict[str, Any]) -> ToolResult:
         """A tool that runs on the host (`runs_on_host`) is cut when its call outlasts the time one call may
-        take or the time the run has left; sandboxed tools are bounded by the sandbox's own timeouts."""
+        take or the time the run has left; sandboxed tools are bounded by the sandbox's own timeouts. A call
+        the tool says is `quick` (its work bounded by small inputs) runs here, without the child process that
+        makes cutting possible (forking costs more than such a call)."""
         if not getattr(tool, "runs_on_host", False):
             return tool(params)
         bound = host_call_bound(self.limits, time.monotonic() - self._started)
-        if bound is None:
+        quick = getattr(tool, "quick", None)  # the tool can tell a call whose work its small inputs bound
+        if bound is None or (callable(quick) and quick(params)):
             return tool(params)
         seconds, why = bound
         result = call_within(tool, params, seconds)

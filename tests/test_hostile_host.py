@@ -23,7 +23,7 @@ from agent.model import ModelTurn
 from agent.trajectory import Trajectory, read_records
 from agent.view_diff import split_diff
 from tools.base import ToolResult
-from tools.editor import MATCH_LINES_SHOWN, EditorTool
+from tools.editor import MATCH_LINES_SHOWN, QUICK_BYTES, EditorTool
 from tools.test_report import TestReport
 
 NAME = os.fsdecode(b"\xff\xfe")  # the bytes of a name that is not UTF-8, as os.fsdecode keeps them
@@ -239,6 +239,73 @@ def test_a_host_tool_call_that_would_run_forever_is_cut(tmp_path: Path, limits: 
         result = {"content": record["content"], "is_error": record["is_error"]}
     assert result["is_error"] is True
     assert result["content"].startswith(f"[harness] this forever call was stopped after 0.3 s: {why}.")
+
+
+class _WhereRun:
+    """A host-side tool that answers with the process it ran in; `quick` is what the call says."""
+
+    name = "where"
+    runs_on_host = True
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "description": "pid", "input_schema": {"type": "object"}}
+
+    def quick(self, params: dict[str, Any]) -> bool:
+        return bool(params["quick"])
+
+    def __call__(self, params: dict[str, Any]) -> ToolResult:
+        return ToolResult(str(os.getpid()))
+
+
+def test_only_a_call_the_tool_calls_quick_runs_without_a_child_to_cut_it(tmp_path: Path):
+    calls = [_call("where", "1", quick=True), _call("where", "2", quick=False)]
+    model = _Scripted([calls, [_call("finish", "3", gave_up=True, reason="done")]])
+    loop = AgentLoop(
+        model,
+        [_WhereRun()],
+        "system",
+        gate=FinishGate(TestReport(command="pytest", exit_code=0)),
+        finish_spec={"name": "finish", "input_schema": {"type": "object"}},
+        limits=Limits(host_tool_time=30),
+        trajectory=Trajectory(tmp_path / "trajectory.jsonl"),
+        worktree_fingerprint=lambda: "same",
+    )
+    with pytest.raises(RunStopped):
+        loop.run("task")
+    quick, other = (int(block["content"]) for block in model.requests[1][-1]["content"])
+    assert quick == os.getpid()
+    assert other != os.getpid()  # a child the harness could have killed
+
+
+@pytest.mark.parametrize(
+    "make, params, quick",
+    [
+        (
+            lambda root: (root / "a.py").write_text("x = 1\n" * 1000),
+            {"command": "view", "path": "a.py"},
+            True,
+        ),
+        (lambda root: None, {"command": "create", "path": "new.py", "file_text": "x = 1\n"}, True),
+        (lambda root: None, {"command": "view", "path": "../outside"}, True),  # refused at once
+        (
+            lambda root: (root / "big.txt").write_bytes(b"x" * (QUICK_BYTES + 1)),
+            {"command": "view", "path": "big.txt"},
+            False,
+        ),
+        (lambda root: (root / "d").mkdir(), {"command": "view", "path": "d"}, False),  # a listing can be long
+        (lambda root: os.mkfifo(root / "pipe"), {"command": "view", "path": "pipe"}, False),
+        (
+            lambda root: (root / "a.py").write_text("x = 1\n"),
+            {"command": "str_replace", "path": "a.py", "old_str": "y" * QUICK_BYTES, "new_str": "z"},
+            False,
+        ),
+    ],
+)
+def test_the_editor_is_quick_only_on_a_small_regular_file_with_little_text(
+    tmp_path: Path, make: Any, params: dict[str, Any], quick: bool
+):
+    make(tmp_path)
+    assert EditorTool(tmp_path, "/workspace").quick(params) is quick
 
 
 # --- the disk quota ------------------------------------------------------------------------------------------

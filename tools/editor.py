@@ -5,7 +5,10 @@ written with CRLF line endings is edited in "\\n" form and written back with CRL
 
 Every command's work is linear in the size of the file and of the text the model sent (files are at most
 `MAX_FILE_BYTES`), and every answer is bounded: an `old_str` found many times is reported as a count and
-the first `MATCH_LINES_SHOWN` line numbers, however many there are.
+the first `MATCH_LINES_SHOWN` line numbers, however many there are. A call on a regular file of at most
+`QUICK_BYTES` with as little text (`EditorTool.quick`) is therefore bounded by its size: the harness runs it
+in its own process; every other call (a directory, a larger file) runs in a child it can cut
+(tools.time_bound).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import mimetypes
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +37,7 @@ from tools.paths import (
 )
 
 COMMANDS = ("view", "create", "str_replace", "insert")
+QUICK_BYTES = 256 * 1024  # a file this small, and as much text from the model, is edited in a few ms
 _BOM = b"\xef\xbb\xbf"
 _SNIPPET_CONTEXT = 4
 MATCH_LINES_SHOWN = 5
@@ -81,6 +87,22 @@ class EditorTool:
 
     def spec(self) -> dict[str, Any]:
         return {"type": "text_editor_20250728", "name": self.name, "max_characters": self.view_cap}
+
+    def quick(self, params: dict[str, Any]) -> bool:
+        """True when this call's work is bounded by small inputs, so it needs no child process to be cut:
+        at most QUICK_BYTES of text from the model, and a path that is a regular file of at most QUICK_BYTES
+        (or nothing yet, or refused). A directory, a larger file or anything else is not quick. Nothing
+        changes the file meanwhile: every process a command started is gone when the command ends."""
+        if sum(len(v) for v in params.values() if isinstance(v, str)) > QUICK_BYTES:
+            return False
+        try:
+            target = resolve_in_checkout(self.root, str(params.get("path", "")), workdir=self.workdir)
+            info = os.lstat(target)
+        except (ToolInputError, FileNotFoundError, NotADirectoryError):
+            return True  # refused or missing: answered without reading anything
+        except OSError:
+            return False
+        return stat.S_ISREG(info.st_mode) and info.st_size <= QUICK_BYTES
 
     def __call__(self, params: dict[str, Any]) -> ToolResult:
         rel: str | None = None
