@@ -8,7 +8,9 @@ and the run ends `not_fixed` with the reason, before the run copies anything mor
 take on disk (allocated blocks, so a sparse file counts what it holds), links never followed, other file
 systems mounted inside never entered, a file with several hard links counted once.
 
-Measuring walks the run directory. When a walk is slow (a very large checkout), the next checks first ask
+Measuring walks the places the model's commands can write (`within`: the checkout and the scratch space);
+the harness's own files beside them (the toolchain's bytecode the baseline wrote, read-only from then on,
+the logs) are not walked at every step. When a walk is slow (a very large checkout), the next checks first ask
 the file system how much its free space shrank since the last walk: the run cannot have grown by more than
 that unless something else freed space meanwhile, so no walk is needed while the last usage plus that
 shrink stays under the limit.
@@ -20,6 +22,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_DISK_LIMIT = 2 * 1024**3
@@ -85,10 +88,11 @@ def _free_bytes(root: Path) -> int:
 
 
 class DiskQuota:
-    """The quota of one run directory."""
+    """The quota of one run directory: of `within` (names of its subdirectories), or of all of it."""
 
-    def __init__(self, root: Path, limit: int = DEFAULT_DISK_LIMIT):
+    def __init__(self, root: Path, limit: int = DEFAULT_DISK_LIMIT, *, within: Sequence[str] = ()):
         self.root = root
+        self.places = [root / name for name in within] if within else [root]
         self.limit = limit
         self.used = 0  # the run directory, at the last walk
         self._free_at_walk = 0
@@ -117,5 +121,5 @@ class DiskQuota:
     def _walk(self) -> None:
         started = time.monotonic()
         self._free_at_walk = _free_bytes(self.root)
-        self.used = disk_usage(self.root)
+        self.used = sum(disk_usage(place) for place in self.places)
         self._slow = time.monotonic() - started > SLOW_WALK_S

@@ -8,6 +8,7 @@ rule to any text, for writers that do not go through the logger (the trajectory)
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -46,8 +47,10 @@ _TOKEN_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
-    """True when an environment variable (or a mapping key) with this name holds a secret.
+    """True when an environment variable (or a mapping key) with this name holds a secret (remembered: the
+    same few names are asked about for every record the run writes).
 
     The sandbox's environment filter owns the rule; the logs add the HTTP header names that carry keys.
     """

@@ -494,7 +494,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
                 trajectory=trajectory,
                 worktree_fingerprint=watch.fingerprint,
                 on_step=_progress_callback(progress, started),
-                disk_check=DiskQuota(paths.root, req.disk_limit).exceeded,
+                disk_check=DiskQuota(paths.root, req.disk_limit, within=("checkout", "scratch")).exceeded,
             )
             try:
                 first_message = _first_message(

@@ -327,6 +327,19 @@ def test_the_quota_counts_what_the_run_adds_not_the_copy_it_started_with(tmp_pat
     assert problem.endswith("over the disk limit of 1.0 MiB (--disk-limit)")
 
 
+def test_the_quota_walks_only_where_the_models_commands_write(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    for name in ("checkout", "scratch", "pycache"):
+        (run_dir / name).mkdir(parents=True)
+    quota = DiskQuota(run_dir, limit=1024 * 1024, within=("checkout", "scratch"))
+    # the harness's own files (the baseline's bytecode) are no part of what the commands add
+    (run_dir / "pycache" / "toolchain.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    assert quota.exceeded() is None
+    (run_dir / "scratch" / "tmp.bin").write_bytes(os.urandom(2 * 1024 * 1024))  # the sandbox's /tmp
+    problem = quota.exceeded()
+    assert problem is not None and problem.startswith("the run's commands added 2.0 MiB of files")
+
+
 def test_over_the_quota_the_result_says_so_and_the_run_ends_unjudged(tmp_path: Path):
     model = _Scripted([[_call("forever", "1"), _call("forever", "2")]])
     loop = _loop(
