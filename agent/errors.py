@@ -80,23 +80,6 @@ class Interrupted(AgentError):
     exit_code = ExitCode.INTERRUPTED
 
 
-class RunStopped(Exception):
-    """The loop ends without an error: the model finished, gave up, or a limit was reached.
-
-    `reason` is a short sentence for the result (e.g. "max steps (30) reached"). `conclusive=False` means
-    the run cannot be judged at all (a replay that left its recording): it ends not_fixed, with no branch.
-    `judged=False` means the change is not even looked at (over the disk quota: verifying it would copy
-    it): the run ends not_fixed at once, nothing committed or copied.
-    """
-
-    def __init__(self, reason: str, *, finished: bool = False, conclusive: bool = True, judged: bool = True):
-        super().__init__(reason)
-        self.reason = reason
-        self.finished = finished
-        self.conclusive = conclusive
-        self.judged = judged
-
-
 # The lower layers' own exceptions, and what each one is to a user of be-agent.
 LOWER_LAYER_ERRORS: dict[type[Exception], type[AgentError]] = {
     sandbox.base.SandboxUnavailable: SandboxUnavailable,

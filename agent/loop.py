@@ -1,7 +1,9 @@
 """The agent loop: ask the model, run the tools it calls, append the results, repeat until it finishes.
 
-The message list *is* the trajectory of the conversation. The loop ends by exception: `RunStopped` (finish
-accepted, gave up, a limit, stuck) or an `AgentError` from below (model API, interruption).
+The message list *is* the trajectory of the conversation. `AgentLoop.run` returns a `LoopOutcome`: how the
+loop ended (`Ending`: the model finished, gave up or stopped calling tools; a limit; repeating itself; the
+model's script ran out; the model API failed) and why, in one sentence. Callers branch on `ending`, never
+on the text. Only an interruption or a failure below the loop (the sandbox) leaves it as an exception.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agent.context import compact_harder, estimate_tokens, fit_to_window, messages_budget
-from agent.errors import ContextOverflowError, RunStopped
+from agent.errors import ContextOverflowError, ModelAPIError
 from agent.finish_gate import FinishGate
 from agent.logs import bind_step, get_logger, redact_secret_values
-from agent.model import Model, ModelTurn, Usage
+from agent.model import Model, ModelTurn, ScriptEnded, Usage
 from agent.phases import PhaseTagger
 from agent.pricing import Pricing
 from agent.retry import DeadlineReached
@@ -40,6 +42,21 @@ class Limits:
     host_tool_time: float | None = None  # seconds one call of a tool that runs on the host may take
 
 
+Ending = Literal[
+    "finished",  # finish accepted by the gate
+    "gave_up",  # finish with gave_up: true
+    "ended_turn",  # the model answered without calling any tool
+    "max_steps",
+    "max_cost",
+    "max_time",
+    "disk_limit",  # the run's files outgrew --disk-limit: the change is not even looked at
+    "stuck",  # the same call repeated REPEAT_STOP times
+    "script_ended",  # a scripted model (a replay, the bench) has no more turns: nothing can be judged
+    "model_error",  # the model API failed for good (after its retries); `error` says how
+]
+BY_THE_MODEL: frozenset[Ending] = frozenset({"finished", "gave_up", "ended_turn"})
+
+
 @dataclass
 class LoopState:
     steps: int = 0
@@ -51,6 +68,38 @@ class LoopState:
     phases: list[str] = field(default_factory=list)
     last_tool: str = ""
     price_source: str | None = None  # where the model's prices come from; None: the cost is unknown
+
+
+@dataclass(frozen=True)
+class LoopOutcome:
+    """How the loop ended, why (one sentence for the run's result), and the conversation's totals."""
+
+    ending: Ending
+    reason: str
+    state: LoopState
+    error: ModelAPIError | None = None  # the failure, when `ending` is "model_error"
+
+    @property
+    def by_the_model(self) -> bool:
+        """The model ended the run itself (finish, giving up, or a turn without tool calls)."""
+        return self.ending in BY_THE_MODEL
+
+    @property
+    def judged(self) -> bool:
+        """Whether the change is looked at, committed and verified at all."""
+        return self.ending not in ("disk_limit", "model_error")
+
+    @property
+    def conclusive(self) -> bool:
+        """Whether the change may be found fixed: never once the model gave up (even in a turn that then
+        ended otherwise), nor when a script ran out."""
+        return self.ending != "script_ended" and not self.state.gave_up
+
+
+@dataclass(frozen=True)
+class _Stop:
+    ending: Ending
+    reason: str
 
 
 def host_call_bound(limits: Limits, elapsed_s: float) -> tuple[float, str] | None:
@@ -112,7 +161,7 @@ class AgentLoop:
         self.fingerprint = worktree_fingerprint
         self.on_step = on_step
         self.disk_check = disk_check  # after each tool call: None, or why the run is over its disk quota
-        self._stop_after_results: RunStopped | None = None
+        self._stop_after_results: _Stop | None = None
         self.pricing = pricing or Pricing()
         self.state = LoopState(price_source=self.pricing.source(model.name))
         self.messages: list[dict[str, Any]] = []
@@ -124,15 +173,25 @@ class AgentLoop:
         self._request: dict[str, Any] = {}
         self._step_cost: float | None = None
 
-    def run(self, first_message: str) -> LoopState:
-        """Drive the conversation until the loop stops; returns the state with `.stop_reason` in RunStopped."""
+    def run(self, first_message: str) -> LoopOutcome:
+        """Drive the conversation until it ends; the outcome says how and why."""
         self.messages = [{"role": "user", "content": [{"type": "text", "text": first_message}]}]
         self._tree = self.fingerprint()
+        try:
+            return self._converse()
+        except ModelAPIError as exc:
+            return LoopOutcome("model_error", exc.message, self.state, error=exc)
+
+    def _converse(self) -> LoopOutcome:
         while True:
-            self._check_limits()
+            over = self._over_limit()
+            if over:
+                return self._ended(over)
             self.state.steps += 1
             bind_step(self.state.steps)
             turn = self._query()
+            if isinstance(turn, _Stop):
+                return self._ended(turn)
             self.messages.append({"role": "assistant", "content": [_api_block(b) for b in turn.content]})
             calls = [b for b in turn.content if b.get("type") == "tool_use"]
             phase = self._phases.tag(turn.content)
@@ -152,34 +211,43 @@ class AgentLoop:
             )
             if not calls:
                 self._notify()
-                raise RunStopped("the model ended its turn without calling finish", finished=True)
-            results = [self._execute(call) for call in calls]
+                return self._ended(_Stop("ended_turn", "the model ended its turn without calling finish"))
+            results = []
+            for call in calls:
+                done = self._execute(call)
+                if isinstance(done, _Stop):
+                    return self._ended(done)
+                results.append(done)
             self.messages.append({"role": "user", "content": results})
             self._notify()
             if self._stop_after_results is not None:
-                raise self._stop_after_results
+                return self._ended(self._stop_after_results)
             if self.state.report:
                 if self.state.gave_up:
-                    raise RunStopped(
-                        f"the model gave up: {self.state.report.get('reason') or 'no reason given'}",
-                        finished=True,
-                    )
-                raise RunStopped("the model called finish", finished=True)
+                    why = self.state.report.get("reason") or "no reason given"
+                    return self._ended(_Stop("gave_up", f"the model gave up: {why}"))
+                return self._ended(_Stop("finished", "the model called finish"))
+
+    def _ended(self, stop: _Stop) -> LoopOutcome:
+        return LoopOutcome(stop.ending, stop.reason, self.state)
 
     def _notify(self) -> None:
         if self.on_step:
             self.on_step(self.state)
 
-    def _check_limits(self) -> None:
+    def _over_limit(self) -> _Stop | None:
         s, lim = self.state, self.limits
         if s.steps >= lim.max_steps:
-            raise RunStopped(f"max steps ({lim.max_steps}) reached")
+            return _Stop("max_steps", f"max steps ({lim.max_steps}) reached")
         if lim.max_cost is not None and s.cost is not None and s.cost >= lim.max_cost:
-            raise RunStopped(f"cost limit ${lim.max_cost:.2f} reached (${s.cost:.2f} spent)")
+            return _Stop("max_cost", f"cost limit ${lim.max_cost:.2f} reached (${s.cost:.2f} spent)")
         if lim.max_time is not None and time.monotonic() - self._started >= lim.max_time:
-            raise RunStopped(f"time limit {lim.max_time:.0f} s reached")
+            return _Stop("max_time", f"time limit {lim.max_time:.0f} s reached")
+        return None
 
-    def _query(self) -> ModelTurn:
+    def _query(self) -> ModelTurn | _Stop:
+        """The model's next turn, or why there is none (the run's time is up, the script ran out); a model
+        API failure leaves as ModelAPIError."""
         messages = fit_to_window(self.messages, budget_tokens=self.context_budget)
         self._request = {
             "messages": len(messages),
@@ -199,7 +267,9 @@ class AgentLoop:
                 turn = self._ask(compacted)
         except DeadlineReached as exc:
             assert self.limits.max_time is not None
-            raise RunStopped(f"time limit {self.limits.max_time:g} s reached: {exc}") from None
+            return _Stop("max_time", f"time limit {self.limits.max_time:g} s reached: {exc}")
+        except ScriptEnded as exc:
+            return _Stop("script_ended", exc.reason)
         self.state.usage.add(turn.usage)
         self.state.model_latency += turn.latency_s
         step_cost = self._step_cost = self.pricing.cost(self.model.name, turn.usage)
@@ -213,7 +283,7 @@ class AgentLoop:
             system=self.system, tools=self.tool_specs, messages=messages, deadline=self._deadline
         )
 
-    def _execute(self, call: dict[str, Any]) -> dict[str, Any]:
+    def _execute(self, call: dict[str, Any]) -> dict[str, Any] | _Stop:
         name, params, call_id = call.get("name", ""), call.get("input") or {}, call["id"]
         started = time.monotonic()
         if not isinstance(params, dict):
@@ -231,7 +301,10 @@ class AgentLoop:
         log.info(
             "tool_call", tool=name, is_error=result.is_error, duration_s=round(time.monotonic() - started, 3)
         )
-        result = self._watch_repeats(name, params, result)
+        watched = self._watch_repeats(name, params, result)
+        if isinstance(watched, _Stop):
+            return watched
+        result = watched
         self.trajectory.write(
             "tool",
             step=self.state.steps,
@@ -258,7 +331,7 @@ class AgentLoop:
         over_quota = self.disk_check() if self.disk_check is not None else None
         if over_quota:
             log.warning("disk_limit_exceeded", tool=tool.name, detail=over_quota)
-            self._stop_after_results = RunStopped(f"disk limit exceeded: {over_quota}", judged=False)
+            self._stop_after_results = _Stop("disk_limit", f"disk limit exceeded: {over_quota}")
             result = ToolResult(
                 f"{result.content}\n\n[harness: {over_quota}. The run ends now, not fixed.]",
                 is_error=True,
@@ -310,12 +383,12 @@ class AgentLoop:
             "finish accepted; the harness will now run the tests itself and decide the verdict."
         )
 
-    def _watch_repeats(self, name: str, params: dict[str, Any], result: ToolResult) -> ToolResult:
+    def _watch_repeats(self, name: str, params: dict[str, Any], result: ToolResult) -> ToolResult | _Stop:
         key = name + json.dumps(params, sort_keys=True, default=str)
         self._repeats = self._repeats + 1 if key == self._last_call else 1
         self._last_call = key
         if self._repeats >= REPEAT_STOP:
-            raise RunStopped(f"stuck repeating the same {name} call {self._repeats} times")
+            return _Stop("stuck", f"stuck repeating the same {name} call {self._repeats} times")
         if self._repeats == REPEAT_WARN:
             note = (
                 f"\n\n[harness: this is the {REPEAT_WARN}rd identical {name} call in a row. Repeating it will"

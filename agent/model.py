@@ -40,6 +40,15 @@ class ModelTurn:
     latency_s: float = 0.0
 
 
+class ScriptEnded(Exception):
+    """A scripted model (a replay, the bench's steps, a test's script) has no turn left to give. The loop
+    ends its run as `script_ended`: inconclusive, never fixed, no branch."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Model(Protocol):
     name: str
 
@@ -53,5 +62,5 @@ class Model(Protocol):
     ) -> ModelTurn:
         """Send one request; raise agent.errors.ModelAPIError (or ContextOverflowError) when it cannot.
         `deadline` (a `time.monotonic()` value) is when the run must stop: no retry waits past it
-        (agent.retry.DeadlineReached)."""
+        (agent.retry.DeadlineReached). A scripted model with no turn left raises ScriptEnded."""
         ...

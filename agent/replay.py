@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.config import RunRequest, RunResult
-from agent.errors import RunStopped, UsageError
+from agent.errors import UsageError
 from agent.model import ModelTurn, Usage
+from agent.scripted_model import ScriptedModel
 from agent.trajectory import format_problem, read_trajectory
 from sandbox.base import SandboxMode
 
@@ -24,43 +25,35 @@ NOT_A_TRAJECTORY = "not a be-agent trajectory"
 USAGE_FIELDS = frozenset(Usage().as_dict())
 
 
-class ReplayModel:
+class ReplayModel(ScriptedModel):
     """A Model that answers with the recorded assistant turns, in order.
 
     When the run asks for a turn the recording does not have, the replay has diverged: the run ends
-    gracefully (RunStopped) and `diverged` says how."""
+    gracefully (ScriptEnded: inconclusive, not fixed) and `diverged` says how."""
 
     def __init__(self, turns: list[dict[str, Any]], name: str):
-        self.name = name
-        self._turns = list(turns)
-        self._next = 0
+        super().__init__([_turn_of(record, name) for record in turns], name)
+        self._recorded = len(turns)
         self.diverged: str | None = None
 
-    def query(
-        self,
-        *,
-        system: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        messages: list[dict[str, Any]],
-        deadline: float | None = None,
-    ) -> ModelTurn:
-        if self._next >= len(self._turns):
-            self.diverged = (
-                f"replay diverged: the run asked for model turn {self._next + 1}, "
-                f"but the recording has only {len(self._turns)}"
-            )
-            raise RunStopped(self.diverged, conclusive=False)
-        record = self._turns[self._next]
-        self._next += 1
-        usage = Usage(**{k: int(v) for k, v in (record.get("usage") or {}).items() if k in USAGE_FIELDS})
-        return ModelTurn(
-            content=record["content"],
-            stop_reason=record.get("stop_reason"),
-            usage=usage,
-            model=self.name,
-            attempts=1,
-            latency_s=0.0,
+    def ended(self) -> str:
+        self.diverged = (
+            f"replay diverged: the run asked for model turn {self._recorded + 1}, "
+            f"but the recording has only {self._recorded}"
         )
+        return self.diverged
+
+
+def _turn_of(record: dict[str, Any], name: str) -> ModelTurn:
+    usage = Usage(**{k: int(v) for k, v in (record.get("usage") or {}).items() if k in USAGE_FIELDS})
+    return ModelTurn(
+        content=record["content"],
+        stop_reason=record.get("stop_reason"),
+        usage=usage,
+        model=name,
+        attempts=1,
+        latency_s=0.0,
+    )
 
 
 @dataclass

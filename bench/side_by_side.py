@@ -28,8 +28,7 @@ from typing import Any
 
 from agent.config import RunRequest
 from agent.demo import DEMO_TASK, make_demo_repo
-from agent.errors import RunStopped
-from agent.model import ModelTurn
+from agent.model import ModelTurn, ScriptEnded
 from agent.run import run_task
 from agent.trajectory import read_records
 from bench.mini_side import MiniWorker
@@ -107,7 +106,7 @@ class InterleavedModel:
             self.pairs[-1].ours_s = asked_at - self._answered_at
         number = len(self.pairs) + 1
         if number > len(self.steps):
-            raise RunStopped("the bench's steps are done", conclusive=False)
+            raise ScriptEnded("the bench's steps are done")
         command = self.steps[number - 1]
         if self.mini is None:
             self.pairs.append(StepPair(number, command, math.nan, None))

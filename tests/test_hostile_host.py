@@ -15,7 +15,7 @@ import pytest
 from agent import workspace as ws
 from agent.demo import make_demo_repo
 from agent.disk import DiskQuota, format_size, parse_size
-from agent.errors import ExitCode, RunStopped, failure_of
+from agent.errors import ExitCode, failure_of
 from agent.finish_gate import FinishGate
 from agent.git import SAFE_GIT, GitError
 from agent.loop import AgentLoop, Limits
@@ -231,8 +231,8 @@ def _loop(tmp_path: Path, model: _Scripted, limits: Limits, disk_check: Any = No
 def test_a_host_tool_call_that_would_run_forever_is_cut(tmp_path: Path, limits: Limits, why: str):
     give_up = _call("finish", "2", gave_up=True, reason="it hung")
     model = _Scripted([[_call("forever", "1")], [give_up]])
-    with pytest.raises(RunStopped):
-        _loop(tmp_path, model, limits).run("task")
+    outcome = _loop(tmp_path, model, limits).run("task")
+    assert outcome.ending == ("max_time" if limits.max_time is not None else "gave_up")
     [result] = model.requests[1][-1]["content"] if len(model.requests) > 1 else [None]
     if limits.max_time is not None:  # the run's time is up: the loop stops before asking the model again
         [record] = [r for r in read_records(tmp_path / "trajectory.jsonl") if r["type"] == "tool"]
@@ -345,10 +345,9 @@ def test_over_the_quota_the_result_says_so_and_the_run_ends_unjudged(tmp_path: P
     loop = _loop(
         tmp_path, model, Limits(host_tool_time=0.1), disk_check=lambda: "the run's commands added 3 GiB"
     )
-    with pytest.raises(RunStopped) as stopped:
-        loop.run("task")
-    assert stopped.value.reason == "disk limit exceeded: the run's commands added 3 GiB"
-    assert stopped.value.judged is False
+    outcome = loop.run("task")
+    assert outcome.ending == "disk_limit" and outcome.judged is False
+    assert outcome.reason == "disk limit exceeded: the run's commands added 3 GiB"
     first, second = loop.messages[-1]["content"]
     assert first["content"].endswith(
         "[harness: the run's commands added 3 GiB. The run ends now, not fixed.]"
