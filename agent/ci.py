@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from agent import console
 from agent.baseline import baseline_problem
 from agent.config import ProbedBaseline, RunRequest, RunResult, build_request
 from agent.errors import ExitCode, RemoteError, UsageError
@@ -27,7 +28,7 @@ from agent.harness_tests import probe_baseline
 from agent.inert import code_block, code_span
 from agent.model import Model
 from agent.remote import Remote, current_branch, is_ancestor, remote_url, trailer_value
-from agent.run import make_test_runner, run_task
+from agent.run import prepare_tests, run_task
 from agent.settings import RunSettings, default_state_dir
 from agent.untrusted import Untrusted, clean_log, mark, marking_rule
 from agent.view import page_artifact_note
@@ -362,14 +363,16 @@ def baseline_tests(root: Path, sha: str, options: CiOptions, work: Path) -> Prob
     clone_for_run(root, sha, "be-agent-ci-probe", checkout)
     scratch.mkdir(parents=True, exist_ok=True)
     request = run_request(options, root, task="probe the test suite", base=sha)
-    sandbox, tests, command = make_test_runner(request, root, checkout, scratch)
+    setup = prepare_tests(request, root, checkout, scratch)
+    for note in setup.notes:
+        console.warn(note)
     try:
-        probed = probe_baseline(tests, checkout, work, base=sha, command=command.command)
+        probed = probe_baseline(setup.tests, checkout, work, base=sha, command=setup.command.command)
     finally:
-        sandbox.close()
+        setup.sandbox.close()
         for tree in (checkout, scratch):
             shutil.rmtree(tree, ignore_errors=True)
-    problem = baseline_problem(probed.report, command)
+    problem = baseline_problem(probed.report, setup.command)
     if problem:
         raise UsageError(f"the test command is broken: {problem}; fix it or pass --test-cmd")
     return probed

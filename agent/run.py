@@ -15,34 +15,27 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Literal
 
 from agent import console
 from agent import targets as tg
 from agent import workspace as ws
 from agent.baseline import ImportsOutsideCheckout, baseline_problem, make_imports_local
 from agent.changes import TreeWatch
-from agent.config import RunRequest, RunResult, Status
+from agent.config import RunRequest, RunResult
 from agent.disk import DiskQuota
-from agent.errors import (
-    AgentError,
-    ExitCode,
-    InternalError,
-    Interrupted,
-    RunStopped,
-    UsageError,
-    lower_layer_errors,
-)
+from agent.errors import AgentError, InternalError, Interrupted, UsageError, lower_layer_errors
 from agent.finish_gate import FinishGate
-from agent.guidance import load_guidance, system_prompt
+from agent.first_message import Briefing, first_message
+from agent.guidance import system_prompt
 from agent.harness_tests import HarnessTests, TreeRunner
-from agent.logs import close_logging, configure_logging, get_logger, redact_secret_values
-from agent.loop import AgentLoop, Limits, LoopState
+from agent.logs import close_logging, configure_logging, get_logger
+from agent.loop import AgentLoop, Limits, LoopOutcome, LoopState
 from agent.lower_layers import detect_test_command, make_sandbox, preflight
 from agent.model import Model
 from agent.phases import summarise
@@ -53,9 +46,9 @@ from agent.remote import TARGETS_TRAILER
 from agent.report import render_markdown_report
 from agent.toolchain import Toolchain, find_python_toolchain
 from agent.trajectory import Trajectory
-from agent.untrusted import untrusted_section, untrusted_task
-from agent.verdict import decide, disagreements, verification
-from agent.verify import edited_targets, verify
+from agent.verdict import Verdict, decide, disagreements, verification
+from agent.verification import Verification
+from agent.verify import Verified, edited_targets, verify
 from agent.view import save_run_page
 from sandbox.base import Sandbox, SandboxConfig
 from sandbox.bwrap import checkout_path_inside
@@ -170,53 +163,18 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _targets_note(targets: tg.Targets) -> str:
-    """What the model is told about the tests the run is judged by (the gate holds it to the same)."""
-    if targets.source in ("--tests", "task"):
-        return "# Tests that must pass when you are done\n" + "\n".join(targets.names)
-    if targets.source == "follow-up":
-        return (
-            "# Tests that must pass when you are done\nThe tests the earlier runs on this branch fixed, and "
-            "those the comments name; no test that passes now may break.\n" + "\n".join(targets.names)
-        )
-    if targets.source == "baseline failures":
-        return (
-            "# Tests that must pass when you are done\nThe tests failing in the baseline run below. If some of "
-            "them fail for reasons unrelated to the task, list the ones your change fixes in the finish "
-            "report's `fixes_tests`; the others are then reported as already failing."
-        )
-    return (
-        "# Tests that must pass when you are done\nNo test fails at baseline, so the run is judged by the "
-        "tests your change adds: add at least one that fails on the original code and passes with your change."
-    )
+@dataclass(frozen=True)
+class Destination:
+    """Where a run starts and where its branch goes."""
+
+    repo: Path  # the user's repository
+    base: str  # the commit the run starts from (full sha)
+    branch: str
+    existing_tip: str | None  # the branch's tip, when it exists and may be fast-forwarded (--update-branch)
 
 
-def _first_message(
-    req: RunRequest,
-    checkout: Path,
-    test_command: str,
-    tests_summary: str,
-    targets: tg.Targets,
-    notes: list[str] | None = None,
-) -> str:
-    parts = []
-    if req.task_untrusted:
-        parts.append(untrusted_task(req.task))
-    else:
-        parts.append("# Task\n" + req.task.strip())
-    for rel, text in load_guidance(checkout):
-        parts.append(f"# Repository guidance: {rel}\n{text.strip()}")
-    parts.append(_targets_note(targets))
-    if notes:
-        parts.append("# How the tests are set up here\n" + "\n".join(f"- {n}" for n in notes))
-    heading = f"# Baseline test run (before any change): `{test_command}`"
-    parts.append(untrusted_section(heading, "output of the repository's tests", tests_summary))
-    return redact_secret_values("\n\n".join(parts))
-
-
-def validate(req: RunRequest, run_id: str) -> tuple[Path, str, str, str | None]:
-    """Check everything the user gave us before anything is created. Returns (repo, base sha, branch,
-    existing tip of that branch when it may be updated)."""
+def validate(req: RunRequest, run_id: str) -> Destination:
+    """Check everything the user gave us before anything is created."""
     if not req.task.strip():
         raise UsageError("the task is empty: give --task TEXT or a non-empty --task-file")
     repo = ws.open_user_repo(req.repo.expanduser())
@@ -226,7 +184,7 @@ def validate(req: RunRequest, run_id: str) -> tuple[Path, str, str, str | None]:
     existing = ws.branch_tip(repo, branch)
     if existing and not (req.update_branch and existing == base_sha):
         raise UsageError(f"branch {branch!r} already exists in {repo}; choose another name with --branch")
-    return repo, base_sha, branch, existing
+    return Destination(repo, base_sha, branch, existing)
 
 
 @dataclass
@@ -288,17 +246,6 @@ def prepare_tests(req: RunRequest, repo: Path, checkout: Path, scratch: Path) ->
     notes = [fix.note] if fix else []
     tests = RunTestsTool(sandbox, test_command, timeout=req.test_timeout)
     return TestSetup(sandbox, tests, test_command, toolchain, notes)
-
-
-def make_test_runner(
-    req: RunRequest, repo: Path, checkout: Path, scratch: Path
-) -> tuple[Sandbox, RunTestsTool, TestCommand]:
-    """`prepare_tests` for callers that probe the tests first (`be-agent ci`): they get the answer the run
-    would."""
-    setup = prepare_tests(req, repo, checkout, scratch)
-    for note in setup.notes:
-        console.warn(note)
-    return setup.sandbox, setup.tests, setup.command
 
 
 def _log_setup(setup: TestSetup) -> None:
@@ -371,10 +318,62 @@ def _model_secrets(model: Model) -> list[str]:
     return list(secrets()) if callable(secrets) else []
 
 
+# --- one run: its context, then its stages in order ----------------------------------------------------------
+
+
+@dataclass
+class RunContext:
+    """What every stage of a run reads: the request, where the run starts and lives, the model and the
+    run's record. `cleanup` closes what the stages open (the sandbox, the tree watch), however the run ends."""
+
+    req: RunRequest
+    run_id: str
+    started: float  # time.monotonic() when the run began
+    dest: Destination
+    paths: RunPaths
+    model: Model
+    trajectory: Trajectory
+    progress: Progress | None = None
+    cleanup: ExitStack = field(default_factory=ExitStack)
+
+
 def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress | None = None) -> RunResult:
+    """One run: prepare → baseline → work → verify → decide → hand back, each stage a function below.
+
+    The result is built once, at the end: from the stages' conclusion, or from the error that ended them
+    (raised again, with where to look, once the run's record is complete)."""
+    ctx = open_run(req, model=model, progress=progress)
+    try:
+        with _signals_interrupt(), ctx.cleanup:
+            space = prepare(ctx)
+            baseline = take_baseline(ctx, space)
+            done = work(ctx, space, baseline)
+            checked = verify_change(ctx, baseline, done)
+            if isinstance(checked, NotJudged):
+                conclusion = Conclusion("not_fixed", checked.reason, done.outcome.state, baseline.report)
+            else:
+                decision = decide_run(done.outcome, checked.verified)
+                conclusion = hand_back(ctx, done, checked, decision)
+    except BaseException as exc:
+        error = _as_run_error(ctx, exc)
+        details = _keep_what_changed(ctx)
+        reason = _failure_reason(exc)
+        close_run(ctx, _error_result(ctx, reason, details), exit_code=error.exit_code if error else None)
+        if error is None:  # not ours to translate (SystemExit): the result says error, the exception goes on
+            raise
+        error.details.update(details)
+        if error is exc:
+            raise
+        raise error from exc
+    return close_run(ctx, _result(ctx, conclusion))
+
+
+def open_run(req: RunRequest, *, model: Model | None, progress: Progress | None) -> RunContext:
+    """Check the request, connect the model, create the run's directory, log and trajectory. Nothing is
+    created when the request or the model's credentials are refused."""
     started = time.monotonic()
     run_id = new_run_id()
-    repo, base_sha, branch, existing_tip = validate(req, run_id)
+    dest = validate(req, run_id)
     warning = preflight(req.sandbox)
     if warning:
         console.warn(warning)
@@ -382,7 +381,7 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     req.state_dir.mkdir(parents=True, exist_ok=True)
     paths = RunPaths(req.state_dir / "runs" / run_id)
     paths.root.mkdir(parents=True)
-    paths.owner.write_text(json.dumps({"pid": os.getpid(), "repo": str(repo), "branch": branch}))
+    paths.owner.write_text(json.dumps({"pid": os.getpid(), "repo": str(dest.repo), "branch": dest.branch}))
     # the console shows the progress line and warnings; every log line goes to log.jsonl (and with --verbose
     # to the console too)
     configure_logging(
@@ -395,9 +394,9 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     )
     log.info(
         "run_started",
-        repo=str(repo),
-        base=base_sha,
-        branch=branch,
+        repo=str(dest.repo),
+        base=dest.base,
+        branch=dest.branch,
         model=model.name,
         provider=req.provider,
         sandbox=req.sandbox,
@@ -408,162 +407,211 @@ def run_task(req: RunRequest, *, model: Model | None = None, progress: Progress 
     for stale in clean_abandoned_runs(req.state_dir):
         log.warning("cleaned_abandoned_run", stale_run=stale)
     trajectory = Trajectory(paths.trajectory)
-    sandbox: Sandbox | None = None
-    watch: TreeWatch | None = None
-    result = RunResult(
-        status="error",
-        branch=None,
-        base=base_sha,
-        run_id=run_id,
+    return RunContext(req, run_id, started, dest, paths, model, trajectory, progress)
+
+
+# --- stage 1: prepare ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """What `prepare` set up: the checkout's tests in the sandbox, the model's tools, the system prompt."""
+
+    setup: TestSetup
+    tools: list[Tool]
+    system: str
+
+
+def prepare(ctx: RunContext) -> Workspace:
+    """Copy the repository at the base commit, set up its tests in the sandbox, record the run's start."""
+    req, dest, paths = ctx.req, ctx.dest, ctx.paths
+    ws.clone_for_run(dest.repo, dest.base, dest.branch, paths.checkout)
+    setup = prepare_tests(req, dest.repo, paths.checkout, paths.scratch)
+    ctx.cleanup.callback(setup.sandbox.close)
+    _log_setup(setup)
+    tools: list[Tool] = [
+        EditorTool(paths.checkout, setup.sandbox.workdir),
+        BashTool(setup.sandbox),
+        setup.tests,
+    ]
+    system = system_prompt()
+    ctx.trajectory.write(
+        "start",
+        run_id=ctx.run_id,
         run_dir=str(paths.root),
-        trajectory=str(paths.trajectory),
+        repo=str(dest.repo),
+        base=dest.base,
+        branch=dest.branch,
+        task=req.task,
+        task_untrusted=req.task_untrusted,
+        model=ctx.model.name,
+        provider=req.provider,
+        test_cmd=setup.command.command,
+        workdir=setup.sandbox.workdir,
+        python=setup.toolchain.python,
+        named_tests=req.named_tests,
+        system=system,
+        tools=[t.spec() for t in tools] + [FINISH_SPEC],
+        sandbox=req.sandbox,
     )
-    try:
-        with _signals_interrupt():
-            ws.clone_for_run(repo, base_sha, branch, paths.checkout)
-            setup = prepare_tests(req, repo, paths.checkout, paths.scratch)
-            sandbox, tests, test_command = setup.sandbox, setup.tests, setup.command
-            _log_setup(setup)
-            tools: list[Tool] = [EditorTool(paths.checkout, sandbox.workdir), BashTool(sandbox), tests]
-            system = system_prompt()
-            trajectory.write(
-                "start",
-                run_id=run_id,
-                run_dir=str(paths.root),
-                repo=str(repo),
-                base=base_sha,
-                branch=branch,
-                task=req.task,
-                task_untrusted=req.task_untrusted,
-                model=model.name,
-                provider=req.provider,
-                test_cmd=test_command.command,
-                workdir=sandbox.workdir,
-                python=setup.toolchain.python,
-                named_tests=req.named_tests,
-                system=system,
-                tools=[t.spec() for t in tools] + [FINISH_SPEC],
-                sandbox=req.sandbox,
-            )
-            guard = install_guard(paths.guard)
-            harness = HarnessTests(
-                _harness_runner(tests, guard, paths.pycache),
-                paths.checkout,
-                paths.harness,
-                base=base_sha,
-                keep=req.keep,
-            )
-            first = harness.first_baseline(req.baseline, paths.pycache, test_command.command)
-            baseline = first.report
-            check_baseline(baseline, setup, paths.checkout, trajectory)
-            flaky = _rerun_disagreements(harness, baseline)
-            # what the suite writes as it runs is never part of the change
-            ws.exclude_from_change(paths.checkout, first.written)
-            baseline_text = tests.summarise(baseline)
-            trajectory.write("baseline", report=baseline.model_dump(), summary=baseline_text, flaky=flaky)
-            task_ids = tg.ids_in_text(req.task)
-            gate = FinishGate(
-                baseline,
-                named=req.named_tests,
-                in_force=req.targets_in_force,
-                requested=req.targets_requested,
-                task_ids=task_ids,
-                flaky=flaky,
-                structured_runner=test_command.pytest,
-                changed_paths=lambda: ws.changed_paths(paths.checkout, base_sha),
-                edited_targets=lambda names: edited_targets(paths.checkout, base_sha, names),
-            )
-            # edits through the editor or bash, found at a cost that follows what changed (see agent/changes.py)
-            watch = TreeWatch(paths.checkout)
-            if watch.fallback_reason:
-                log.warning("change_detection_fallback", reason=watch.fallback_reason)
-            loop = AgentLoop(
-                model,
-                tools,
-                system,
-                gate=gate,
-                finish_spec=FINISH_SPEC,
-                limits=Limits(
-                    req.max_steps,
-                    req.max_cost,
-                    req.max_time,
-                    started=started,
-                    host_tool_time=req.command_timeout,
-                ),
-                pricing=Pricing(req.prices, provider=PROVIDER_INFO[req.provider].price_table),
-                trajectory=trajectory,
-                worktree_fingerprint=watch.fingerprint,
-                on_step=_progress_callback(progress, started),
-                disk_check=DiskQuota(paths.root, req.disk_limit, within=("checkout", "scratch")).exceeded,
-            )
-            try:
-                first_message = _first_message(
-                    req, paths.checkout, test_command.command, baseline_text, gate.targets(), setup.notes
-                )
-                state = loop.run(first_message)
-                stop = RunStopped("")
-            except RunStopped as stopped:
-                state, stop = loop.state, stopped
-            try:
-                result = _conclude(
-                    req,
-                    repo,
-                    paths,
-                    base_sha,
-                    branch,
-                    existing_tip,
-                    harness,
-                    gate,
-                    test_command,
-                    baseline,
-                    flaky,
-                    state,
-                    stop,
-                    run_id,
-                )
-            except RunStopped as refused:
-                result = _loop_result(
-                    paths, base_sha, baseline, state, run_id, status="not_fixed", reason=refused.reason
-                )
-            trajectory.write("end", **json.loads(result.model_dump_json()))
-    except AgentError as exc:
-        result.status, result.reason = "error", exc.message
-        exc.details.update(_save_diff(paths, base_sha, result))
-        trajectory.write("end", status="error", reason=exc.message, exit_code=exc.exit_code)
-        raise
-    except KeyboardInterrupt as exc:
-        result.status, result.reason = "error", "interrupted"
-        details = _save_diff(paths, base_sha, result)
-        trajectory.write("end", status="error", reason="interrupted", exit_code=ExitCode.INTERRUPTED)
-        raise Interrupted("interrupted", details=details) from exc
-    except Exception as exc:
-        log.exception("internal_error")
-        result.status, result.reason = "error", f"internal error: {type(exc).__name__}: {exc}"
-        details = _save_diff(paths, base_sha, result)
-        trajectory.write("end", status="error", reason=result.reason, exit_code=ExitCode.INTERNAL)
-        raise InternalError(
-            f"{result.reason} (this is a bug in be-agent; the run's log is {paths.root / 'log.jsonl'})",
-            details=details,
-        ) from exc
-    finally:
-        if watch is not None:
-            watch.close()
-        if sandbox is not None:
-            sandbox.close()
-        result.duration_s = round(time.monotonic() - started, 3)
-        result.provider, result.model = req.provider, model.name
-        trajectory.close()
-        log.info("run_ended", status=result.status, reason=result.reason)
-        close_logging()
-        result.page = save_run_page(paths.root, result.model_dump(mode="json"))
-        paths.result.write_text(result.model_dump_json(indent=2))
-        if not req.keep:
-            for tree in (paths.checkout, paths.scratch, paths.harness, paths.pycache):
-                shutil.rmtree(tree, ignore_errors=True)
-    return result
+    return Workspace(setup, tools, system)
+
+
+# --- stage 2: baseline ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The harness's run of the suite before any change, and which of its failures are flaky."""
+
+    harness: HarnessTests  # runs the tests on a commit, in a fresh copy, with the runtime check
+    report: TestReport
+    flaky: list[str]
+    summary: str  # the report as the model is shown it
+
+
+def take_baseline(ctx: RunContext, space: Workspace) -> Baseline:
+    """Run the suite on the base commit (and its failures once more, to find the flaky ones). A suite that
+    cannot run at all stops the run here, before any model call (exit 2)."""
+    paths, tests = ctx.paths, space.setup.tests
+    harness = HarnessTests(
+        _harness_runner(tests, install_guard(paths.guard), paths.pycache),
+        paths.checkout,
+        paths.harness,
+        base=ctx.dest.base,
+        keep=ctx.req.keep,
+    )
+    first = harness.first_baseline(ctx.req.baseline, paths.pycache, space.setup.command.command)
+    report = first.report
+    check_baseline(report, space.setup, paths.checkout, ctx.trajectory)
+    flaky = _rerun_disagreements(harness, report)
+    # what the suite writes as it runs is never part of the change
+    ws.exclude_from_change(paths.checkout, first.written)
+    summary = tests.summarise(report)
+    ctx.trajectory.write("baseline", report=report.model_dump(), summary=summary, flaky=flaky)
+    return Baseline(harness, report, flaky, summary)
+
+
+# --- stage 3: work -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Work:
+    """How the model's work ended, and the gate that held its `finish` (it knows the run's targets)."""
+
+    outcome: LoopOutcome
+    gate: FinishGate
+
+
+def work(ctx: RunContext, space: Workspace, baseline: Baseline) -> Work:
+    """The model works in the checkout through the agent loop until it finishes or a limit ends it. A model
+    API failure ends the run here (exit 3)."""
+    req, paths = ctx.req, ctx.paths
+    gate = FinishGate(
+        baseline.report,
+        named=req.named_tests,
+        in_force=req.targets_in_force,
+        requested=req.targets_requested,
+        task_ids=tg.ids_in_text(req.task),
+        flaky=baseline.flaky,
+        structured_runner=space.setup.command.pytest,
+        changed_paths=lambda: ws.changed_paths(paths.checkout, ctx.dest.base),
+        edited_targets=lambda names: edited_targets(paths.checkout, ctx.dest.base, names),
+    )
+    # edits through the editor or bash, found at a cost that follows what changed (see agent/changes.py)
+    watch = TreeWatch(paths.checkout)
+    ctx.cleanup.callback(watch.close)
+    if watch.fallback_reason:
+        log.warning("change_detection_fallback", reason=watch.fallback_reason)
+    loop = AgentLoop(
+        ctx.model,
+        space.tools,
+        space.system,
+        gate=gate,
+        finish_spec=FINISH_SPEC,
+        limits=Limits(
+            req.max_steps,
+            req.max_cost,
+            req.max_time,
+            started=ctx.started,
+            host_tool_time=req.command_timeout,
+        ),
+        pricing=Pricing(req.prices, provider=PROVIDER_INFO[req.provider].price_table),
+        trajectory=ctx.trajectory,
+        worktree_fingerprint=watch.fingerprint,
+        on_step=_progress_callback(ctx.progress, ctx.started),
+        disk_check=DiskQuota(paths.root, req.disk_limit, within=("checkout", "scratch")).exceeded,
+    )
+    brief = Briefing(
+        task=req.task,
+        task_untrusted=req.task_untrusted,
+        checkout=paths.checkout,
+        test_command=space.setup.command.command,
+        baseline_summary=baseline.summary,
+        targets=gate.targets(),
+        notes=space.setup.notes,
+    )
+    outcome = loop.run(first_message(brief))
+    if outcome.error is not None:  # the "model_error" ending: the run fails as the model API did
+        raise outcome.error
+    return Work(outcome, gate)
+
+
+# --- stage 4: verify -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotJudged:
+    """The change is not looked at: nothing is committed, diffed or copied, and the run is not fixed."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The change, committed for verification, and what the harness's own runs of that commit showed."""
+
+    commit: str | None  # None: nothing changed
+    subject: str
+    trailers: dict[str, str]
+    verified: Verified
 
 
 MAX_CHANGE_BYTES = 256 * 1024**2
+
+
+def verify_change(ctx: RunContext, baseline: Baseline, done: Work) -> Checked | NotJudged:
+    """Commit the change and gather the verdict's evidence from the harness's own runs of that commit.
+
+    Every verification run happens in a fresh copy of the commit, so what is verified is exactly what the
+    branch would hold: nothing ignored or left over in the checkout can help, and nothing one run writes
+    reaches another."""
+    outcome, paths, base = done.outcome, ctx.paths, ctx.dest.base
+    if not outcome.judged:
+        return NotJudged(outcome.reason)
+    changed = ws.changed_paths(paths.checkout, base)
+    too_big = _oversized_change(paths.checkout, changed) or ws.unrepresentable_names(changed)
+    if too_big:
+        return NotJudged(too_big)
+    subject = ws.subject_from_task(ctx.req.task)
+    trailers = {**ctx.req.commit_trailers, "Be-Agent-Run": ctx.run_id}
+    commit = (
+        ws.commit_all(paths.checkout, base, subject, "(verification pending)", trailers) if changed else None
+    )
+    ws.neutral_diff(paths.checkout, base, commit or base, paths.diff)
+    state = outcome.state
+    claimed = _finish_report(state).fixes_tests if state.report and not state.gave_up else []
+    verified = verify(
+        baseline.harness,
+        paths.checkout,
+        base=base,
+        commit=commit,
+        baseline=baseline.report,
+        flaky=baseline.flaky,
+        targets=done.gate.targets(claimed),
+        structured_runner=done.gate.structured_runner,
+    )
+    return Checked(commit, subject, trailers, verified)
 
 
 def _oversized_change(checkout: Path, changed: list[str]) -> str | None:
@@ -583,46 +631,196 @@ def _oversized_change(checkout: Path, changed: list[str]) -> str | None:
     )
 
 
-def _loop_result(
-    paths: RunPaths,
-    base_sha: str,
-    baseline: TestReport,
-    state: LoopState,
-    run_id: str,
-    *,
-    status: Status,
-    reason: str,
-) -> RunResult:
-    """The result as far as the loop and the baseline know it; the verdict fills in the rest."""
+# --- stage 5: decide (pure) ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The run's status and reason: the harness's verdict, then how the model's work ended."""
+
+    status: Literal["fixed", "not_fixed"]
+    reason: str
+    verdict: Verdict
+    verification: Verification  # the block the result, the commit and the pull request show
+
+
+def decide_run(outcome: LoopOutcome, verified: Verified) -> Decision:
+    """`fixed` only when the verdict says so and the work ended conclusively (not given up, not a script that
+    ran out). How the work ended leads the reason, unless the model finished and the change is fixed: a limit
+    or giving up explains a not_fixed better than the tests."""
+    verdict = decide(verified.evidence)
+    status = verdict.status if outcome.conclusive else "not_fixed"
+    reason = verdict.reason
+    if outcome.state.gave_up or status != "fixed" or not outcome.by_the_model:
+        reason = f"{outcome.reason}; {reason}"
+    block = verification(
+        verified.evidence,
+        verdict,
+        changed_config=verified.facts.changed_config,
+        binary_files=verified.facts.binary_files,
+    )
+    return Decision(status, reason, verdict, block)
+
+
+# --- stage 6: hand back --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What the stages found, for the result: its status and reason, and what backs them."""
+
+    status: Literal["fixed", "not_fixed"]
+    reason: str
+    loop: LoopState
+    tests_before: TestReport
+    tests_after: TestReport | None = None  # the verdict run (None: not judged)
+    verification: Verification | None = None
+    diff: str = ""
+    commit: str | None = None
+    branch: str | None = None  # set only when the branch was handed back
+
+
+def hand_back(ctx: RunContext, done: Work, checked: Checked, decision: Decision) -> Conclusion:
+    """When (and only when) the decision is fixed: the commit gets its report and the targets a follow-up
+    must keep passing, and the branch goes into the user's repository."""
+    evidence = checked.verified.evidence
+    conclusion = Conclusion(
+        decision.status,
+        decision.reason,
+        done.outcome.state,
+        evidence.baseline,
+        tests_after=evidence.final if evidence.final is not None else evidence.baseline,
+        verification=decision.verification,
+        diff=str(ctx.paths.diff),
+    )
+    if decision.status != "fixed":
+        return conclusion
+    # what a follow-up on this branch must keep passing (agent/targets.py): the targets, and the change's tests
+    # shown to fail without it
+    added = evidence.added
+    fixed_by = {
+        *decision.verdict.target_ids,
+        *(added.failing_on_base if added and added.fail_on_base else []),
+    }
+    trailers = dict(checked.trailers)
+    if fixed_by:
+        trailers[TARGETS_TRAILER] = json.dumps(sorted(fixed_by))
+    report, block = done.outcome.state.report, decision.verification.as_json()
+    body = render_markdown_report(report, block, status="fixed", reason=decision.reason)
+    commit = ws.reword_head(ctx.paths.checkout, checked.subject, body, trailers)
+    if ctx.req.fetch_back:
+        ws.fetch_back(ctx.dest.repo, ctx.paths.checkout, ctx.dest.branch, expected_old=ctx.dest.existing_tip)
+    return dataclasses.replace(conclusion, commit=commit, branch=ctx.dest.branch)
+
+
+# --- the end: the result, built once, and the run's record closed ------------------------------------------
+
+
+def _result(ctx: RunContext, c: Conclusion) -> RunResult:
+    state = c.loop
     return RunResult(
-        status=status,
-        reason=reason,
-        base=base_sha,
-        tests_before=baseline.brief(),
+        status=c.status,
+        reason=c.reason,
+        branch=c.branch,
+        commit=c.commit,
+        base=ctx.dest.base,
+        tests_before=c.tests_before.brief(),
+        tests_after=c.tests_after.brief() if c.tests_after is not None else {},
+        verification=c.verification.as_json() if c.verification is not None else {},
         steps=state.steps,
         phases=summarise(state.phases),
         tokens=state.usage.as_dict(),
+        provider=ctx.req.provider,
+        model=ctx.model.name,
         cost_usd=None if state.cost is None else round(state.cost, 6),
         price_source=state.price_source,
+        duration_s=_elapsed(ctx),
         model_latency_s=round(state.model_latency, 3),
-        trajectory=str(paths.trajectory),
-        run_dir=str(paths.root),
+        trajectory=str(ctx.paths.trajectory),
+        run_dir=str(ctx.paths.root),
+        diff=c.diff,
         report=state.report,
-        run_id=run_id,
+        run_id=ctx.run_id,
     )
 
 
-def _save_diff(paths: RunPaths, base_sha: str, result: RunResult) -> dict[str, str]:
+def _error_result(ctx: RunContext, reason: str, details: dict[str, str]) -> RunResult:
+    return RunResult(
+        status="error",
+        reason=reason,
+        base=ctx.dest.base,
+        provider=ctx.req.provider,
+        model=ctx.model.name,
+        duration_s=_elapsed(ctx),
+        trajectory=str(ctx.paths.trajectory),
+        run_dir=str(ctx.paths.root),
+        diff=details.get("diff", ""),
+        run_id=ctx.run_id,
+    )
+
+
+def _elapsed(ctx: RunContext) -> float:
+    return round(time.monotonic() - ctx.started, 3)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The result's reason for a run `exc` ended."""
+    if isinstance(exc, AgentError):
+        return exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, Exception):
+        return f"internal error: {type(exc).__name__}: {exc}"
+    return ""
+
+
+def _as_run_error(ctx: RunContext, exc: BaseException) -> AgentError | None:
+    """The error a run that `exc` ended raises: its own AgentError, an interruption, or an internal error
+    (a bug). None for what is not ours to translate (SystemExit)."""
+    if isinstance(exc, AgentError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted("interrupted")
+    if isinstance(exc, Exception):
+        log.exception("internal_error")
+        log_file = ctx.paths.root / "log.jsonl"
+        return InternalError(
+            f"{_failure_reason(exc)} (this is a bug in be-agent; the run's log is {log_file})"
+        )
+    return None
+
+
+def _keep_what_changed(ctx: RunContext) -> dict[str, str]:
     """Whatever the model changed before a run failed stays reviewable in the run directory; returns where
-    to look (for the error's details)."""
+    to look (for the error's details and the result)."""
+    paths = ctx.paths
     details = {"run_dir": str(paths.root), "trajectory": str(paths.trajectory)}
     if paths.checkout.is_dir():
         try:
-            ws.write_diff(paths.checkout, base_sha, paths.diff)
-            result.diff = details["diff"] = str(paths.diff)
+            ws.write_diff(paths.checkout, ctx.dest.base, paths.diff)
+            details["diff"] = str(paths.diff)
         except (AgentError, OSError):
             pass
     return details
+
+
+def close_run(ctx: RunContext, result: RunResult, *, exit_code: int | None = None) -> RunResult:
+    """Complete the run's record: the trajectory's end, the log, the run's page and result.json; then remove
+    the run's trees unless --keep. Returns the result with its page."""
+    if result.status == "error":
+        if exit_code is not None:
+            ctx.trajectory.write("end", status="error", reason=result.reason, exit_code=exit_code)
+    else:
+        ctx.trajectory.write("end", **json.loads(result.model_dump_json()))
+    ctx.trajectory.close()
+    log.info("run_ended", status=result.status, reason=result.reason)
+    close_logging()
+    result = result.model_copy(update={"page": save_run_page(ctx.paths.root, result.model_dump(mode="json"))})
+    ctx.paths.result.write_text(result.model_dump_json(indent=2))
+    if not ctx.req.keep:
+        for tree in (ctx.paths.checkout, ctx.paths.scratch, ctx.paths.harness, ctx.paths.pycache):
+            shutil.rmtree(tree, ignore_errors=True)
+    return result
 
 
 def _harness_runner(tests: RunTestsTool, guard: GuardPlugin, pycache: Path) -> TreeRunner:
@@ -644,7 +842,7 @@ def _rerun_disagreements(harness: HarnessTests, first: TestReport) -> list[str]:
     return disagreements(first, harness.baseline(first.failing).report, first.failing)
 
 
-def _progress_callback(progress: Progress | None, started: float) -> Any:
+def _progress_callback(progress: Progress | None, started: float) -> Callable[[LoopState], None] | None:
     if progress is None:
         return None
 
@@ -659,85 +857,6 @@ def _progress_callback(progress: Progress | None, started: float) -> Any:
         )
 
     return update
-
-
-def _conclude(
-    req: RunRequest,
-    repo: Path,
-    paths: RunPaths,
-    base_sha: str,
-    branch: str,
-    existing_tip: str | None,
-    harness: HarnessTests,
-    gate: FinishGate,
-    test_command: TestCommand,
-    baseline: TestReport,
-    flaky: list[str],
-    state: LoopState,
-    stop: RunStopped,
-    run_id: str,
-) -> RunResult:
-    """The harness's own verdict, then the hand-back when (and only when) it says fixed.
-
-    The change is committed first and every verification run happens in a fresh copy of that commit, so
-    what is verified is exactly what the branch holds: nothing ignored or left over in the checkout can
-    help, and nothing one run writes reaches another."""
-    if not stop.judged:
-        raise RunStopped(stop.reason)  # caught below: nothing is committed, diffed or copied
-    changed = ws.changed_paths(paths.checkout, base_sha)
-    too_big = _oversized_change(paths.checkout, changed) or ws.unrepresentable_names(changed)
-    if too_big:
-        raise RunStopped(too_big)  # caught below: nothing is committed, diffed or copied
-    subject = ws.subject_from_task(req.task)
-    trailers = {**req.commit_trailers, "Be-Agent-Run": run_id}
-    commit = (
-        ws.commit_all(paths.checkout, base_sha, subject, "(verification pending)", trailers)
-        if changed
-        else None
-    )
-    ws.neutral_diff(paths.checkout, base_sha, commit or base_sha, paths.diff)
-    claimed = _finish_report(state).fixes_tests if state.report and not state.gave_up else []
-    verified = verify(
-        harness,
-        paths.checkout,
-        base=base_sha,
-        commit=commit,
-        baseline=baseline,
-        flaky=flaky,
-        targets=gate.targets(claimed),
-        structured_runner=test_command.pytest,
-    )
-    verdict = decide(verified.evidence)
-    block = verification(
-        verified.evidence,
-        verdict,
-        changed_config=verified.facts.changed_config,
-        binary_files=verified.facts.binary_files,
-    ).as_json()
-    status, reason = verdict.status, verdict.reason
-    if state.gave_up or not stop.conclusive:
-        status = "not_fixed"
-    stop_reason = stop.reason
-    if stop_reason and (state.gave_up or status != "fixed" or not stop_reason.startswith("the model")):
-        # how the loop ended comes first: a limit or giving up explains a not_fixed better than the tests
-        reason = f"{stop_reason}; {reason}"
-    final = verified.evidence.final
-    result = _loop_result(paths, base_sha, baseline, state, run_id, status=status, reason=reason)
-    result.tests_after = final.brief() if final is not None else baseline.brief()
-    result.verification, result.diff = block, str(paths.diff)
-    if status == "fixed":
-        # what a follow-up on this branch must keep passing (agent/targets.py): the targets, and the change's
-        # tests shown to fail without it
-        added = verified.evidence.added
-        fixed_by = {*verdict.target_ids, *(added.failing_on_base if added and added.fail_on_base else [])}
-        if fixed_by:
-            trailers[TARGETS_TRAILER] = json.dumps(sorted(fixed_by))
-        body = render_markdown_report(state.report, block, status=status, reason=reason)
-        result.commit = ws.reword_head(paths.checkout, subject, body, trailers)
-        if req.fetch_back:
-            ws.fetch_back(repo, paths.checkout, branch, expected_old=existing_tip)
-        result.branch = branch
-    return result
 
 
 def _finish_report(state: LoopState) -> FinishReport:
