@@ -87,6 +87,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+# Modules whose tests share one expensive resource (a local Ray cluster, started once per module): under
+# pytest-xdist all of a module's tests go to one worker, so the resource starts once, not once per worker.
+ONE_WORKER_MODULES = frozenset({"tests/test_bench_ray.py"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Like xdist's default `load`, except that each module in ONE_WORKER_MODULES is one unit of work.
+    (xdist's own `loadgroup` cannot be used: it renames node ids, which pytest 9 no longer allows.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerPerSharedModule(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return OneWorkerPerSharedModule(config, log)
+
+
 @pytest.fixture
 def demo_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "ledger"

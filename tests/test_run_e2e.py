@@ -166,30 +166,6 @@ def test_model_that_stops_calling_tools_is_judged_by_the_harness(demo_repo: Path
     assert run.json["tests_after"]["failed"] == 3
 
 
-def test_max_steps_ends_the_run_as_not_fixed(demo_repo: Path, state_dir: Path):
-    view = tool_use("bash", {"command": "ls"})
-    script = [reply(view), reply(tool_use("bash", {"command": "pwd"}))]
-    with StandinServer(script) as srv:
-        run = run_cli(
-            "run",
-            "--repo",
-            str(demo_repo),
-            "--task",
-            TASK,
-            "--state-dir",
-            str(state_dir),
-            "--sandbox",
-            "bwrap",
-            "--max-steps",
-            "2",
-            "--json",
-            env=_env(srv),
-        )
-    assert run.code == 1
-    assert "max steps (2) reached" in run.json["reason"]
-    assert run.json["steps"] == 2
-
-
 def test_a_change_that_breaks_a_passing_test_is_not_fixed_and_names_it(demo_repo: Path, state_dir: Path):
     breaking = tool_use(
         "str_replace_based_edit_tool",
