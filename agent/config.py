@@ -53,6 +53,7 @@ class RunRequest(BaseModel):
         False  # the branch may exist when `base` is that branch; fast-forwarded, never forced
     )
     test_cmd: str | None = None
+    junit_report: str | None = None  # where test_cmd writes JUnit XML, relative to the checkout
     setup: str | None = None  # a command that prepares the checkout (validated; not run by this version)
     model: str = DEFAULT_MODEL
     provider: Provider = "anthropic"
@@ -106,6 +107,16 @@ class RunRequest(BaseModel):
         if command is not None and not command.strip():
             raise ValueError("the test command is blank; leave the option out to have it detected")
         return command
+
+    @field_validator("junit_report")
+    @classmethod
+    def _junit_report_in_checkout(cls, path: str | None) -> str | None:
+        if path is None:
+            return None
+        parts = path.strip().split("/")
+        if not path.strip() or path.startswith("/") or ".." in parts or parts[-1] in ("", "."):
+            raise ValueError("junit-report must be a file path relative to the repository, without '..'")
+        return path.strip()
 
     @field_validator("setup")
     @classmethod

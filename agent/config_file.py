@@ -139,6 +139,7 @@ KEYS: dict[str, Key] = {
     "sandbox": Key(str, _sandbox),
     "network": Key(bool, _switch),
     "test-cmd": Key(str, _text),
+    "junit-report": Key(str, _text),
     "setup": Key(str, _text),
     "state-dir": Key(str, _path, personal=True),
     "aws-region": Key(str, region_shape),

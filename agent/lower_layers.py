@@ -27,6 +27,8 @@ def preflight(mode: SandboxMode) -> str | None:
         return sandbox.preflight.preflight(mode)
 
 
-def detect_test_command(root: Path, configured: str | None, source: str) -> TestCommand | None:
+def detect_test_command(
+    root: Path, configured: str | None, source: str, *, junit_report: str | None = None
+) -> TestCommand | None:
     with lower_layer_errors():
-        return tools.detect.detect_test_command(root, configured, source)
+        return tools.detect.detect_test_command(root, configured, source, junit_report=junit_report)

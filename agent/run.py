@@ -211,7 +211,7 @@ def prepare_tests(req: RunRequest, repo: Path, checkout: Path, scratch: Path) ->
     from agent.config_file import setting_name
 
     source = setting_name("test_cmd", req.setting_sources.get("test_cmd"))
-    test_command = detect_test_command(checkout, req.test_cmd, source)
+    test_command = detect_test_command(checkout, req.test_cmd, source, junit_report=req.junit_report)
     if test_command is None:
         raise UsageError(f"no test command found in {repo}: pass --test-cmd (the verdict needs tests)")
     workdir = checkout_path_inside(str(repo))
@@ -514,7 +514,7 @@ def work(ctx: RunContext, space: Workspace, baseline: Baseline) -> Work:
         requested=req.targets_requested,
         task_ids=tg.ids_in_text(req.task),
         flaky=baseline.flaky,
-        structured_runner=space.setup.command.pytest,
+        structured_runner=space.setup.command.structured,
         changed_paths=lambda: ws.changed_paths(paths.checkout, ctx.dest.base),
         edited_targets=lambda names: edited_targets(paths.checkout, ctx.dest.base, names),
     )

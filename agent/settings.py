@@ -46,6 +46,7 @@ class RunSettings:
     network: bool = False
     state_dir: Path | None = None  # None: default_state_dir()
     test_cmd: str | None = None  # None: detected
+    junit_report: str | None = None  # where test-cmd writes JUnit XML, relative to the checkout
     setup: str | None = None  # a command that prepares the checkout (validated; not run by this version)
     prices: dict[str, PriceOverride] = field(default_factory=dict)  # model id -> the user's price
     aws_region: str | None = None  # Bedrock; None: the AWS environment's

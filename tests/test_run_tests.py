@@ -263,7 +263,12 @@ def test_a_configured_command_wins_and_is_recognised_as_pytest_or_not(tmp_path: 
         ({"setup.cfg": ""}, TestCommand(PYTEST, True, "detected")),
         ({"tests/test_thing.py": ""}, TestCommand(PYTEST, True, "detected")),
         ({"pyproject.toml": "this is [not toml"}, TestCommand(PYTEST, True, "detected")),
-        ({"package.json": '{"scripts": {"test": "jest"}}'}, TestCommand("npm test", False, "detected")),
+        ({"package.json": '{"scripts": {"test": "jest"}}'}, TestCommand("jest", "jest", "detected")),
+        ({"package.json": '{"scripts": {"test": "mocha"}}'}, TestCommand("npm test", False, "detected")),
+        (
+            {"go.mod": "module x\n", "Makefile": "test:\n\tgo test\n"},
+            TestCommand("go test ./...", "go test", "detected"),
+        ),
         ({"package.json": '{"scripts": {"test": "echo \\"Error: no test specified\\" && exit 1"}}'}, None),
         ({"Makefile": "all:\n\techo\n\ntest: all\n\t./run\n"}, TestCommand("make test", False, "detected")),
         ({"Makefile": "test := 1\n"}, None),

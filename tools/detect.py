@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import runners
+from tools.runners import path_arguments as path_arguments
+
 PYTEST = "python3 -m pytest"
+GO_TEST = "go test ./..."
 _PYTHON_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
 _NPM_PLACEHOLDER = "no test specified"
 _MAKE_TEST_TARGET = re.compile(r"^test\s*:(?!:?=)", re.MULTILINE)
@@ -22,21 +25,41 @@ _MAKE_TEST_TARGET = re.compile(r"^test\s*:(?!:?=)", re.MULTILINE)
 
 @dataclass(frozen=True)
 class TestCommand:
-    """A shell command run from the checkout root.
+    """A shell command run from the checkout root, and the runner it is (`tools.runners.KINDS`).
 
-    `pytest` means results come back as JUnit XML with exact node ids, and the run can be narrowed by
-    appending test ids; other runners give an exit code and raw output only.
-    """
+    Every runner but PLAIN gives per-test results with stable ids and can (except a JUnit file's) be
+    narrowed to given ids; PLAIN gives an exit code and raw output only. `junit_report` is where the
+    repository's config says its runner writes JUnit XML (relative to the checkout)."""
 
     __test__ = False  # not a pytest test class
 
     command: str
-    pytest: bool
+    kind: str
     source: str  # where it was configured ("--test-cmd", "test-cmd in /repo/.be-agent.toml"), or "detected"
+    junit_report: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.kind, bool):  # the older form: True for pytest, False for anything else
+            object.__setattr__(self, "kind", runners.PYTEST if self.kind else runners.PLAIN)
+        if self.kind not in runners.KINDS:
+            raise ValueError(f"unknown test runner {self.kind!r}")
+
+    @property
+    def pytest(self) -> bool:
+        return self.kind == runners.PYTEST
+
+    @property
+    def runner(self) -> runners.Runner:
+        return runners.runner(self.kind, self.junit_report)
+
+    @property
+    def structured(self) -> bool:
+        """The runner reports per test (its verdict is not judged on exit codes alone)."""
+        return self.runner.structured
 
     @property
     def narrowable(self) -> bool:
-        return self.pytest
+        return self.runner.narrowable
 
     def narrowed(self, test_ids: Sequence[str]) -> str:
         """The command restricted to `test_ids`, each quoted so spaces, quotes and brackets survive, and
@@ -46,38 +69,40 @@ class TestCommand:
         return " ".join([self.command, *path_arguments(test_ids)])
 
 
-def path_arguments(test_ids: Sequence[str]) -> list[str]:
-    """Test ids or paths as shell words a runner reads as paths: quoted, and `./` before one that starts
-    with `-` (a folder named `-pevil` is a path, not `-p evil`; pytest scans every argument for `-p`, even
-    after `--`)."""
-    return [shlex.quote("./" + t if t.startswith("-") else t) for t in test_ids]
-
-
-def detect_test_command(root: Path, configured: str | None, source: str = "--test-cmd") -> TestCommand | None:
-    """The configured command if there is one, else what the files in `root` suggest."""
+def detect_test_command(
+    root: Path, configured: str | None, source: str = "--test-cmd", *, junit_report: str | None = None
+) -> TestCommand | None:
+    """The configured command if there is one, else what the files in `root` suggest. A configured
+    `npm test` (or yarn, pnpm) whose package.json script is a recognised runner runs that script; with
+    `junit_report`, the command's results are read from that JUnit file."""
     if configured and configured.strip():
-        return TestCommand(configured.strip(), looks_like_pytest(configured), source)
+        command = configured.strip()
+        if junit_report:
+            return TestCommand(command, runners.JUNIT, source, junit_report)
+        script = _npm_test_script(root) if _is_package_test(command) else None
+        if script is not None and runners.kind_of(script) != runners.PLAIN:
+            return TestCommand(script, runners.kind_of(script), source)
+        return TestCommand(command, runners.kind_of(command), source)
     if _is_python_project(root):
-        return TestCommand(PYTEST, True, "detected")
-    if _npm_has_tests(root / "package.json"):
-        return TestCommand("npm test", False, "detected")
+        return TestCommand(PYTEST, runners.PYTEST, "detected")
+    script = _npm_test_script(root)
+    if script is not None:
+        kind = runners.kind_of(script)
+        return TestCommand(script if kind != runners.PLAIN else "npm test", kind, "detected")
+    if (root / "go.mod").is_file() and not (root / "go.mod").is_symlink():
+        return TestCommand(GO_TEST, runners.GO, "detected")
     if any(_make_has_test(root / name) for name in ("GNUmakefile", "makefile", "Makefile")):
-        return TestCommand("make test", False, "detected")
+        return TestCommand("make test", runners.PLAIN, "detected")
     return None
 
 
 def looks_like_pytest(command: str) -> bool:
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        words = command.split()
-    for i, word in enumerate(words):
-        name = word.rsplit("/", 1)[-1]
-        if name in ("pytest", "py.test") or (
-            word == "-m" and i + 1 < len(words) and words[i + 1] == "pytest"
-        ):
-            return True
-    return False
+    return runners.looks_like_pytest(command)
+
+
+def _is_package_test(command: str) -> bool:
+    w = command.split()
+    return len(w) >= 2 and w[0] in ("npm", "yarn", "pnpm") and w[1:] in (["test"], ["t"], ["run", "test"])
 
 
 def _is_python_project(root: Path) -> bool:
@@ -86,15 +111,19 @@ def _is_python_project(root: Path) -> bool:
     return any((root / "tests").glob("test_*.py")) or any(root.glob("test_*.py"))
 
 
-def _npm_has_tests(path: Path) -> bool:
-    if not path.is_file():
-        return False
+def _npm_test_script(root: Path) -> str | None:
+    """package.json's `scripts.test`, when it is a real one (not npm's placeholder)."""
+    path = root / "package.json"
+    if not path.is_file() or path.is_symlink():
+        return None
     try:
         scripts = json.loads(path.read_text(encoding="utf-8")).get("scripts") or {}
     except (ValueError, OSError, AttributeError):
-        return False
+        return None
     test = scripts.get("test") if isinstance(scripts, dict) else None
-    return isinstance(test, str) and bool(test.strip()) and _NPM_PLACEHOLDER not in test
+    if not isinstance(test, str) or not test.strip() or _NPM_PLACEHOLDER in test:
+        return None
+    return test.strip()
 
 
 def _make_has_test(path: Path) -> bool:

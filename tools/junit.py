@@ -50,15 +50,16 @@ class JUnitTooLarge(ValueError):
 
 
 def parse_junit(
-    xml: bytes | str, *, root: Path | None = None, max_cases: int = MAX_CASES
+    xml: bytes | str, *, root: Path | None = None, max_cases: int = MAX_CASES, plain_ids: bool = False
 ) -> tuple[dict[str, Outcome], dict[str, str]]:
     """Outcomes and trimmed failure messages by node id. Raises ET.ParseError for a malformed file and
     JUnitTooLarge past `max_cases` test cases or MAX_ELEMENTS elements.
 
     `root` is pytest's rootdir on the host (the checkout); it resolves tests defined in another file.
+    `plain_ids`: the report is not pytest's, and ids are `file::name`, `classname::name` or `name`.
     """
-    with _CheckoutWalk(root) as walk:
-        reader = _Reader(walk, max_cases)
+    with _CheckoutWalk(None if plain_ids else root) as walk:
+        reader = _Reader(walk, max_cases, plain_ids=plain_ids)
         parser = ET.XMLParser(target=reader)
         for start in range(0, len(xml), _FEED_CHUNK):
             parser.feed(xml[start : start + _FEED_CHUNK])
@@ -148,8 +149,9 @@ class _Text:
 class _Reader:
     """An ElementTree parser target: follows the elements without keeping them, one test case at a time."""
 
-    def __init__(self, walk: _CheckoutWalk, max_cases: int):
+    def __init__(self, walk: _CheckoutWalk, max_cases: int, *, plain_ids: bool = False):
         self.walk = walk
+        self.plain_ids = plain_ids
         self.max_cases = max_cases
         self.cases_seen = 0
         self.outcomes: dict[str, Outcome] = {}
@@ -201,7 +203,13 @@ class _Reader:
         if self.cases_seen > self.max_cases:
             raise JUnitTooLarge(f"the JUnit report holds more than {self.max_cases:,} test cases")
         attrib = case.attrib
-        test_id = _node_id(attrib.get("classname", ""), attrib.get("name", ""), attrib.get("file"), self.walk)
+        if self.plain_ids:
+            owner = attrib.get("file") or attrib.get("classname") or ""
+            test_id = f"{owner}::{attrib.get('name', '')}" if owner else attrib.get("name", "")
+        else:
+            test_id = _node_id(
+                attrib.get("classname", ""), attrib.get("name", ""), attrib.get("file"), self.walk
+            )
         outcome: Outcome = (
             "failed" if case.failed else "error" if case.errored else "skipped" if case.skipped else "passed"
         )

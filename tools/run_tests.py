@@ -23,17 +23,18 @@ from pathlib import Path
 from typing import Any, cast
 
 from sandbox.base import CommandResult, Sandbox, SandboxConfig
+from tools import paths
 from tools.base import ToolInputError, ToolResult
 from tools.detect import TestCommand, path_arguments
-from tools.junit import JUnitTooLarge, parse_junit
+from tools.junit import JUnitTooLarge
 from tools.pytest_guard import PYCACHE_DIR_NAME, GuardChannel, GuardPlugin, run_prefix
 from tools.runner_summary import summary_counts
+from tools.runners import EXIT_STATUS_ID, Results, ResultsUnreadable
 from tools.test_report import TestReport
 
 RAW_TAIL_CHARS = 3000
 SUMMARY_CAP = 10_000
 MAX_XML_BYTES = 16 * 1024 * 1024
-_JUNIT_OPTIONS = "-o junit_family=xunit1 -o junit_logging=no"
 NO_COMMAND = (
     "no test command is known for this repository (nothing detected, no test-cmd configured). "
     "Run the tests with the bash tool; the user can pass --test-cmd to configure one."
@@ -116,9 +117,9 @@ class RunTestsTool:
                 "or run a subset with the bash tool"
             )
         extra = _quoted_words(extra_args)
-        quoted_ids = path_arguments(ids)
-        visible = " ".join([self.command.command, *extra, *quoted_ids])
-        if not self.command.pytest:
+        visible = " ".join([self.command.command, *extra, *path_arguments(ids)])
+        runner = self.command.runner
+        if not runner.structured:
             result = self.sandbox.run(prefix + visible, timeout=self.timeout, cwd=self.sandbox.workdir)
             return TestReport(
                 command=visible,
@@ -129,18 +130,19 @@ class RunTestsTool:
                 raw_tail=_tail(result.output),
                 summary_counts=_coarse_counts(result),
             )
-        xml_name = f"junit-{uuid.uuid4().hex}.xml"
-        inner = posixpath.join(self.sandbox.scratch_inner, xml_name)
-        full = " ".join(
-            [
-                self.command.command,
-                *plugin_args,
-                *extra,
-                _JUNIT_OPTIONS,
-                f"--junitxml={shlex.quote(inner)}",
-                *quoted_ids,
-            ]
-        )
+        token = uuid.uuid4().hex
+        result_name = f"{runner.name.replace(' ', '-').replace(':', '-')}-{token}{runner.suffix}"
+        inner = posixpath.join(self.sandbox.scratch_inner, result_name)
+        in_tree = getattr(runner, "report_path", None)
+        support = self.sandbox.scratch / f"support-{token}" if runner.support else None
+        if support is not None:
+            support.mkdir()
+            for name, text in runner.support.items():
+                (support / name).write_text(text, encoding="utf-8")
+            inner = posixpath.join(self.sandbox.scratch_inner, support.name, result_name)
+        if in_tree is not None:
+            _remove_in_tree(self.sandbox.checkout, in_tree)
+        full = runner.command_line(self.command.command, ids, [*plugin_args, *extra], inner)
         result = self.sandbox.run(prefix + full, timeout=self.timeout, cwd=self.sandbox.workdir)
         report = TestReport(
             command=visible,
@@ -150,22 +152,34 @@ class RunTestsTool:
             raw_tail=_tail(result.output),
         )
         try:
-            xml = _take_file(self.sandbox.scratch / xml_name)
-            if xml is None:
+            if in_tree is not None:
+                data = _take_from_tree(self.sandbox.checkout, in_tree)
+            else:
+                data = _take_file((support or self.sandbox.scratch) / result_name)
+            if data is None:
                 report.structured = False
                 report.summary_counts = _coarse_counts(result)
                 return report
-            report.junit_sha256 = hashlib.sha256(xml).hexdigest()
-            report.outcomes, report.messages = parse_junit(xml, root=self.sandbox.checkout)
-        except ET.ParseError as exc:
+            report.junit_sha256 = hashlib.sha256(data).hexdigest() if self.command.pytest else None
+            parsed = runner.parse(data, output=result.output, root=self.sandbox.checkout, asked=ids)
+            report.outcomes, report.messages = parsed.outcomes, parsed.messages
+            if not self.command.pytest:
+                _check_exit_status(report)
+                kept = Results(report.outcomes, report.messages).only(ids, runner.sep)
+                report.outcomes, report.messages = kept.outcomes, kept.messages
+        except (ET.ParseError, ResultsUnreadable) as exc:
             report.structured = False
-            report.raw_tail = f"[the JUnit report could not be parsed: {exc}]\n{report.raw_tail}"
+            report.outcomes, report.messages = {}, {}
+            report.raw_tail = f"[the test report could not be read: {exc}]\n{report.raw_tail}"
         except JUnitTooLarge as exc:
             report.structured = False
             report.outcomes, report.messages = {}, {}
             report.raw_tail = (
                 f"[{exc}, so there are no per-test results; pass `tests` to run fewer]\n{report.raw_tail}"
             )
+        finally:
+            if support is not None:
+                shutil.rmtree(support, ignore_errors=True)
         return report
 
     def run_in(
@@ -235,8 +249,9 @@ class RunTestsTool:
             )
         if not report.structured:
             why = (
-                "it wrote no readable JUnit report, so there are no per-test results"
-                if self.command is not None and self.command.pytest
+                f"it wrote no readable {'JUnit' if self.command.pytest else 'structured'} report, so there are "
+                "no per-test results"
+                if self.command is not None and self.command.structured
                 else "this runner gives no per-test results"
             )
             return (
@@ -267,6 +282,46 @@ class RunTestsTool:
         if report.exit_code not in (0, 1) or not report.outcomes:
             text += _with_tail(report.raw_tail)
         return text
+
+
+def _check_exit_status(report: TestReport) -> None:
+    """A runner that exits non-zero must show a failing test: results that say otherwise (forged, or a
+    crash after the last result) get one failing entry of the run's own. No results at all is no report."""
+    if report.timed_out or report.exit_code in (0, None) or report.failing:
+        return
+    if not report.outcomes:
+        report.structured = False
+        return
+    report.outcomes[EXIT_STATUS_ID] = "error"
+    report.messages[EXIT_STATUS_ID] = (
+        f"the runner exited with code {report.exit_code} but its results show no failing test"
+    )
+
+
+def _remove_in_tree(root: Path, relative: str) -> None:
+    """Delete what is at `relative` in the tree before a run writes there: a file the repository put there
+    must not stand in for the run's report (a link is removed, never followed; a directory stays)."""
+    parent, _, name = relative.rpartition("/")
+    try:
+        folder = paths.resolve_in_checkout(root, parent or ".", workdir=str(root))
+        (folder / name).unlink()
+    except (OSError, ToolInputError):
+        pass
+
+
+def _take_from_tree(root: Path, relative: str) -> bytes | None:
+    """Read and delete the file at `relative` in the tree, never through a link."""
+    try:
+        target = paths.resolve_in_checkout(root, relative, workdir=str(root))
+        data = paths.read_bytes(root, target)
+    except (OSError, ToolInputError):
+        return None
+    if len(data) > MAX_XML_BYTES:
+        raise JUnitTooLarge(
+            f"the JUnit report is more than the {MAX_XML_BYTES // 2**20} MiB the harness reads"
+        )
+    target.unlink(missing_ok=True)
+    return data
 
 
 def _coarse_counts(result: CommandResult) -> dict[str, int] | None:
