@@ -8,7 +8,7 @@ LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed
 LINTED := agent tools sandbox tests bench
 
-.PHONY: test test-fast demo lint setup bwrap browser lock clean
+.PHONY: test test-fast demo lint setup bwrap browser lock clean npm-fixtures
 
 setup: $(STAMP) bwrap
 
@@ -47,8 +47,21 @@ browser:
 	    echo "chromium missing: run 'sudo apt-get install -y chromium'; browser tests will be skipped" >&2; \
 	  fi; }
 
+# Jest and Vitest for the runner tests (tests/test_runners.py), pinned, from the npm registry, into a cache
+# the tests read (never at test time); skipped with a note when npm is missing or offline.
+NPM_FIXTURES := .cache/npm-fixtures
+npm-fixtures:
+	@test -x $(NPM_FIXTURES)/node_modules/.bin/jest -a -x $(NPM_FIXTURES)/node_modules/.bin/vitest || { \
+	  if command -v npm >/dev/null 2>&1; then \
+	    mkdir -p $(NPM_FIXTURES) && echo '{"private": true}' > $(NPM_FIXTURES)/package.json && \
+	    (cd $(NPM_FIXTURES) && npm install --no-audit --no-fund --silent jest@29.7.0 vitest@1.6.0) || \
+	    echo "jest/vitest could not be installed; their runner tests will be skipped" >&2; \
+	  else \
+	    echo "npm missing: jest/vitest runner tests will be skipped" >&2; \
+	  fi; }
+
 # Everything: unit tests and the end-to-end tests through the real CLI, bwrap, git, chromium and the stand-ins.
-test: setup browser
+test: setup browser npm-fixtures
 	$(BIN)/python -m pytest -n 2 -q
 
 # The inner loop: unit-level tests only (end-to-end modules are marked `slow`).
