@@ -49,16 +49,18 @@ browser:
 
 # Jest and Vitest for the runner tests (tests/test_runners.py), pinned, from the npm registry, into a cache
 # the tests read (never at test time); skipped with a note when npm is missing or offline.
+# Jest and Vitest for the runner tests, installed with `npm ci` from the committed lock (tests/npm/), so a new
+# release on the registry changes nothing here; a changed lock reinstalls.
 NPM_FIXTURES := .cache/npm-fixtures
-npm-fixtures:
-	@test -x $(NPM_FIXTURES)/node_modules/.bin/jest -a -x $(NPM_FIXTURES)/node_modules/.bin/vitest || { \
-	  if command -v npm >/dev/null 2>&1; then \
-	    mkdir -p $(NPM_FIXTURES) && echo '{"private": true}' > $(NPM_FIXTURES)/package.json && \
-	    (cd $(NPM_FIXTURES) && npm install --no-audit --no-fund --silent jest@29.7.0 vitest@1.6.0) || \
-	    echo "jest/vitest could not be installed; their runner tests will be skipped" >&2; \
-	  else \
-	    echo "npm missing: jest/vitest runner tests will be skipped" >&2; \
-	  fi; }
+npm-fixtures: $(NPM_FIXTURES)/.installed
+$(NPM_FIXTURES)/.installed: tests/npm/package.json tests/npm/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  rm -rf $(NPM_FIXTURES) && mkdir -p $(NPM_FIXTURES) && cp tests/npm/package.json tests/npm/package-lock.json $(NPM_FIXTURES)/ && \
+	  (cd $(NPM_FIXTURES) && npm ci --no-audit --no-fund --silent) && touch $@ || \
+	  echo "jest/vitest could not be installed; their runner tests will be skipped" >&2; \
+	else \
+	  echo "npm missing: jest/vitest runner tests will be skipped" >&2; \
+	fi
 
 # Everything: unit tests and the end-to-end tests through the real CLI, bwrap, git, chromium and the stand-ins.
 test: setup browser npm-fixtures
