@@ -1037,7 +1037,10 @@ def test_the_model_reads_what_the_approver_saw_and_readers_see_and_its_words_com
         "2 comment(s) written or edited after the run was approved (the triggering event) by people without "
         "write access (@early, @late) are left out." in task
     )
-    assert "comment(s) left out for length: 4 by people without (@outsider0, @outsider1, @outsider2, " in task
+    assert (
+        "comment(s) left out for length: 4 by people without write access (@outsider0, @outsider1, @outsider2, "
+        in task
+    )
     assert "The issue's description changed after the run was approved" in task
     assert "left out" in run.stderr and "issue #8: The issue's description changed" in run.stderr
     [log_path] = list(world.state.glob("runs/*/log.jsonl"))

@@ -80,7 +80,7 @@ def test_outsiders_cannot_push_a_maintainers_comment_out_of_view():
     assert kept[0].author == "owner" and [c.author for c in kept[1:]] == [f"spam{i}" for i in range(4, 12)]
     assert [c.author for c in left] == [f"spam{i}" for i in range(4)]  # the oldest outsiders' go first
     assert (
-        "4 comment(s) left out for length: 4 by people without (@spam0, @spam1, @spam2, @spam3). "
+        "4 comment(s) left out for length: 4 by people without write access (@spam0, @spam1, @spam2, @spam3). "
         "Comments by people with write access, and newer comments, were kept first."
     ) in task
     assert begin_lines(task)[:2] == [

@@ -63,7 +63,7 @@ def check_token(raw: str) -> str:
     token = raw.strip()
     if not token:
         raise UsageError(
-            "GITHUB_TOKEN is not set: fix-issue needs a token that can read issues, push "
+            "GITHUB_TOKEN is not set: be-agent needs a token that can read issues and pull requests, push "
             "branches and open pull requests (in GitHub Actions: `GITHUB_TOKEN: ${{ github.token }}`)"
         )
     if not token.isascii() or not token.isprintable() or any(ch.isspace() for ch in token):

@@ -258,7 +258,9 @@ def left_out_sentences(thread: IssueThread, for_length: list[IssueComment]) -> l
         writers = [c for c in for_length if c.write_access]
         others = [c for c in for_length if not c.write_access]
         parts = ([f"{len(writers)} by people with write access"] if writers else []) + (
-            [f"{len(others)} by people without ({_people(c.author for c in others)})"] if others else []
+            [f"{len(others)} by people without write access ({_people(c.author for c in others)})"]
+            if others
+            else []
         )
         said.append(
             f"{len(for_length)} comment(s) left out for length: {'; '.join(parts)}. Comments by people with "
