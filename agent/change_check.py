@@ -33,13 +33,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from agent import runner_check as rc
 from agent import workspace as ws
-from agent.test_files import PYTEST_CONFIG_FILES, is_test_module, is_test_path
+from agent.test_files import PYTEST_CONFIG_FILES, is_runner_config, is_test_module, is_test_path
 from agent.verdict import name_ids
 from tools.pytest_guard import GuardRecord, hashed_id
 from tools.test_report import TestReport
 
-COMPILED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".class", ".jar", ".o", ".a", ".wasm")
+COMPILED_SUFFIXES = (
+    ".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".class", ".jar", ".o", ".a", ".wasm", ".syso", ".node"
+)  # fmt: skip
 _SHARED_OBJECT = re.compile(r"\.so(\.\d+)*$")
 STARTUP_FILES = frozenset({"sitecustomize.py", "usercustomize.py"})
 CONFIG_NAMES = frozenset({".gitattributes", ".gitignore", *PYTEST_CONFIG_FILES})
@@ -430,7 +433,11 @@ def inspect_change(repo: Path, base: str, commit: str) -> ChangeFacts:
     entries = ws.changed_entries(repo, base, commit)
     present = [(mode, path) for status, mode, path in entries if status != "D"]
     facts = ChangeFacts(
-        changed_config=sorted(p for _, _, p in entries if PurePosixPath(p).name in CONFIG_NAMES)
+        changed_config=sorted(
+            p
+            for _, _, p in entries
+            if PurePosixPath(p).name in CONFIG_NAMES or is_runner_config(p) or p == "package.json"
+        )
     )
     compiled = sorted(p for _, p in present if is_compiled_artefact(p))
     if compiled:
@@ -468,7 +475,60 @@ def inspect_change(repo: Path, base: str, commit: str) -> ChangeFacts:
     if changes and ws.grep_paths(repo, base, _JUNIT_IN_BASE, "*.py"):
         roots.add(JUNIT_ROOT)
     facts.findings += static_findings(changes, roots)
+    facts.findings += _runner_findings(repo, base, commit, text)
     return facts
+
+
+def _runner_findings(repo: Path, base: str, commit: str, text: list[str]) -> list[str]:
+    """The JavaScript/TypeScript and Go side of the static check (agent/runner_check.py): product code that
+    newly could forge its tests' results, and package.json's test configuration."""
+    findings: list[str] = []
+    sources: list[tuple[str, str | None, str | None]] = []
+    for path in text:
+        if file_kind(path) != "code":
+            continue
+        if PurePosixPath(path).name == "package.json":
+            before, after = (
+                ws.read_blob(repo, base, path, MAX_SOURCE_BYTES),
+                ws.read_blob(repo, commit, path, MAX_SOURCE_BYTES),
+            )
+            sentence = rc.package_json_finding(_text(before), _text(after), path)
+            if sentence:
+                findings.append(sentence)
+            continue
+        if not (rc.is_js_source(path) or rc.is_go_source(path) or path.endswith(rc.GO_ASSEMBLY)):
+            continue
+        change = _python_change(repo, base, commit, path)
+        if change.too_large:
+            findings.append(f"{path} is too large for the harness to check ({MAX_SOURCE_BYTES} bytes).")
+            continue
+        sources.append((path, change.before, change.after))
+    new = set().union(*(rc.capabilities(p, a) - rc.capabilities(p, b) for p, b, a in sources))
+    known = {phrase for phrase in new if _known_at_base(repo, base, phrase)}
+    go_module = ws.read_blob(repo, commit, "go.mod", 1) is not None
+    return findings + rc.findings(sources, known, go_module=go_module)
+
+
+def _known_at_base(repo: Path, base: str, phrase: str) -> bool:
+    """Whether the base's own product code already imports what `phrase` says the change imports (a library
+    of Jest matchers imports Jest; a Go test helper package imports testing)."""
+    if phrase == rc.IMPORTS_TESTING:
+        pattern, glob = r'"testing"', "*.go"
+    elif phrase.startswith("imports the test framework ("):
+        name = phrase.removeprefix("imports the test framework (").removesuffix(")")
+        pattern, glob = "['\"`]" + name.replace(".", "\\.") + "['\"`]", "*"
+    else:
+        return False
+    for path in ws.grep_paths(repo, base, pattern, glob):
+        if file_kind(path) == "code" and (rc.is_js_source(path) or rc.is_go_source(path)):
+            source = _text(ws.read_blob(repo, base, path, MAX_SOURCE_BYTES))
+            if phrase in rc.capabilities(path, source):
+                return True
+    return False
+
+
+def _text(data: bytes | None) -> str | None:
+    return data.decode("utf-8", "replace") if data is not None else None
 
 
 def _python_change(repo: Path, base: str, commit: str, path: str) -> PythonChange:

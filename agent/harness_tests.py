@@ -26,7 +26,7 @@ from agent import workspace as ws
 from agent.config import ProbedBaseline
 from agent.errors import lower_layer_errors
 from agent.logs import get_logger
-from agent.test_files import PYTEST_CONFIG_FILES, is_test_infrastructure, is_test_path
+from agent.test_files import PYTEST_CONFIG_FILES, is_runner_config, is_test_infrastructure, is_test_path
 from agent.verdict import name_ids
 from tools.pytest_guard import install_guard
 from tools.run_tests import RunTestsTool
@@ -48,6 +48,10 @@ _LOADED_NAMES = frozenset({*PYTEST_CONFIG_FILES, "sitecustomize.py", "usercustom
 # bytecode is not watched: a test's own Python subprocess with a cleared environment writes it honestly
 _LOADED_SUFFIXES = (".pth", ".so", ".pyd", ".dll", ".dylib")
 MAX_WATCHED_FILES = 200_000
+# the original tests the verdict runs: a file of these rewritten while it runs judges nothing (node --test
+# loads each test file when its turn comes; `go test ./...` builds a package's tests when its turn comes)
+TEST_SOURCE_SUFFIXES = (".py", ".js", ".cjs", ".mjs", ".jsx", ".ts", ".cts", ".mts", ".tsx", ".go")
+_ORIGINAL_TESTS: frozenset[str] = frozenset({"verdict", "verdict recheck"})
 
 
 def is_test_support(path: str) -> bool:
@@ -59,10 +63,15 @@ def _loaded_on_their_own(name: str) -> bool:
     return name in _LOADED_NAMES or name.endswith(_LOADED_SUFFIXES)
 
 
-def _watched_files(tree: Path) -> dict[str, tuple[int, int, int]]:
-    """(size, mtime, inode) of every file in `tree` that Python or pytest would load without being asked;
-    links are not followed, .git is skipped."""
-    found: dict[str, tuple[int, int, int]] = {}
+Stat = tuple[int, int, int, int]
+
+
+def _watched_files(tree: Path, *, test_sources: bool = False) -> dict[str, Stat]:
+    """(size, mtime, ctime, inode) of every file in `tree` that Python or pytest would load without being
+    asked, and with `test_sources`, of every test source file (a test module or helper in any language the
+    runners know); links are not followed, .git is skipped. A file rewritten and put back as it was, with
+    its old mtime, still shows: the kernel sets ctime on every write, and nothing can set it back."""
+    found: dict[str, Stat] = {}
     seen = 0
     for top, dirs, files in os.walk(tree):
         dirs[:] = [d for d in dirs if not (top == str(tree) and d == ".git")]
@@ -70,14 +79,19 @@ def _watched_files(tree: Path) -> dict[str, tuple[int, int, int]]:
         if seen > MAX_WATCHED_FILES:
             break
         for name in files:
-            if _loaded_on_their_own(name):
-                path = os.path.join(top, name)
+            path = os.path.join(top, name)
+            relative = os.path.relpath(path, tree)
+            if _loaded_on_their_own(name) or (test_sources and _is_test_source(relative)):
                 try:
                     st = os.lstat(path)
                 except OSError:
                     continue
-                found[os.path.relpath(path, tree)] = (st.st_size, st.st_mtime_ns, st.st_ino)
+                found[relative] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return found
+
+
+def _is_test_source(path: str) -> bool:
+    return path.endswith(TEST_SOURCE_SUFFIXES) and is_test_path(path)
 
 
 @dataclass
@@ -85,6 +99,7 @@ class HarnessRun:
     purpose: Purpose
     report: TestReport
     planted: list[str] = field(default_factory=list)  # see the module docstring
+    rewritten: list[str] = field(default_factory=list)  # original test sources changed or removed meanwhile
     written: list[str] = field(default_factory=list)  # untracked files the baseline's suite left behind
 
 
@@ -157,18 +172,22 @@ class HarnessTests:
             ws.restore_from_base(tree, self.base, list(restore))
             if overlay is not None:
                 ws.take_files_from(tree, overlay[0], list(overlay[1]))
-            before = _watched_files(tree) if watch else {}
+            sources = purpose in _ORIGINAL_TESTS
+            before = _watched_files(tree, test_sources=sources) if watch else {}
             copied_s = time.monotonic() - started
             report = self.runner(tree, list(ids))
             planted: list[str] = []
+            rewritten: list[str] = []
             if watch:
-                after = _watched_files(tree)
-                planted = sorted(p for p, st in after.items() if before.get(p) != st)
+                after = _watched_files(tree, test_sources=sources)
+                loaded = {p for p in set(before) | set(after) if _loaded_on_their_own(PurePosixPath(p).name)}
+                planted = sorted(p for p in loaded if p in after and before.get(p) != after[p])
+                rewritten = sorted(p for p, st in before.items() if p not in loaded and after.get(p) != st)
             written = ws.untracked_paths(tree) if list_written else []
         finally:
             if not self.keep:
                 shutil.rmtree(tree, ignore_errors=True)
-        run = HarnessRun(purpose, report, planted, written)
+        run = HarnessRun(purpose, report, planted=planted, written=written, rewritten=rewritten)
         self.runs.append(run)
         self._log(run, commit, ids, copy_s=copied_s, duration_s=time.monotonic() - started)
         return run
@@ -229,18 +248,24 @@ def probe_baseline(
 
 
 def _is_config(path: str) -> bool:
-    name = PurePosixPath(path).name
-    return name in PYTEST_CONFIG_FILES and name != "conftest.py"
+    return is_runner_config(path) and PurePosixPath(path).name != "conftest.py"
 
 
 def planted_finding(run: HarnessRun) -> str | None:
-    """The sentence for files a run of the change's code wrote that Python or pytest load on their own."""
-    if not run.planted:
-        return None
-    return (
-        f"While the harness ran {_RUN_NAMES[run.purpose]}, the code under test wrote files that Python or "
-        f"pytest load on their own into the tree: {name_ids(run.planted)}."
-    )
+    """The sentence for files a run of the change's code wrote that Python or pytest load on their own, and
+    for original test files it rewrote or removed while they were being run."""
+    sentences = []
+    if run.planted:
+        sentences.append(
+            f"While the harness ran {_RUN_NAMES[run.purpose]}, the code under test wrote files that Python or "
+            f"pytest load on their own into the tree: {name_ids(run.planted)}."
+        )
+    if run.rewritten:
+        sentences.append(
+            f"While the harness ran {_RUN_NAMES[run.purpose]}, the code under test rewrote or removed the "
+            f"original test files it was being judged by: {name_ids(run.rewritten)}."
+        )
+    return " ".join(sentences) or None
 
 
 _RUN_NAMES: dict[Purpose, str] = {

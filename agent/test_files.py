@@ -22,12 +22,24 @@ def is_test_path(path: str) -> bool:
 PYTEST_CONFIG_FILES = frozenset(
     {"conftest.py", "pytest.ini", ".pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini"}
 )
+# Jest, Vitest and Mocha configuration: what runs before the tests, and what reads their results (Jest's
+# `testResultsProcessor` rewrites them before the JSON report is written)
+_JS_RUNNER_CONFIG = re.compile(
+    r"^(jest\.config|vitest\.config|vitest\.workspace|vitest\.projects|\.mocharc)(\.[\w.-]+)?$"
+    r"|^(jest|vitest)\.setup\.[cm]?[jt]s$"
+)
+
+
+def is_runner_config(path: str) -> bool:
+    """A test runner's configuration file (pytest's, Jest's, Vitest's, Mocha's)."""
+    name = PurePosixPath(path).name
+    return name in PYTEST_CONFIG_FILES or bool(_JS_RUNNER_CONFIG.match(name))
 
 
 def is_test_infrastructure(path: str) -> bool:
-    """What decides how tests run and what they see: test files, conftest plugins and pytest config.
-    The harness judges a change by the original versions of these."""
-    return is_test_path(path) or PurePosixPath(path).name in PYTEST_CONFIG_FILES
+    """What decides how tests run and what they see: test files, conftest plugins and the runners'
+    configuration. The harness judges a change by the original versions of these."""
+    return is_test_path(path) or is_runner_config(path)
 
 
 def is_test_module(path: str) -> bool:

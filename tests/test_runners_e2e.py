@@ -17,14 +17,17 @@ import pytest
 from agent.config import RunRequest
 from agent.run import run_task
 from agent.scripted_model import ScriptedModel, call, turn
-from tests.runner_projects import go_project, needs_go, needs_node, node_project
+from tests.runner_projects import go_project, needs_go, needs_node, node_project, write
 from tests.sandbox_fixtures import needs_bwrap
 
 pytestmark = [pytest.mark.slow, needs_bwrap]
 
 NODE_ADD = "test/math.test.js::math > adds two numbers"
 NODE_MUL = "test/math.test.js::math > multiplies"
-NODE_FIX = "sed -i 's/a - b/a + b/' lib/math.js"
+# the fix also edits a CLI that already exits with process.exit at the base: what the base had is no finding
+# of the static check (agent/runner_check.py), so this stays fixed (the positive control of its red team)
+NODE_CLI = "const { add } = require('../lib/math.js');\nprocess.exit(add(1, 1) === 2 ? 0 : 1);\n"
+NODE_FIX = "sed -i 's/a - b/a + b/' lib/math.js && echo 'if (process.argv[2] === \"-h\") process.exit(2);' >> bin/cli.js"
 NODE_BREAK = NODE_FIX + " && sed -i 's/a \\* b/a + b/' lib/math.js"
 GO_ADD = "./calc::TestAdd"
 GO_MUL = "./calc::TestMul/small_numbers"
@@ -74,7 +77,8 @@ def node_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, 
     out = {}
     for name, edit in (("fix", NODE_FIX), ("break", NODE_BREAK)):
         tmp = tmp_path_factory.mktemp(f"node-{name}")
-        out[name] = run(tmp, committed(node_project(tmp / "calc")), NODE_MUL, edit)
+        repo = write(node_project(tmp / "calc"), {"bin/cli.js": NODE_CLI})
+        out[name] = run(tmp, committed(repo), NODE_MUL, edit)
     return out
 
 
@@ -97,6 +101,7 @@ def check(runs: dict[str, tuple[Any, ScriptedModel]], target: str, others: list[
     assert narrowed.startswith("1 passed, 0 failed, 0 errors, 0 skipped"), narrowed
     assert fix.status == "fixed" and fix.branch, fix.reason
     assert fix.verification["targets"] == [target] and fix.verification["regressions"] == []
+    assert fix.verification["findings"] == []
     broke, _ = runs["break"]
     print("regression verification:", json.dumps(broke.verification, indent=1))
     assert broke.status == "not_fixed" and broke.branch is None
