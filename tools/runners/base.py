@@ -3,16 +3,28 @@ results read into outcomes and messages per stable test id.
 
 A runner writes its results to a file in the sandbox's scratch directory (the harness picks a fresh,
 unguessable name per run, reads it without following links, bounded, and deletes it). What is and is not
-defended against a hostile repository, for runners other than pytest (which has the runtime guard,
-tools/pytest_guard.py): the file lives outside the tree in the harness's scratch, a new one per run, so a
-file the repository ships cannot stand in for it; results are merged so that a test reported both failing
-and passing counts as failing (a test printing a fake "pass" line for another cannot hide that one's
-failure); and a run whose process exits non-zero with no failing test in its results gets one failing
-entry of its own (`EXIT_STATUS_ID`), so results forged to say "all passed" must also make the runner exit
-0. NOT defended: code under test that runs in the same sandbox can find the file's name (from the process
-list) and rewrite it, or exit 0 after printing what it likes; the verdict for these runners trusts the
-runner process as far as that. The repository cannot do more than its code under test can, since every
-run happens in a sandbox with the harness's copy of the original tests.
+defended against a hostile change or repository, for runners other than pytest (which has the runtime guard,
+tools/pytest_guard.py); the red team is tests/test_runner_attacks.py:
+- the file lives outside the tree in the harness's scratch, a new one per run, so a file the repository
+  ships cannot stand in for it;
+- results are merged so that a test reported both failing and passing counts as failing (a test printing a
+  fake "pass" line for another cannot hide that one's failure);
+- a run whose process exits non-zero with no failing test in its results gets one failing entry of its own
+  (`EXIT_STATUS_ID`): results rewritten to say "all passed" (code under test can find the file's name in
+  `/proc/<ppid>/cmdline` and rewrite it once the runner is done) must also make the runner exit 0, which
+  means fooling the runner itself;
+- fooling the runner from the code under test (which runs in the same process as the tests judging it) is
+  the static check's to catch (agent/runner_check.py, in the agent layer): product code that patches the
+  assertion module, the test framework's globals or built-ins, imports the framework, rewrites the
+  process's output, exits, prints go test's framing text, uses `//go:linkname` or cgo, names the reporter
+  or /proc; and original test files rewritten while the verdict runs them are named
+  (agent/harness_tests.py).
+NOT defended: code written to evade a pattern check (the static check reads text, it does not parse); a Go
+test binary that prints forged framing and exits 0 by a route the check does not know (Go 1.19's
+test2json reads results from printed text); the node reporter module sits in the run's writable scratch
+(node loads it in the parent before any test file runs, so rewriting it later changes nothing). The
+repository cannot do more than its code under test can, since every run happens in a sandbox with the
+harness's copy of the original tests.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ is left out of the report. Go never downloads here: GOPROXY=off, GOTOOLCHAIN=loc
 GOPATH are under the sandbox's TMPDIR (/tmp) unless the environment already names them (GOFLAGS is left alone).
 
 Go before 1.20 frames results by the text a test prints (`--- PASS: TestX`), so a test can print a line
-that reads as another test's result; a failure reported for a test is never overridden by a pass
+that reads as another test's result; a failure reported for a test is never overridden by a pass, and code
+under test that prints the framing or exits the binary is named by the change's static check
 (tools/runners/base.py says what else is and is not defended).
 """
 
