@@ -198,8 +198,9 @@ pre.diff .add { background: #dcfce7; } pre.diff .del { background: #fee2e2; }
 pre.diff .hunk { background: #e0f2fe; color: #075985; } pre.diff .meta { color: var(--muted); }
 svg text { font: 10px system-ui, sans-serif; fill: #374151; }
 .chart { overflow-x: auto; }
-dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 4px 0; }
-dl.kv dt { color: var(--muted); } dl.kv dd { margin: 0; }
+dl.kv { display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr); gap: 2px 12px; margin: 4px 0; }
+dl.kv dt { color: var(--muted); max-width: 24em; overflow-wrap: anywhere; } dl.kv dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
+td, th { overflow-wrap: anywhere; }
 ul.ids { margin: 2px 0; padding-left: 20px; }
 """
 

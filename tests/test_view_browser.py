@@ -138,6 +138,8 @@ def test_a_hostile_trajectory_renders_as_text_and_executes_nothing(tmp_path: Pat
     shown = page.evaluate("document.body.innerText")
     for payload in (TITLE_SCRIPT, PAYLOADS[1], PAYLOADS[3], PAYLOADS[4]):
         assert payload in shown  # the reader sees the attack, written out
+    # nothing the trajectory chose can stretch the page beyond the window (a long key once made it 11,922 px)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     page.screenshot(SCREENSHOTS / "hostile-run.png")
 
 
