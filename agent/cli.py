@@ -47,6 +47,7 @@ from agent.cli_options import (
     MaxTime,
     Model,
     Network,
+    NetworkSetup,
     Prices,
     ProviderOption,
     Quiet,
@@ -241,13 +242,10 @@ def run_settings(
     repository's config (`repo`; None for commands without one), the user's config, the built-in defaults
     (`agent.config_file`). Refused values are usage errors, before anything starts."""
     from agent.config import check_settings
-    from agent.config_file import resolve_settings, setting_name
+    from agent.config_file import resolve_settings
 
     settings = resolve_settings(flags, repo=repo, price_flags=prices, accept_repo_sandbox=accept_repo_sandbox)
     check_settings(settings)
-    if settings.setup is not None:
-        where = setting_name("setup", settings.sources.get("setup"))
-        console.warn(f"{where} is not run by this version of be-agent (a setup command is planned)")
     return settings
 
 
@@ -285,6 +283,7 @@ def run_command(
     disk_limit: DiskLimit = None,
     sandbox: Sandbox = None,
     network: Network = None,
+    network_setup: NetworkSetup = None,
     accept_repo_sandbox: AcceptRepoSandbox = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the run's checkout.")] = False,
     state_dir: StateDir = None,
@@ -312,6 +311,7 @@ def run_command(
         disk_limit=disk_limit,
         sandbox=sandbox,
         network=network,
+        network_setup=None if network_setup is None else network_setup == "on",
         state_dir=state_dir,
         test_cmd=test_cmd,
     )
@@ -422,6 +422,7 @@ def fix_issue_command(
     disk_limit: DiskLimit = None,
     sandbox: Sandbox = None,
     network: Network = None,
+    network_setup: NetworkSetup = None,
     accept_repo_sandbox: AcceptRepoSandbox = False,
     state_dir: StateDir = None,
     json_output: Json = False,
@@ -445,6 +446,7 @@ def fix_issue_command(
         disk_limit=disk_limit,
         sandbox=sandbox,
         network=network,
+        network_setup=None if network_setup is None else network_setup == "on",
         state_dir=state_dir,
         test_cmd=test_cmd,
     )
@@ -500,6 +502,7 @@ def respond_command(
     disk_limit: DiskLimit = None,
     sandbox: Sandbox = None,
     network: Network = None,
+    network_setup: NetworkSetup = None,
     accept_repo_sandbox: AcceptRepoSandbox = False,
     state_dir: StateDir = None,
     json_output: Json = False,
@@ -523,6 +526,7 @@ def respond_command(
         disk_limit=disk_limit,
         sandbox=sandbox,
         network=network,
+        network_setup=None if network_setup is None else network_setup == "on",
         state_dir=state_dir,
         test_cmd=test_cmd,
     )
@@ -593,6 +597,7 @@ def ci_command(
     disk_limit: DiskLimit = None,
     sandbox: Sandbox = None,
     network: Network = None,
+    network_setup: NetworkSetup = None,
     accept_repo_sandbox: AcceptRepoSandbox = False,
     state_dir: StateDir = None,
     json_output: Json = False,
@@ -615,6 +620,7 @@ def ci_command(
         disk_limit=disk_limit,
         sandbox=sandbox,
         network=network,
+        network_setup=None if network_setup is None else network_setup == "on",
         state_dir=state_dir,
         test_cmd=test_cmd,
     )

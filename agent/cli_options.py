@@ -188,6 +188,26 @@ Network = Annotated[
     ),
 ]
 
+
+def on_or_off(value: str) -> str:
+    if value in ("on", "off"):
+        return value
+    raise typer.BadParameter(f"must be on or off, not {value!r}")
+
+
+NetworkSetup = Annotated[
+    str | None,
+    typer.Option(
+        "--network-setup",
+        metavar="on|off",
+        parser=on_or_off,
+        help="Network for the repository's setup command (only there; a setup command from the "
+        "repository's config needs this or --accept-repo-sandbox to have it).",
+        show_default="on",
+        rich_help_panel=SANDBOX_PANEL,
+    ),
+]
+
 StateDir = Annotated[
     Path | None,
     typer.Option(

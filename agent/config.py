@@ -54,7 +54,8 @@ class RunRequest(BaseModel):
     )
     test_cmd: str | None = None
     junit_report: str | None = None  # where test_cmd writes JUnit XML, relative to the checkout
-    setup: str | None = None  # a command that prepares the checkout (validated; not run by this version)
+    setup: str | None = None  # a command that prepares the checkout (agent/setup_step.py)
+    network_setup: bool = True  # network for the setup step (only there)
     model: str = DEFAULT_MODEL
     provider: Provider = "anthropic"
     prices: dict[str, PriceOverride] = Field(default_factory=dict)  # the user's, per model id

@@ -13,7 +13,9 @@ Both files hold the same keys (`KEYS`, plus `[prices."MODEL"]` tables), in TOML.
   `pyproject.toml` that cannot be parsed, which is left to the project's own tools (and skipped here).
 - A repository's file cannot weaken the sandbox on its own: `network = true` or `sandbox = "none"` coming
   from it stops the run (exit 2) unless the user confirms with `--accept-repo-sandbox`, or decides
-  themselves (a flag, the environment, their own file).
+  themselves (a flag, the environment, their own file). So does a `setup` command from it (or its
+  `network-setup = true`): the setup step has network, and the repository chose the command; the user
+  decides with `--network-setup on|off` (or accepts with `--accept-repo-sandbox`).
 - A repository's file may tighten a limit, never raise it on its own: a value of `max-steps`, `max-cost`,
   `max-time`, `command-timeout`, `test-timeout`, `retry-budget` or `disk-limit` from it that is above the
   user's own (their file, else the built-in default; `max-cost` and `max-time` have none) stops the run
@@ -141,6 +143,7 @@ KEYS: dict[str, Key] = {
     "test-cmd": Key(str, _text),
     "junit-report": Key(str, _text),
     "setup": Key(str, _text),
+    "network-setup": Key(bool, _switch),
     "state-dir": Key(str, _path, personal=True),
     "aws-region": Key(str, region_shape),
     "vertex-project": Key(str, project_shape),
@@ -436,6 +439,18 @@ def _check_sandbox(values: dict[str, Any], kinds: dict[str, Layer], accepted: bo
         weaker.append(("network = true", "--network or --no-network", kinds["network"].label))
     if values.get("sandbox") == "none" and kinds["sandbox"].kind == "repository":
         weaker.append(('sandbox = "none"', "--sandbox none or --sandbox auto", kinds["sandbox"].label))
+    # the setup step has network unless the user turns it off: a repository's setup command, or its own
+    # `network-setup = true`, is the repository asking for network (agent/setup_step.py)
+    if values.get("setup") is not None and values.get("network_setup", True):
+        decided = "network_setup" in kinds and kinds["network_setup"].kind != "repository"
+        if not decided and kinds["setup"].kind == "repository":
+            weaker.append(
+                (
+                    f"setup = {values['setup'][:80]!r} (run with network)",
+                    "--network-setup on or --network-setup off",
+                    kinds["setup"].label,
+                )
+            )
     if weaker and not accepted:
         asks = " and ".join(what for what, _, _ in weaker)
         yours = "; ".join(flags for _, flags, _ in weaker)

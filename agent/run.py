@@ -44,6 +44,7 @@ from agent.progress import Progress
 from agent.providers import PROVIDER_INFO
 from agent.remote import TARGETS_TRAILER
 from agent.report import render_markdown_report
+from agent.setup_step import SETUP_STORE, prepare_environment
 from agent.toolchain import Toolchain, find_python_toolchain
 from agent.trajectory import Trajectory
 from agent.verdict import Verdict, decide, disagreements, verification
@@ -97,6 +98,10 @@ class RunPaths:
         return self.root / "guard"  # the runtime check's plugin, mounted read-only in those runs
 
     @property
+    def setup_output(self) -> Path:
+        return self.root / SETUP_STORE  # what the setup step made, shown read-only in every tree
+
+    @property
     def owner(self) -> Path:
         return self.root / "owner.json"
 
@@ -136,7 +141,7 @@ def clean_abandoned_runs(state_dir: Path) -> list[str]:
             pid = 0
         if pid and _pid_alive(pid):
             continue
-        for tree in (paths.checkout, paths.scratch, paths.harness, paths.pycache):
+        for tree in (paths.checkout, paths.scratch, paths.harness, paths.pycache, paths.setup_output):
             shutil.rmtree(tree, ignore_errors=True)
         paths.result.write_text(
             json.dumps({"status": "error", "reason": "abandoned: the process died mid-run"})
@@ -232,6 +237,8 @@ def prepare_tests(req: RunRequest, repo: Path, checkout: Path, scratch: Path) ->
     scratch.mkdir(parents=True, exist_ok=True)
     toolchain = find_python_toolchain(repo, probe_box, needs_pytest=test_command.pytest)
     config = dataclasses.replace(base, extra_ro_paths=toolchain.mounts, extra_env=toolchain.env)
+    # Node.js and Go, and the repository's setup step (agent/setup_step.py)
+    config, _, _ = prepare_environment(req, repo, checkout, config)
     sandbox = make_sandbox(req.sandbox, checkout, scratch, config)
 
     def remake(extra: dict[str, str]) -> Sandbox:
@@ -818,7 +825,13 @@ def close_run(ctx: RunContext, result: RunResult, *, exit_code: int | None = Non
     result = result.model_copy(update={"page": save_run_page(ctx.paths.root, result.model_dump(mode="json"))})
     ctx.paths.result.write_text(result.model_dump_json(indent=2))
     if not ctx.req.keep:
-        for tree in (ctx.paths.checkout, ctx.paths.scratch, ctx.paths.harness, ctx.paths.pycache):
+        for tree in (
+            ctx.paths.checkout,
+            ctx.paths.scratch,
+            ctx.paths.harness,
+            ctx.paths.pycache,
+            ctx.paths.setup_output,
+        ):
             shutil.rmtree(tree, ignore_errors=True)
     return result
 

@@ -47,7 +47,8 @@ class RunSettings:
     state_dir: Path | None = None  # None: default_state_dir()
     test_cmd: str | None = None  # None: detected
     junit_report: str | None = None  # where test-cmd writes JUnit XML, relative to the checkout
-    setup: str | None = None  # a command that prepares the checkout (validated; not run by this version)
+    setup: str | None = None  # a command that prepares the checkout (agent/setup_step.py)
+    network_setup: bool = True  # network for the setup step (only there)
     prices: dict[str, PriceOverride] = field(default_factory=dict)  # model id -> the user's price
     aws_region: str | None = None  # Bedrock; None: the AWS environment's
     vertex_project: str | None = None  # Vertex AI; None: the Google environment's

@@ -45,6 +45,10 @@ class SandboxConfig:
     network: bool = False
     extra_ro_paths: tuple[str, ...] = ()  # toolchains outside the standard system dirs
     extra_env: dict[str, str] = field(default_factory=dict)  # already filtered by the caller
+    # (host path, path relative to the checkout): shown read-only at that place inside the checkout (the
+    # user's untracked node_modules, what the setup step made). bubblewrap bind-mounts them; the unconfined
+    # mode, which cannot, puts a link there instead (writable through it: nothing is protected there anyway)
+    inner_ro_mounts: tuple[tuple[str, str], ...] = ()
     # where commands see the checkout (bubblewrap only): the user's repository path, so that editable
     # installs and absolute paths recorded in the user's virtualenv lead to the checkout
     workdir: str = DEFAULT_WORKDIR

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from sandbox.base import DEFAULT_WORKDIR, CommandResult, SandboxConfig, SandboxUnavailable
 from sandbox.env import SANDBOX_HOME, SANDBOX_TMP, sandbox_environment
+from sandbox.inner import usable_inner_mounts
 from sandbox.limits import FILE_LIMIT_MARKERS, CommandLimits, file_size_notes, remove_pending
 from sandbox.output import OutputCapture
 from sandbox.process import Pumped, command_result, pump
@@ -136,11 +137,18 @@ def toolchain_mount_args(extra_ro_paths: tuple[str, ...] = ()) -> list[str]:
     return args
 
 
-def checkout_mount_args(checkout: Path, workdir: str, extra_ro_paths: tuple[str, ...] = ()) -> list[str]:
+def checkout_mount_args(
+    checkout: Path,
+    workdir: str,
+    extra_ro_paths: tuple[str, ...] = (),
+    inner_ro_mounts: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
     """The checkout read-write at `workdir` with its `.git` read-only, and the read-only toolchain mounts.
 
     Order matters: a toolchain mount inside the workdir (the user's `.venv` in their repository) goes on top
-    of the checkout, so the checkout shows it where the user has it; every other one goes before."""
+    of the checkout, so the checkout shows it where the user has it; every other one goes before. The
+    mounts at places inside the checkout (`inner_ro_mounts`, see sandbox.inner) go last, on top of it all;
+    one whose place is a link, or lies behind one, is left out."""
     toolchain = toolchain_mount_args(extra_ro_paths)
     pairs = [toolchain[i : i + 3] for i in range(0, len(toolchain), 3)]
     inside = [a for pair in pairs if _under(pair[2], workdir) for a in pair]
@@ -149,7 +157,10 @@ def checkout_mount_args(checkout: Path, workdir: str, extra_ro_paths: tuple[str,
     git = checkout / ".git"
     if git.exists() and not git.is_symlink():
         args += ["--ro-bind", str(git), posixpath.join(workdir, ".git")]
-    return args + inside
+    args += inside
+    for source, rel, _place in usable_inner_mounts(checkout, inner_ro_mounts):
+        args += ["--ro-bind-try", source, posixpath.join(workdir, rel)]
+    return args
 
 
 def checkout_path_inside(user_repo: str) -> str:
@@ -290,7 +301,9 @@ class BwrapSandbox:
             "--tmpfs",
             SANDBOX_HOME,
             # after /tmp and HOME, so a repository path below either is not hidden by them
-            *checkout_mount_args(self.checkout, self.workdir, self.config.extra_ro_paths),
+            *checkout_mount_args(
+                self.checkout, self.workdir, self.config.extra_ro_paths, self.config.inner_ro_mounts
+            ),
             "--remount-ro",
             "/",
             "--chdir",

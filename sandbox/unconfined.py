@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sandbox.base import CommandResult, SandboxConfig
 from sandbox.env import sandbox_environment
+from sandbox.inner import usable_inner_mounts
 from sandbox.limits import FILE_LIMIT_MARKERS, file_size_limit, file_size_notes
 from sandbox.output import OutputCapture
 from sandbox.process import command_result, pump
@@ -36,6 +37,11 @@ class UnconfinedSandbox:
         home = self.scratch / "home"
         home.mkdir(exist_ok=True)
         self._env = sandbox_environment(self.config.extra_env, home=str(home), tmpdir=str(self.scratch))
+        # no mounts without a sandbox: a link at each place instead (nothing is read-only here anyway)
+        for source, _rel, place in usable_inner_mounts(self.checkout, self.config.inner_ro_mounts):
+            if not os.path.lexists(place):
+                with contextlib.suppress(OSError):
+                    os.symlink(source, place)
         self._cwd: str | None = None
         self._lock = threading.Lock()
         self._kill_active: Callable[[], None] | None = None

@@ -1,0 +1,367 @@
+"""Node.js and Go in the sandbox, their caches and the user's untracked node_modules/vendor shown read-only in
+the checkout, and the repository's setup step (network there only, its output never part of the change).
+
+No network at run time: "network only during setup" is a tiny HTTP server on the host's loopback, which a
+sandbox with network reaches (it shares the host's network namespace) and one without cannot (its own).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.config_file import resolve_settings
+from agent.errors import UsageError
+from agent.lang_toolchains import find_lang_toolchain, go_module_cache, merged_env
+from agent.settings import RunSettings
+from agent.setup_step import SetupFailed, run_setup
+from sandbox.base import SandboxConfig
+from sandbox.bwrap import BwrapSandbox, checkout_mount_args
+from sandbox.inner import inner_place
+from sandbox.unconfined import UnconfinedSandbox
+from tests.sandbox_fixtures import git, make_repo, needs_bwrap
+
+GO = Path("/usr/bin/go")
+NODE = Path("/usr/bin/node")
+needs_go = pytest.mark.skipif(not GO.exists(), reason="go is not installed (make toolchains)")
+needs_node = pytest.mark.skipif(not NODE.exists(), reason="node is not installed (make toolchains)")
+
+
+# --- places inside the checkout ------------------------------------------------------------------------------
+
+
+def test_a_place_inside_the_checkout_is_refused_when_a_link_would_move_it(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    source = tmp_path / "deps"
+    source.mkdir()
+    assert inner_place(tree, str(source), "node_modules") == tree / "node_modules"
+    assert inner_place(tree, str(source), "pkg/node_modules") == tree / "pkg" / "node_modules"
+    for bad in ("../x", "/abs", ".git/hooks", "a/../b", "", "./x"):
+        assert inner_place(tree, str(source), bad) is None, bad
+    assert inner_place(tree, str(source), "missing/node_modules") is None
+    (tree / "linked").symlink_to("/etc")  # a link on the way
+    assert inner_place(tree, str(source), "linked/node_modules") is None
+    (tree / "node_modules").symlink_to("/usr")  # a link at the place
+    assert inner_place(tree, str(source), "node_modules") is None
+    (tree / "vendor").write_text("a file where a directory goes\n")
+    assert inner_place(tree, str(source), "vendor") is None
+
+
+def test_bwrap_mounts_the_inner_places_read_only_on_top_and_leaves_out_a_linked_one(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "evil").symlink_to("/root")
+    source = tmp_path / "deps"
+    source.mkdir()
+    args = checkout_mount_args(tree, "/w", (), ((str(source), "node_modules"), (str(source), "evil")))
+    assert args[-3:] == ["--ro-bind-try", str(source), "/w/node_modules"]
+    assert "/w/evil" not in args
+
+
+@needs_bwrap
+def test_an_inner_mount_is_visible_and_read_only_in_bwrap(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    deps = tmp_path / "deps"
+    (deps / "lib").mkdir(parents=True)
+    (deps / "lib" / "index.js").write_text("module.exports = 42;\n")
+    config = SandboxConfig(inner_ro_mounts=((str(deps), "node_modules"),))
+    box = BwrapSandbox(repo, tmp_path / "scratch", config)
+    try:
+        seen = box.run("cat node_modules/lib/index.js && touch node_modules/x; echo rc=$?")
+    finally:
+        box.close()
+    assert "module.exports = 42;" in seen.output
+    assert "Read-only file system" in seen.output and "rc=1" in seen.output
+    assert not (deps / "x").exists()
+    # the empty mount point bwrap made is not a change
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_without_a_sandbox_an_inner_mount_is_a_link(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    UnconfinedSandbox(repo, tmp_path / "scratch", SandboxConfig(inner_ro_mounts=((str(deps), "nm"),))).close()
+    assert os.readlink(repo / "nm") == str(deps)
+
+
+# --- finding Node.js and Go, and the user's directories ------------------------------------------------------
+
+
+def _node_repo(path: Path) -> Path:
+    repo = make_repo(path)
+    (repo / "package.json").write_text(json.dumps({"name": "x", "scripts": {"test": "node --test"}}))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "node")
+    return repo
+
+
+def test_the_users_untracked_node_modules_is_shown(tmp_path: Path) -> None:
+    repo = _node_repo(tmp_path / "repo")
+    (repo / "node_modules" / "dep").mkdir(parents=True)
+    found = find_lang_toolchain(repo, repo, environ={"PATH": "/usr/bin:/bin"}, home=str(tmp_path / "home"))
+    assert found.inner_mounts == ((str(repo / "node_modules"), "node_modules"),)
+    none = find_lang_toolchain(repo, repo, environ={}, home=str(tmp_path / "home"), user_dirs=False)
+    assert none.inner_mounts == ()
+
+
+@pytest.mark.parametrize("target", ["home", "root", "repo-parent"])
+def test_a_node_modules_link_to_a_wide_directory_is_refused(tmp_path: Path, target: str) -> None:
+    home = tmp_path / "home"
+    repo = _node_repo(home / "src" / "repo")
+    (repo / "node_modules").symlink_to({"home": home, "root": Path("/"), "repo-parent": repo.parent}[target])
+    found = find_lang_toolchain(repo, repo, environ={}, home=str(home))
+    assert found.inner_mounts == ()
+    assert any("node_modules was not mounted" in note for note in found.notes)
+
+
+def test_a_tracked_node_modules_link_is_never_mounted(tmp_path: Path) -> None:
+    """The attack: the repository commits `node_modules -> /root/.ssh`; mounting what it names would show
+    host files to the repository's code."""
+    home = tmp_path / "home"
+    secret = home / ".ssh"
+    secret.mkdir(parents=True)
+    repo = _node_repo(tmp_path / "repo")
+    (repo / "node_modules").symlink_to(secret)
+    git(repo, "add", "node_modules")
+    git(repo, "commit", "-q", "-m", "link")
+    found = find_lang_toolchain(repo, repo, environ={}, home=str(home))
+    assert found.inner_mounts == ()
+    assert any("tracked" in note for note in found.notes)
+
+
+def test_the_go_module_cache_is_found_without_running_go(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "go" / "pkg" / "mod").mkdir(parents=True)
+    (tmp_path / "gp" / "pkg" / "mod").mkdir(parents=True)
+    (tmp_path / "mc").mkdir()
+    assert go_module_cache({}, str(home)) == str(home / "go" / "pkg" / "mod")
+    assert go_module_cache({"GOPATH": f"{tmp_path / 'gp'}:/x"}, str(home)) == str(tmp_path / "gp/pkg/mod")
+    assert go_module_cache({"GOMODCACHE": str(tmp_path / "mc")}, str(home)) == str(tmp_path / "mc")
+    assert go_module_cache({"GOMODCACHE": "relative"}, str(home)) is None
+
+
+def test_a_go_module_gets_the_cache_read_only_and_a_vendor_directory_means_vendor_mode(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    repo = make_repo(tmp_path / "repo")
+    (repo / "go.mod").write_text("module example.com/app\n\ngo 1.19\n")
+    cache = tmp_path / "modcache"
+    cache.mkdir()
+    found = find_lang_toolchain(repo, repo, environ={"GOMODCACHE": str(cache)}, home=str(home))
+    assert str(cache) in found.mounts
+    assert found.env["GOMODCACHE"] == str(cache)
+    assert found.env["GOFLAGS"] == "-mod=readonly" and found.env["GOPROXY"] == "off"
+    # setup gets its own writable cache, with the user's as a read-only proxy
+    assert found.setup_env["GOMODCACHE"] == "/tmp/go-mod"
+    assert found.setup_env["GOPROXY"].startswith(f"file://{cache}/cache/download,")
+    (repo / "vendor").mkdir()
+    vendored = find_lang_toolchain(repo, repo, environ={"GOMODCACHE": str(cache)}, home=str(home))
+    assert vendored.env["GOFLAGS"] == "-mod=vendor"
+    # a module cache that would expose the home directory or the repository is not mounted
+    for wide in (home, repo.parent):
+        refused = find_lang_toolchain(repo, repo, environ={"GOMODCACHE": str(wide)}, home=str(home))
+        assert str(wide) not in refused.mounts and "GOMODCACHE" not in refused.env
+
+
+def test_paths_merge_with_the_first_toolchain_first() -> None:
+    merged = merged_env({"PATH": "/venv/bin:/usr/bin", "A": "1"}, {"PATH": "/node/bin:/usr/bin", "B": "2"})
+    assert merged == {"PATH": "/venv/bin:/usr/bin:/node/bin", "A": "1", "B": "2"}
+
+
+# --- who may turn the setup step's network on ----------------------------------------------------------------
+
+
+def _settings(repo: Path, **flags: object) -> RunSettings:
+    accept = bool(flags.pop("accept", False))
+    return resolve_settings(flags, repo=repo, environ={}, accept_repo_sandbox=accept)
+
+
+def test_a_repositorys_setup_command_needs_the_users_word_on_network(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".be-agent.toml").write_text('setup = "npm ci"\n')
+    with pytest.raises(UsageError, match="--network-setup on or --network-setup off"):
+        _settings(repo)
+    (repo / ".be-agent.toml").write_text('setup = "npm ci"\nnetwork-setup = true\n')
+    with pytest.raises(UsageError, match="--accept-repo-sandbox"):
+        _settings(repo)
+    assert _settings(repo, network_setup=True).network_setup is True
+    assert _settings(repo, network_setup=False).network_setup is False
+    assert _settings(repo, accept=True).network_setup is True
+    (repo / ".be-agent.toml").write_text('setup = "npm ci"\nnetwork-setup = false\n')
+    assert _settings(repo).network_setup is False
+    (repo / ".be-agent.toml").unlink()
+    assert _settings(repo, setup="npm ci").network_setup is True  # the user's own command
+
+
+# --- the setup step ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTP server on the host's loopback serving `lib.js`: the "registry" of these tests."""
+    root = tmp_path_factory.mktemp("registry")
+    (root / "lib.js").write_text("module.exports = { double: (x) => 2 * x };\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/lib.js"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fetch(url: str, dest: str) -> str:
+    """A shell command that downloads `url` into `dest` (exit 1 when it cannot)."""
+    code = "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])"
+    return f"mkdir -p $(dirname {dest}) && python3 -c '{code}' {url} {dest}"
+
+
+def _setup_box(repo: Path, tmp_path: Path, network: bool) -> BwrapSandbox:
+    return BwrapSandbox(repo, tmp_path / "setup-tmp", SandboxConfig(network=network, workdir=str(repo)))
+
+
+@needs_bwrap
+def test_setup_with_network_fetches_and_its_outputs_leave_the_checkout(tmp_path: Path, served: str) -> None:
+    repo = _node_repo(tmp_path / "run" / "checkout")
+    (repo / ".gitignore").write_text("node_modules/\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "ignore")
+    command = (
+        f"{fetch(served, 'node_modules/lib/index.js')} && echo changed >> README.md "
+        "&& ln -s /root escape && echo fetched"
+    )
+    box = _setup_box(repo, tmp_path, network=True)
+    try:
+        done = run_setup(
+            command,
+            box,
+            repo,
+            tmp_path / "run" / "setup-output",
+            tmp_path / "run" / "setup.log",
+            timeout=60,
+            where="setup",
+            network=True,
+        )
+    finally:
+        box.close()
+    store = tmp_path / "run" / "setup-output"
+    assert done.outputs == ((str(store / "node_modules"), "node_modules"),)
+    assert (store / "node_modules" / "lib" / "index.js").read_text().startswith("module.exports")
+    assert done.dropped == ("escape",)  # a link setup left is removed, never mounted
+    assert done.restored == ("README.md",)  # tracked files are put back
+    assert "fetched" in (tmp_path / "run" / "setup.log").read_text()
+    assert git(repo, "status", "--porcelain", "--ignored") == ""
+    # shown again in the checkout, it is excluded from the change
+    (repo / "node_modules").mkdir()
+    (repo / "node_modules" / "x").write_text("x")
+    (repo / "escape").write_text("x")
+    assert git(repo, "status", "--porcelain") == ""
+
+
+@needs_bwrap
+def test_setup_without_network_cannot_fetch_and_fails_with_its_last_lines(
+    tmp_path: Path, served: str
+) -> None:
+    repo = _node_repo(tmp_path / "run" / "checkout")
+    box = _setup_box(repo, tmp_path, network=False)
+    try:
+        with pytest.raises(SetupFailed) as caught:
+            run_setup(
+                f"echo starting; {fetch(served, 'node_modules/lib/index.js')}",
+                box,
+                repo,
+                tmp_path / "run" / "setup-output",
+                tmp_path / "run" / "setup.log",
+                timeout=60,
+                where="setup in .be-agent.toml",
+                network=False,
+            )
+    finally:
+        box.close()
+    message = caught.value.message
+    assert caught.value.exit_code == 2
+    assert "exited 1" in message and "setup in .be-agent.toml" in message
+    assert "URLError" in message.splitlines()[-1] or "Errno" in message
+    assert "[exit 1]" in (tmp_path / "run" / "setup.log").read_text()
+
+
+# --- Go: a module whose dependency is only in a read-only module cache ---------------------------------------
+
+
+def _go_fixture(root: Path) -> tuple[Path, Path]:
+    """A module `example.com/app` using `example.com/dep` v1.0.0, published offline into a module cache
+    through a file:// proxy (no network): returns (repository, module cache)."""
+    dep = root / "dep"
+    dep.mkdir(parents=True)
+    (dep / "go.mod").write_text("module example.com/dep\n\ngo 1.19\n")
+    (dep / "dep.go").write_text("package dep\n\nfunc Double(x int) int { return 2 * x }\n")
+    versions = root / "proxy" / "example.com" / "dep" / "@v"
+    versions.mkdir(parents=True)
+    (versions / "list").write_text("v1.0.0\n")
+    (versions / "v1.0.0.info").write_text('{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}')
+    (versions / "v1.0.0.mod").write_text((dep / "go.mod").read_text())
+    with zipfile.ZipFile(versions / "v1.0.0.zip", "w") as archive:
+        for name in ("go.mod", "dep.go"):
+            archive.write(dep / name, f"example.com/dep@v1.0.0/{name}")
+    repo = make_repo(root / "app")
+    (repo / "go.mod").write_text("module example.com/app\n\ngo 1.19\n\nrequire example.com/dep v1.0.0\n")
+    (repo / "app.go").write_text(
+        'package app\n\nimport "example.com/dep"\n\nfunc Quad(x int) int { return dep.Double(dep.Double(x)) }\n'
+    )
+    (repo / "app_test.go").write_text(
+        'package app\n\nimport "testing"\n\nfunc TestQuad(t *testing.T) {\n\tif Quad(2) != 8 {\n'
+        '\t\tt.Fatal("bad")\n\t}\n}\n'
+    )
+    cache = root / "modcache"
+    env = {
+        **os.environ,
+        "GOMODCACHE": str(cache),
+        "GOPROXY": f"file://{root / 'proxy'}",
+        "GOSUMDB": "off",
+        "GOFLAGS": "-mod=mod",
+        "GOCACHE": str(root / "gocache"),
+    }
+    subprocess.run(["go", "mod", "tidy"], cwd=repo, env=env, check=True, capture_output=True)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "app")
+    return repo, cache
+
+
+@needs_go
+@needs_bwrap
+def test_a_go_module_tests_in_the_sandbox_with_its_dependency_from_the_read_only_cache(
+    tmp_path: Path,
+) -> None:
+    repo, cache = _go_fixture(tmp_path)
+    found = find_lang_toolchain(repo, repo, environ={"GOMODCACHE": str(cache)}, home=str(tmp_path / "home"))
+    config = SandboxConfig(extra_ro_paths=found.mounts, extra_env=found.env, workdir=str(repo))
+    box = BwrapSandbox(repo, tmp_path / "scratch", config)
+    try:
+        tested = box.run("go test ./... 2>&1", timeout=300)
+        written = box.run("touch $GOMODCACHE/planted; go clean -modcache 2>&1; ls $GOMODCACHE")
+    finally:
+        box.close()
+    assert tested.exit_code == 0, tested.output
+    assert "ok  \texample.com/app" in tested.output
+    assert "Read-only file system" in written.output or "permission denied" in written.output
+    assert not (cache / "planted").exists() and (cache / "example.com").is_dir()
