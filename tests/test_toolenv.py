@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import RunRequest, build_request
 from agent.config_file import resolve_settings
 from agent.errors import UsageError
 from agent.lang_toolchains import find_lang_toolchain, go_module_cache, merged_env
+from agent.run import run_task
+from agent.scripted_model import ScriptedModel, call, turn
 from agent.settings import RunSettings
 from agent.setup_step import SetupFailed, run_setup
 from sandbox.base import SandboxConfig
@@ -28,6 +31,7 @@ from sandbox.bwrap import BwrapSandbox, checkout_mount_args
 from sandbox.inner import inner_place
 from sandbox.unconfined import UnconfinedSandbox
 from tests.sandbox_fixtures import git, make_repo, needs_bwrap
+from tests.scripts import REPORT
 
 GO = Path("/usr/bin/go")
 NODE = Path("/usr/bin/node")
@@ -365,3 +369,76 @@ def test_a_go_module_tests_in_the_sandbox_with_its_dependency_from_the_read_only
     assert "ok  \texample.com/app" in tested.output
     assert "Read-only file system" in written.output or "permission denied" in written.output
     assert not (cache / "planted").exists() and (cache / "example.com").is_dir()
+
+
+# --- a whole run: the setup step installs a dependency the tests use; the model stays offline ----------------
+
+INDEX_JS = "const { double } = require('lib');\nexports.quad = (x) => double(double(x)) + 1;\n"
+TEST_JS = (
+    "const test = require('node:test');\nconst assert = require('node:assert');\n"
+    "const { quad } = require('../index.js');\n\ntest('quad', () => assert.strictEqual(quad(2), 8));\n"
+)
+
+
+def _node_project(path: Path, setup: str) -> Path:
+    repo = _node_repo(path)
+    (repo / "index.js").write_text(INDEX_JS)
+    (repo / "test").mkdir()
+    (repo / "test" / "quad.test.js").write_text(TEST_JS)
+    (repo / ".gitignore").write_text("node_modules/\n")
+    (repo / ".be-agent.toml").write_text(f'setup = {json.dumps(setup)}\ntest-cmd = "node --test"\n')
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "quad")
+    return repo
+
+
+def _request(repo: Path, state: Path, *, network_setup: bool) -> RunRequest:
+    settings = resolve_settings(
+        {"network_setup": network_setup, "sandbox": "bwrap", "state_dir": state}, repo=repo, environ={}
+    )
+    return build_request(settings, repo=repo, task="quad(2) must be 8", keep=True, quiet=True)
+
+
+@pytest.mark.slow
+@needs_node
+@needs_bwrap
+def test_a_run_whose_setup_fetched_a_dependency_is_fixed_and_the_model_stayed_offline(
+    tmp_path: Path, served: str
+) -> None:
+    repo = _node_project(tmp_path / "repo", fetch(served, "node_modules/lib/index.js"))
+    probe = (
+        f"{fetch(served, '/tmp/copy.js')}; echo fetch=$?; echo planted > node_modules/lib/index.js; "
+        "echo write=$?; cat node_modules/lib/index.js"
+    )
+    model = ScriptedModel(
+        [
+            turn(call("bash", "b1", command=probe)),
+            turn(call("bash", "b2", command="sed -i 's/ + 1//' index.js && node --test 2>&1 | tail -3")),
+            turn(call("run_tests", "t1")),
+            turn(call("finish", "f1", **REPORT)),
+        ]
+    )
+    result = run_task(_request(repo, tmp_path / "state", network_setup=True), model=model)
+    observation = json.dumps(model.requests[1][-1])
+    assert "fetch=1" in observation and "write=1" in observation  # offline, and node_modules read-only
+    assert "double: (x) => 2 * x" in observation
+    assert result.status == "fixed", result.reason
+    run_dir = Path(result.run_dir)
+    assert "$ mkdir -p" in (run_dir / "setup.log").read_text()
+    changed = git(repo, "diff", "--name-only", f"{result.base}..{result.branch}").split()
+    assert changed == ["index.js"]  # what setup made is no part of the branch
+    assert "node_modules" not in Path(result.diff).read_text()
+    events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert any(e.get("event") == "setup_step" and e.get("network") is True for e in events)
+
+
+@needs_bwrap
+def test_a_run_whose_setup_cannot_reach_the_network_ends_with_exit_2_and_the_last_lines(
+    tmp_path: Path, served: str
+) -> None:
+    repo = _node_project(tmp_path / "repo", f"echo first-line; {fetch(served, 'node_modules/lib/index.js')}")
+    with pytest.raises(UsageError) as caught:
+        run_task(_request(repo, tmp_path / "state", network_setup=False), model=ScriptedModel([]))
+    assert caught.value.exit_code == 2
+    assert "the setup command" in caught.value.message and "exited 1" in caught.value.message
+    assert "setup.log" in caught.value.message
