@@ -8,7 +8,7 @@ LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed
 LINTED := agent tools sandbox tests bench
 
-.PHONY: test test-fast demo lint setup bwrap browser lock clean npm-fixtures
+.PHONY: test test-fast demo lint setup bwrap browser toolchains lock clean npm-fixtures
 
 setup: $(STAMP) bwrap
 
@@ -47,13 +47,28 @@ browser:
 	    echo "chromium missing: run 'sudo apt-get install -y chromium'; browser tests will be skipped" >&2; \
 	  fi; }
 
+# The Node.js and Go toolchains the suite's fixture repositories run in the sandbox: Debian's packages (nodejs,
+# npm, golang-go) when a command is missing; tests that need one are skipped without it.
+toolchains:
+	@missing=""; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	command -v go >/dev/null 2>&1 || missing="$$missing golang-go"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; \
+	  else \
+	    echo "missing:$$missing: run 'sudo apt-get install -y$$missing'; their tests will be skipped" >&2; \
+	  fi; \
+	fi
+
 # Jest and Vitest for the runner tests (tests/test_runners.py), pinned, from the npm registry, into a cache
 # the tests read (never at test time); skipped with a note when npm is missing or offline.
 # Jest and Vitest for the runner tests, installed with `npm ci` from the committed lock (tests/npm/), so a new
 # release on the registry changes nothing here; a changed lock reinstalls.
 NPM_FIXTURES := .cache/npm-fixtures
 npm-fixtures: $(NPM_FIXTURES)/.installed
-$(NPM_FIXTURES)/.installed: tests/npm/package.json tests/npm/package-lock.json
+$(NPM_FIXTURES)/.installed: tests/npm/package.json tests/npm/package-lock.json | toolchains
 	@if command -v npm >/dev/null 2>&1; then \
 	  rm -rf $(NPM_FIXTURES) && mkdir -p $(NPM_FIXTURES) && cp tests/npm/package.json tests/npm/package-lock.json $(NPM_FIXTURES)/ && \
 	  (cd $(NPM_FIXTURES) && npm ci --no-audit --no-fund --silent) && touch $@ || \
@@ -62,8 +77,9 @@ $(NPM_FIXTURES)/.installed: tests/npm/package.json tests/npm/package-lock.json
 	  echo "npm missing: jest/vitest runner tests will be skipped" >&2; \
 	fi
 
-# Everything: unit tests and the end-to-end tests through the real CLI, bwrap, git, chromium and the stand-ins.
-test: setup browser npm-fixtures
+# Everything: unit tests and the end-to-end tests through the real CLI, bwrap, git, chromium, node, go and the
+# stand-ins.
+test: setup browser toolchains npm-fixtures
 	$(BIN)/python -m pytest -n 2 -q
 
 # The inner loop: unit-level tests only (end-to-end modules are marked `slow`).

@@ -30,6 +30,7 @@ from sandbox.base import SandboxConfig
 from sandbox.bwrap import BwrapSandbox, checkout_mount_args
 from sandbox.inner import inner_place
 from sandbox.unconfined import UnconfinedSandbox
+from tests.conftest import run_cli
 from tests.sandbox_fixtures import git, make_repo, needs_bwrap
 from tests.scripts import REPORT
 
@@ -442,3 +443,13 @@ def test_a_run_whose_setup_cannot_reach_the_network_ends_with_exit_2_and_the_las
     assert caught.value.exit_code == 2
     assert "the setup command" in caught.value.message and "exited 1" in caught.value.message
     assert "setup.log" in caught.value.message
+
+
+def test_the_cli_asks_for_a_decision_on_a_repositorys_setup_network(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".be-agent.toml").write_text('setup = "npm ci"\n')
+    asked = run_cli("run", "--repo", str(repo), "--task", "t", "--state-dir", str(tmp_path / "state"))
+    assert asked.code == 2 and "--network-setup on or --network-setup off" in asked.stderr
+    wrong = run_cli("run", "--repo", str(repo), "--task", "t", "--network-setup", "maybe")
+    assert wrong.code == 2 and "must be on or off" in wrong.stderr
+    assert not (tmp_path / "state").exists()
