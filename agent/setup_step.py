@@ -191,5 +191,10 @@ def prepare_environment(
     finally:
         box.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    shown = replace(tests_config, inner_ro_mounts=(*tests_config.inner_ro_mounts, *done.outputs))
+    env = tests_config.extra_env
+    if "GOFLAGS" in env and any(rel == "vendor" for _, rel in done.outputs):
+        env = {**env, "GOFLAGS": "-mod=vendor"}  # `go mod vendor` in setup: build from what it vendored
+    shown = replace(
+        tests_config, inner_ro_mounts=(*tests_config.inner_ro_mounts, *done.outputs), extra_env=env
+    )
     return shown, lang, done

@@ -25,7 +25,7 @@ from agent.lang_toolchains import find_lang_toolchain, go_module_cache, merged_e
 from agent.run import run_task
 from agent.scripted_model import ScriptedModel, call, turn
 from agent.settings import RunSettings
-from agent.setup_step import SetupFailed, run_setup
+from agent.setup_step import SetupFailed, prepare_environment, run_setup
 from sandbox.base import SandboxConfig
 from sandbox.bwrap import BwrapSandbox, checkout_mount_args
 from sandbox.inner import inner_place
@@ -453,3 +453,26 @@ def test_the_cli_asks_for_a_decision_on_a_repositorys_setup_network(tmp_path: Pa
     wrong = run_cli("run", "--repo", str(repo), "--task", "t", "--network-setup", "maybe")
     assert wrong.code == 2 and "must be on or off" in wrong.stderr
     assert not (tmp_path / "state").exists()
+
+
+@needs_go
+@needs_bwrap
+def test_go_mod_vendor_in_an_offline_setup_works_from_the_users_cache_and_the_tests_use_vendor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, cache = _go_fixture(tmp_path)
+    monkeypatch.setenv("GOMODCACHE", str(cache))
+    checkout = tmp_path / "run" / "checkout"
+    git(tmp_path, "clone", "-q", str(repo), str(checkout))
+    req = RunRequest(repo=repo, task="t", setup="go mod vendor", network_setup=False, sandbox="bwrap")
+    config, _, done = prepare_environment(req, repo, checkout, SandboxConfig(workdir=str(repo)))
+    assert done is not None and [rel for _, rel in done.outputs] == ["vendor"]
+    assert config.extra_env["GOFLAGS"] == "-mod=vendor"
+    box = BwrapSandbox(checkout, tmp_path / "scratch", config)
+    try:
+        tested = box.run("go test ./... 2>&1 && ls vendor/example.com/dep", timeout=300)
+    finally:
+        box.close()
+    assert tested.exit_code == 0, tested.output
+    assert "dep.go" in tested.output
+    assert not list(cache.glob("cache/download/**/*.partial"))
