@@ -14,9 +14,13 @@ found by reading files and the environment, never by running `go env` or `npm co
   module proxy instead (`file://<cache>/cache/download`), with a private writable cache in its /tmp, so
   `go mod vendor` or `go mod download` there work from what the user already has (and from the network,
   when the setup step has it).
-- The npm cache is not mounted: npm cannot read a read-only cache (it answers ENOTCACHED; bubblewrap 0.8 has
-  no overlay to make it writable), so npm uses a private cache in the sandbox's HOME, which is new for
-  every command. The setup step, with network, downloads what `npm ci` needs.
+- The npm cache (`$npm_config_cache`, else `~/.npm`): npm cannot use a read-only cache as it is (every
+  lookup rewrites the cache's index, and a failed rewrite reads as a miss: ENOTCACHED; bubblewrap 0.8 has no
+  overlay to make it writable). So the setup step gets a private cache in its /tmp whose index is a copy of
+  the user's and whose content files are links into the user's `_cacache/content-v2`, which is mounted
+  read-only: npm reads what the user has cached and writes what it downloads beside it, never into the
+  user's cache. The model's commands and the test runs get no npm cache (npm's default in the sandbox's
+  HOME, new for every command): what the tests need is in node_modules.
 - The user's own untracked `node_modules` (for a repository with a `package.json`) and Go `vendor/` (with a
   `go.mod`) are shown read-only at the same place in the run's checkout (`SandboxConfig.inner_ro_mounts`).
   Refused: one the repository tracks (a tracked `node_modules` link could name any host path; tracked
@@ -44,6 +48,7 @@ class LangToolchain:
     inner_mounts: tuple[tuple[str, str], ...] = ()  # (host path, place in the checkout), read-only
     env: dict[str, str] = field(default_factory=dict)  # for the model's commands and the test runs
     setup_env: dict[str, str] = field(default_factory=dict)  # for the setup step instead
+    npm_cache: str | None = None  # the user's npm `_cacache`, for the setup step (see seed_npm_cache)
     notes: tuple[str, ...] = ()  # what was found or refused, for the log
 
     def describe(self) -> dict[str, object]:
@@ -56,6 +61,53 @@ class LangToolchain:
 
 
 SETUP_GOMODCACHE = "/tmp/go-mod"  # the setup step's own module cache, in its private /tmp
+SETUP_NPM_CACHE = "npm-cache"  # the setup step's own npm cache, in its private /tmp
+MAX_NPM_CACHE_FILES = 50_000  # a larger cache is not offered to the setup step (linking it takes too long)
+MAX_NPM_INDEX_BYTES = 64 * 1024**2  # nor one whose index is larger than this (it is copied)
+NPM_QUIET = {"npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
+
+
+def npm_cache(environ: Mapping[str, str], home: str) -> str | None:
+    """The user's npm `_cacache` directory (from `npm_config_cache`, else `~/.npm`), read, not asked of npm."""
+    base = environ.get("npm_config_cache") or environ.get("NPM_CONFIG_CACHE") or os.path.join(home, ".npm")
+    path = os.path.join(base, "_cacache")
+    return path if os.path.isabs(path) and os.path.isdir(os.path.join(path, "content-v2")) else None
+
+
+def seed_npm_cache(user_cache: str, dest: Path) -> bool:
+    """Make `dest` (an npm cache directory in the setup step's /tmp) read through to `user_cache` (the user's
+    `_cacache`, mounted read-only at its own path): the index copied, each content file a link to the
+    user's. Only regular files are taken. False (and nothing usable made) when the cache is too large."""
+    content = os.path.join(user_cache, "content-v2")
+    index = os.path.join(user_cache, "index-v5")
+    index_files: list[tuple[str, str]] = []
+    size = 0
+    for top, _dirs, files in os.walk(index):
+        for name in files:
+            path = os.path.join(top, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                index_files.append((path, os.path.relpath(path, index)))
+                size += os.path.getsize(path)
+        if size > MAX_NPM_INDEX_BYTES:
+            return False
+    links: list[tuple[str, str]] = []
+    for top, _dirs, files in os.walk(content):
+        for name in files:
+            path = os.path.join(top, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                links.append((path, os.path.relpath(path, content)))
+        if len(links) > MAX_NPM_CACHE_FILES:
+            return False
+    root = dest / "_cacache"
+    for path, rel in index_files:
+        target = root / "index-v5" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    for path, rel in links:
+        target = root / "content-v2" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(path, target)
+    return True
 
 
 def go_module_cache(environ: Mapping[str, str], home: str) -> str | None:
@@ -136,6 +188,14 @@ def find_lang_toolchain(
             mounts.append(prefix)
             path_dirs.append(os.path.join(prefix, "bin"))
             notes.append(f"{name} from {prefix}")
+    cache_dir: str | None = None
+    if is_node:
+        env.update(NPM_QUIET)
+        cache_dir = npm_cache(environ, home)
+        wide = too_wide(cache_dir, user_repo, home) if cache_dir else None
+        if cache_dir and wide:
+            notes.append(f"the npm cache was not offered to the setup step: {wide}")
+            cache_dir = None
     if is_node and user_dirs:
         source, why = _user_dir(user_repo, "node_modules", home)
         if source:
@@ -171,7 +231,12 @@ def find_lang_toolchain(
     offline_only = ("GOPROXY", "GOSUMDB", "GOFLAGS", "GOMODCACHE")
     for_setup = {k: v for k, v in env.items() if k not in offline_only}
     return LangToolchain(
-        tuple(dict.fromkeys(mounts)), tuple(inner), env, {**for_setup, **setup_env}, tuple(notes)
+        tuple(dict.fromkeys(mounts)),
+        tuple(inner),
+        env,
+        {**for_setup, **setup_env},
+        cache_dir and os.path.realpath(cache_dir),
+        tuple(notes),
     )
 
 

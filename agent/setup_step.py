@@ -40,10 +40,17 @@ from agent import workspace as ws
 from agent.errors import UsageError
 from agent.git import git
 from agent.git import paths as git_paths
-from agent.lang_toolchains import LangToolchain, find_lang_toolchain, merged_env
+from agent.lang_toolchains import (
+    SETUP_NPM_CACHE,
+    LangToolchain,
+    find_lang_toolchain,
+    merged_env,
+    seed_npm_cache,
+)
 from agent.logs import get_logger
 from agent.lower_layers import make_sandbox
 from sandbox.base import Sandbox, SandboxConfig
+from sandbox.env import SANDBOX_TMP
 from sandbox.inner import MAX_INNER_MOUNTS, plain_relative
 
 if TYPE_CHECKING:
@@ -170,10 +177,19 @@ def prepare_environment(
         return tests_config, lang, None
     run_dir = checkout.parent
     tmp = run_dir / "setup-tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    setup_env = merged_env(config.extra_env, lang.setup_env)
+    setup_mounts = tests_config.extra_ro_paths
+    if lang.npm_cache and seed_npm_cache(lang.npm_cache, tmp / SETUP_NPM_CACHE):
+        # npm reads the user's cache through links into it (read-only) and writes beside it, in /tmp
+        inner_tmp = str(tmp) if req.sandbox == "none" else SANDBOX_TMP
+        setup_env["npm_config_cache"] = f"{inner_tmp}/{SETUP_NPM_CACHE}"
+        setup_mounts = (*setup_mounts, os.path.join(lang.npm_cache, "content-v2"))
     setup_config = replace(
         tests_config,
         network=req.network_setup,
-        extra_env=merged_env(config.extra_env, lang.setup_env),
+        extra_ro_paths=setup_mounts,
+        extra_env=setup_env,
         command_timeout=req.test_timeout,
     )
     box = make_sandbox(req.sandbox, checkout, tmp, setup_config)

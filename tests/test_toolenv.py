@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import subprocess
+import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import pytest
 from agent.config import RunRequest, build_request
 from agent.config_file import resolve_settings
 from agent.errors import UsageError
-from agent.lang_toolchains import find_lang_toolchain, go_module_cache, merged_env
+from agent.lang_toolchains import find_lang_toolchain, go_module_cache, merged_env, npm_cache, seed_npm_cache
 from agent.run import run_task
 from agent.scripted_model import ScriptedModel, call, turn
 from agent.settings import RunSettings
@@ -38,6 +39,13 @@ GO = Path("/usr/bin/go")
 NODE = Path("/usr/bin/node")
 needs_go = pytest.mark.skipif(not GO.exists(), reason="go is not installed (make toolchains)")
 needs_node = pytest.mark.skipif(not NODE.exists(), reason="node is not installed (make toolchains)")
+
+
+@pytest.fixture(autouse=True)
+def _own_caches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test walks the developer's own npm or Go caches: each gets empty ones unless it makes its own."""
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "no-npm-cache"))
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "no-go-cache"))
 
 
 # --- places inside the checkout ------------------------------------------------------------------------------
@@ -217,6 +225,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An HTTP server on the host's loopback serving `lib.js`: the "registry" of these tests."""
     root = tmp_path_factory.mktemp("registry")
     (root / "lib.js").write_text("module.exports = { double: (x) => 2 * x };\n")
+    package = root / "package"
+    package.mkdir()
+    (package / "package.json").write_text('{"name": "tinylib", "version": "1.0.0", "main": "index.js"}')
+    (package / "index.js").write_text("module.exports = 'tiny';\n")
+    with tarfile.open(root / "tinylib-1.0.0.tgz", "w:gz") as archive:
+        archive.add(package, arcname="package")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object, **kwargs: object) -> None:
@@ -476,3 +490,62 @@ def test_go_mod_vendor_in_an_offline_setup_works_from_the_users_cache_and_the_te
     assert tested.exit_code == 0, tested.output
     assert "dep.go" in tested.output
     assert not list(cache.glob("cache/download/**/*.partial"))
+
+
+def test_the_npm_cache_is_offered_as_links_and_a_copied_index(tmp_path: Path) -> None:
+    cache = tmp_path / "npm" / "_cacache"
+    (cache / "content-v2" / "sha512" / "ab").mkdir(parents=True)
+    (cache / "content-v2" / "sha512" / "ab" / "cd").write_text("tarball")
+    (cache / "content-v2" / "sha512" / "ab" / "link").symlink_to("/root/.ssh/id_rsa")
+    (cache / "index-v5" / "00").mkdir(parents=True)
+    (cache / "index-v5" / "00" / "bucket").write_text("entry")
+    assert npm_cache({"npm_config_cache": str(tmp_path / "npm")}, "/nowhere") == str(cache)
+    assert npm_cache({}, str(tmp_path)) is None  # no ~/.npm there
+    dest = tmp_path / "seeded"
+    assert seed_npm_cache(str(cache), dest)
+    linked = dest / "_cacache" / "content-v2" / "sha512" / "ab" / "cd"
+    assert os.readlink(linked) == str(cache / "content-v2" / "sha512" / "ab" / "cd")
+    assert not os.path.lexists(dest / "_cacache" / "content-v2" / "sha512" / "ab" / "link")
+    copied = dest / "_cacache" / "index-v5" / "00" / "bucket"
+    assert not copied.is_symlink() and copied.read_text() == "entry"
+
+
+def _snapshot(tree: Path) -> list[tuple[str, int, int]]:
+    return sorted(
+        (str(p.relative_to(tree)), p.lstat().st_size, p.lstat().st_mtime_ns) for p in tree.rglob("*")
+    )
+
+
+@needs_node
+@needs_bwrap
+def test_an_offline_npm_setup_installs_from_the_users_cache_without_writing_it(
+    tmp_path: Path, served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tarball = served.rsplit("/", 1)[0] + "/tinylib-1.0.0.tgz"
+    user_npm = tmp_path / "user-npm"
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    quiet = ["--ignore-scripts", "--no-audit", "--no-fund", "--no-save", "--no-package-lock"]
+    subprocess.run(
+        ["npm", "install", *quiet, tarball],
+        cwd=warm,
+        env={**os.environ, "npm_config_cache": str(user_npm), "npm_config_update_notifier": "false"},
+        check=True,
+        capture_output=True,
+    )
+    before = _snapshot(user_npm / "_cacache")
+    repo = _node_repo(tmp_path / "repo")
+    (repo / "package.json").write_text(json.dumps({"name": "x", "dependencies": {"tinylib": tarball}}))
+    (repo / ".gitignore").write_text("node_modules/\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "dependency")
+    checkout = tmp_path / "run" / "checkout"
+    git(tmp_path, "clone", "-q", str(repo), str(checkout))
+    monkeypatch.setenv("npm_config_cache", str(user_npm))
+    setup = "npm install --offline " + " ".join(quiet)
+    req = RunRequest(repo=repo, task="t", setup=setup, network_setup=False, sandbox="bwrap")
+    _, _, done = prepare_environment(req, repo, checkout, SandboxConfig(workdir=str(repo)))
+    assert done is not None and [rel for _, rel in done.outputs] == ["node_modules"]
+    installed = tmp_path / "run" / "setup-output" / "node_modules" / "tinylib" / "index.js"
+    assert installed.read_text() == "module.exports = 'tiny';\n"
+    assert _snapshot(user_npm / "_cacache") == before  # read, never written
