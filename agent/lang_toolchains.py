@@ -25,7 +25,8 @@ found by reading files and the environment, never by running `go env` or `npm co
   `go.mod`) are shown read-only at the same place in the run's checkout (`SandboxConfig.inner_ro_mounts`).
   Refused: one the repository tracks (a tracked `node_modules` link could name any host path; tracked
   content is in the checkout already), and one that is a link to the root, to the home directory or a
-  directory above it, or to the repository itself or a directory above it.
+  directory above it, to the repository itself or a directory above it, or out of the repository to a
+  directory of another name (`node_modules -> ~/.ssh`).
 """
 
 from __future__ import annotations
@@ -156,10 +157,14 @@ def _user_dir(user_repo: Path, name: str, home: str) -> tuple[str | None, str]:
         return None, f"{name} is tracked by the repository: it is not mounted from your working tree"
     if not path.is_dir():
         return None, f"{name} is not a directory"
+    real = os.path.realpath(path)
     wide = too_wide(str(path), user_repo, home)
-    if wide or os.path.realpath(path) == os.path.realpath(user_repo):
+    if wide or real == os.path.realpath(user_repo):
         return None, f"{name} was not mounted: {wide or 'it leads to the repository itself'}"
-    return os.path.realpath(path), ""
+    if not _under(real, os.path.realpath(user_repo)) and os.path.basename(real) != name:
+        # a link out of the repository must lead to a directory of the same name, not to ~/.ssh
+        return None, f"{name} was not mounted: it links to {real}, which is not a {name} directory"
+    return real, ""
 
 
 def find_lang_toolchain(

@@ -51,7 +51,7 @@ from agent.logs import get_logger
 from agent.lower_layers import make_sandbox
 from sandbox.base import Sandbox, SandboxConfig
 from sandbox.env import SANDBOX_TMP
-from sandbox.inner import MAX_INNER_MOUNTS, plain_relative
+from sandbox.inner import MAX_INNER_MOUNTS, inner_place, plain_relative
 
 if TYPE_CHECKING:
     from agent.config import RunRequest
@@ -63,6 +63,7 @@ SETUP_STORE = "setup-output"
 
 SETUP_TAIL_LINES = 20
 EXCLUDE_WHY = "made by the setup step (shown read-only, never part of the change)"
+INNER_WHY = "shown read-only from outside the checkout (node_modules, vendor/, the setup step's output)"
 
 
 class SetupFailed(UsageError):
@@ -165,8 +166,7 @@ def prepare_environment(
     from agent.config_file import setting_name
 
     lang = find_lang_toolchain(repo, checkout, user_dirs=req.setup is None)
-    for note in lang.notes:
-        log.info("toolchain_note", note=note)
+    log.info("node_go_toolchains", **lang.describe())
     tests_config = replace(
         config,
         extra_ro_paths=tuple(dict.fromkeys((*config.extra_ro_paths, *lang.mounts))),
@@ -174,7 +174,7 @@ def prepare_environment(
         inner_ro_mounts=(*config.inner_ro_mounts, *lang.inner_mounts),
     )
     if req.setup is None:
-        return tests_config, lang, None
+        return _prepared(tests_config, checkout, places=req.sandbox != "none"), lang, None
     run_dir = checkout.parent
     tmp = run_dir / "setup-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -213,4 +213,22 @@ def prepare_environment(
     shown = replace(
         tests_config, inner_ro_mounts=(*tests_config.inner_ro_mounts, *done.outputs), extra_env=env
     )
-    return shown, lang, done
+    return _prepared(shown, checkout, places=req.sandbox != "none"), lang, done
+
+
+def _prepared(config: SandboxConfig, checkout: Path, *, places: bool) -> SandboxConfig:
+    """None of the inner mounts' places is ever part of the change (without a sandbox they are links), and
+    with `places` they exist in the checkout before the model's first command (so the sandbox making them
+    is no change of the model's)."""
+    mounts = config.inner_ro_mounts
+    ws.exclude_from_change(checkout, [rel for _, rel in mounts], why=INNER_WHY)
+    for source, rel in mounts if places else ():
+        place = inner_place(checkout, source, rel)
+        if place is None or os.path.lexists(place):
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.isdir(source):
+                place.mkdir()
+            else:
+                place.touch()
+    return config

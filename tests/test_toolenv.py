@@ -27,6 +27,7 @@ from agent.run import run_task
 from agent.scripted_model import ScriptedModel, call, turn
 from agent.settings import RunSettings
 from agent.setup_step import SetupFailed, prepare_environment, run_setup
+from agent.workspace import changed_paths
 from sandbox.base import SandboxConfig
 from sandbox.bwrap import BwrapSandbox, checkout_mount_args
 from sandbox.inner import inner_place
@@ -549,3 +550,36 @@ def test_an_offline_npm_setup_installs_from_the_users_cache_without_writing_it(
     installed = tmp_path / "run" / "setup-output" / "node_modules" / "tinylib" / "index.js"
     assert installed.read_text() == "module.exports = 'tiny';\n"
     assert _snapshot(user_npm / "_cacache") == before  # read, never written
+
+
+def test_a_node_modules_link_out_of_the_repository_must_lead_to_a_node_modules(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "node_modules").mkdir(parents=True)
+    repo = _node_repo(tmp_path / "repo")
+    (repo / "node_modules").symlink_to(home / ".ssh")
+    refused = find_lang_toolchain(repo, repo, environ={}, home=str(home))
+    assert refused.inner_mounts == () and any("not a node_modules directory" in n for n in refused.notes)
+    (repo / "node_modules").unlink()
+    (repo / "node_modules").symlink_to(tmp_path / "elsewhere" / "node_modules")
+    found = find_lang_toolchain(repo, repo, environ={}, home=str(home))
+    assert found.inner_mounts == ((str(tmp_path / "elsewhere" / "node_modules"), "node_modules"),)
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_the_users_node_modules_is_never_part_of_the_change(tmp_path: Path, mode: str) -> None:
+    """Not even when the user's .gitignore does not ignore it, and not when the unconfined mode shows it as
+    a link in the checkout."""
+    repo = _node_repo(tmp_path / "repo")
+    (repo / "node_modules" / "dep").mkdir(parents=True)
+    (repo / "node_modules" / "dep" / "index.js").write_text("module.exports = 1;\n")
+    checkout = tmp_path / "run" / "checkout"
+    git(tmp_path, "clone", "-q", str(repo), str(checkout))
+    req = RunRequest(repo=repo, task="t", sandbox=mode)
+    config, _, _ = prepare_environment(req, repo, checkout, SandboxConfig(workdir=str(repo)))
+    if mode == "none":
+        UnconfinedSandbox(checkout, tmp_path / "scratch", config).close()
+        assert (checkout / "node_modules" / "dep" / "index.js").is_file()  # through the link
+    else:
+        assert (checkout / "node_modules").is_dir()  # the mount's place, made before the model starts
+    assert changed_paths(checkout, git(checkout, "rev-parse", "HEAD").strip()) == []
