@@ -583,3 +583,39 @@ def test_the_users_node_modules_is_never_part_of_the_change(tmp_path: Path, mode
     else:
         assert (checkout / "node_modules").is_dir()  # the mount's place, made before the model starts
     assert changed_paths(checkout, git(checkout, "rev-parse", "HEAD").strip()) == []
+
+
+@needs_bwrap
+def test_a_setup_that_scatters_files_everywhere_is_refused_and_a_file_output_is_shown_read_only(
+    tmp_path: Path,
+) -> None:
+    repo = _node_repo(tmp_path / "run" / "checkout")
+    store, log = tmp_path / "run" / "setup-output", tmp_path / "run" / "setup.log"
+    box = _setup_box(repo, tmp_path, network=False)
+    try:
+        with pytest.raises(SetupFailed, match="left 70 separate untracked paths"):
+            run_setup(
+                "for i in $(seq 70); do : > f$i; done",
+                box,
+                repo,
+                store,
+                log,
+                timeout=60,
+                where="s",
+                network=False,
+            )
+        git(repo, "clean", "-qfdx")
+        done = run_setup(
+            "echo '{}' > config.json", box, repo, store, log, timeout=60, where="s", network=False
+        )
+    finally:
+        box.close()
+    assert done.outputs == ((str(store / "config.json"), "config.json"),)
+    config = SandboxConfig(workdir=str(repo), inner_ro_mounts=done.outputs)
+    shown = BwrapSandbox(repo, tmp_path / "scratch", config)
+    try:
+        seen = shown.run("cat config.json; echo x >> config.json; echo rc=$?")
+    finally:
+        shown.close()
+    assert "{}" in seen.output and "rc=1" in seen.output
+    assert (store / "config.json").read_text() == "{}\n"
