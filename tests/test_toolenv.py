@@ -367,6 +367,7 @@ def _go_fixture(root: Path) -> tuple[Path, Path]:
     return repo, cache
 
 
+@pytest.mark.slow
 @needs_go
 @needs_bwrap
 def test_a_go_module_tests_in_the_sandbox_with_its_dependency_from_the_read_only_cache(
@@ -448,6 +449,7 @@ def test_a_run_whose_setup_fetched_a_dependency_is_fixed_and_the_model_stayed_of
     assert any(e.get("event") == "setup_step" and e.get("network") is True for e in events)
 
 
+@pytest.mark.slow
 @needs_bwrap
 def test_a_run_whose_setup_cannot_reach_the_network_ends_with_exit_2_and_the_last_lines(
     tmp_path: Path, served: str
@@ -470,6 +472,7 @@ def test_the_cli_asks_for_a_decision_on_a_repositorys_setup_network(tmp_path: Pa
     assert not (tmp_path / "state").exists()
 
 
+@pytest.mark.slow
 @needs_go
 @needs_bwrap
 def test_go_mod_vendor_in_an_offline_setup_works_from_the_users_cache_and_the_tests_use_vendor(
@@ -517,6 +520,7 @@ def _snapshot(tree: Path) -> list[tuple[str, int, int]]:
     )
 
 
+@pytest.mark.slow
 @needs_node
 @needs_bwrap
 def test_an_offline_npm_setup_installs_from_the_users_cache_without_writing_it(
