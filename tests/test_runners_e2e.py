@@ -1,9 +1,9 @@
 """Whole runs (run_task, bwrap, an in-process scripted model) on a Node project (node --test) and a Go module:
 the baseline names the failing test by id, `run_tests` with one id runs only that test, a scripted fix is
 `fixed` with a branch, and a change that breaks another test is `not_fixed` naming it as a regression.
-Jest and Vitest runs need the repository's node_modules inside the sandbox's checkout (the other half of
-issue 15: read-only mounts of the user's untracked node_modules); their parsing is covered in
-tests/test_runners.py."""
+A Jest project runs the same way from the user's untracked node_modules (a link to the pinned install of `make
+npm-fixtures`), which the sandbox shows read-only inside the checkout; Vitest's parsing and narrowing are
+covered in tests/test_runners.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ import pytest
 from agent.config import RunRequest
 from agent.run import run_task
 from agent.scripted_model import ScriptedModel, call, turn
-from tests.runner_projects import go_project, needs_go, needs_node, node_project, write
+from tests.runner_projects import (
+    go_project,
+    js_project,
+    needs_go,
+    needs_node,
+    needs_npm_fixtures,
+    node_project,
+    write,
+)
 from tests.sandbox_fixtures import needs_bwrap
 
 pytestmark = [pytest.mark.slow, needs_bwrap]
@@ -29,6 +37,8 @@ NODE_MUL = "test/math.test.js::math > multiplies"
 NODE_CLI = "const { add } = require('../lib/math.js');\nprocess.exit(add(1, 1) === 2 ? 0 : 1);\n"
 NODE_FIX = "sed -i 's/a - b/a + b/' lib/math.js && echo 'if (process.argv[2] === \"-h\") process.exit(2);' >> bin/cli.js"
 NODE_BREAK = NODE_FIX + " && sed -i 's/a \\* b/a + b/' lib/math.js"
+JS_FIX = "sed -i 's/a - b/a + b/' lib/math.js"
+JS_BREAK = JS_FIX + " && sed -i 's/a \\* b/a + b/' lib/math.js"
 GO_ADD = "./calc::TestAdd"
 GO_MUL = "./calc::TestMul/small_numbers"
 GO_FIX = "sed -i 's/a - b/a + b/' calc/calc.go"
@@ -83,6 +93,17 @@ def node_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, 
 
 
 @pytest.fixture(scope="module")
+def jest_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, ScriptedModel]]:
+    out = {}
+    for name, edit in (("fix", JS_FIX), ("break", JS_BREAK)):
+        tmp = tmp_path_factory.mktemp(f"jest-{name}")
+        # `node_modules` without a slash: the link is the user's, untracked and ignored, never committed
+        repo = write(js_project(tmp / "calc", "jest"), {".gitignore": "node_modules\n"})
+        out[name] = run(tmp, committed(repo), NODE_MUL, edit)
+    return out
+
+
+@pytest.fixture(scope="module")
 def go_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, ScriptedModel]]:
     out = {}
     for name, edit in (("fix", GO_FIX), ("break", GO_BREAK)):
@@ -111,6 +132,12 @@ def check(runs: dict[str, tuple[Any, ScriptedModel]], target: str, others: list[
 @needs_node
 def test_node_test_run_names_targets_and_regressions_by_id(node_runs: Any) -> None:
     check(node_runs, NODE_ADD, [NODE_MUL])
+
+
+@needs_node
+@needs_npm_fixtures
+def test_jest_run_from_the_users_node_modules_names_targets_and_regressions_by_id(jest_runs: Any) -> None:
+    check(jest_runs, NODE_ADD, [NODE_MUL])
 
 
 @needs_go
