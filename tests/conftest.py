@@ -170,15 +170,41 @@ def agent_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliRun:
-    """Run the real `be-agent` console entry point in a subprocess."""
-    full_env = agent_env(env)
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, separate_process: bool = False
+) -> CliRun:
+    """Run the real `be-agent` command: its entry point (`agent.cli.app`, the group whose `main` turns every
+    failure into one line and an exit code), with the environment of `agent_env(env)` and its own stdout
+    and stderr.
+
+    In this process by default: each new interpreter pays about a second of CPU importing the SDK and the
+    agent before it does anything, and the suite runs the command about a hundred times. What the command
+    runs (git, bwrap, pytest in the sandbox) runs in processes of its own either way. A test about the
+    process itself (what it imports, how it exits on a signal) passes `separate_process=True`, which runs
+    `python -m agent.cli` in a subprocess bounded by `timeout`."""
+    if separate_process:
+        proc = subprocess.run(
+            [sys.executable, "-m", "agent.cli", *args],
+            capture_output=True,
+            text=True,
+            env=agent_env(env),
+            timeout=timeout,
+            cwd=ROOT,
+        )
+        return CliRun(proc.returncode, proc.stdout, proc.stderr)
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    # the same environment as agent_env's: no real credentials, the suite's virtualenv, then the test's own
+    changes: dict[str, str | None] = {name: None for name in SECRET_ENV if name in os.environ}
+    changes.update({"VIRTUAL_ENV": sys.prefix, **(env or {})})
+    where = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        done = CliRunner().invoke(app, list(args), env=changes, prog_name="be-agent")
+    finally:
+        os.chdir(where)
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    return CliRun(done.exit_code, done.stdout, done.stderr)

@@ -337,6 +337,7 @@ def test_a_page_that_cannot_be_written_is_a_warning_and_never_fails_the_run(
 @pytest.mark.slow  # through the real CLI
 def test_view_open_hands_the_page_to_the_users_browser(tmp_path: Path):
     folder = write_run(tmp_path / "run", small_run_lines())
-    done = run_cli("view", str(folder), "--open", env={"BROWSER": "echo opened %s"})
+    # the browser command writes to the command's own stdout: a process of its own
+    done = run_cli("view", str(folder), "--open", env={"BROWSER": "echo opened %s"}, separate_process=True)
     assert done.code == 0, done.stderr
     assert f"opened {(folder / 'run.html').as_uri()}" in done.stdout
