@@ -110,3 +110,12 @@ def ledger_fix() -> list[Reply]:
         reply(tool_use("run_tests", {})),
         reply(tool_use("finish", REPORT)),
     ]
+
+
+def quick_ledger_fix() -> list[Reply]:
+    """`ledger_fix` without the test it adds: the same fix, for runs whose point lies elsewhere. A change
+    that adds tests costs the harness two more sandboxed runs (the added tests on the change and on the
+    base); the runs that are about added tests keep `ledger_fix`."""
+    turns = ledger_fix()
+    del turns[5]  # the create of tests/test_unknown_account.py
+    return turns

@@ -28,7 +28,7 @@ from agent.remote import Remote, git_auth_env, shown_url, token_refusal
 from tests.conftest import repo_snapshot
 from tests.github_standin import GitHttpServer, GitHubStandin, self_signed_certificate
 from tests.markdown_check import HARMLESS_TAGS, assert_inert, closes_something, rendered
-from tests.scripts import REPORT, ledger_fix
+from tests.scripts import REPORT, ledger_fix, quick_ledger_fix
 from tests.standin import Reply, StandinServer, reply, tool_use
 
 TOKEN = "ghs_standinTOKEN0123456789abcdef"
@@ -644,7 +644,7 @@ def test_push_rejected_by_the_remote_leaves_no_branch_and_no_pr(world: World):
     hook = world.remote / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'branch protection: be-agent may not push here' >&2\nexit 1\n")
     hook.chmod(0o755)
-    with StandinServer(ledger_fix()) as model:
+    with StandinServer(quick_ledger_fix()) as model:
         run = world.fix(model.base_url, "6")
     assert run.exit_code == 3, run.stderr
     assert "be-agent: error: git push of" in run.stderr and "branch protection" in run.stderr
@@ -697,7 +697,7 @@ def test_not_fixed_pushes_nothing_and_explains_on_the_issue(world: World):
 
 def test_pull_request_api_failure_after_the_push_says_what_exists_and_exits_3(world: World):
     world.gh.fail_next("POST", r".*/pulls", 422, message="Validation Failed: base is protected")
-    with StandinServer(ledger_fix()) as model:
+    with StandinServer(quick_ledger_fix()) as model:
         run = world.fix(model.base_url, "6")
     assert run.exit_code == 3, run.stderr
     assert (
@@ -780,7 +780,7 @@ def _agent_commit(repo: Path, parent: str, run_id: str) -> str:
 
 def test_after_a_failed_pull_request_the_next_run_opens_it_without_the_model(world: World):
     world.gh.fail_next("POST", r".*/pulls", 500, message="Server Error")
-    with StandinServer(ledger_fix()) as model:
+    with StandinServer(quick_ledger_fix()) as model:
         first = world.fix(model.base_url, "6")
     assert first.exit_code == 3 and "run again to retry" in first.stderr
     fixed = world.remote_tip(BRANCH)
@@ -831,7 +831,7 @@ def test_a_local_branch_of_a_merged_and_deleted_fix_is_not_where_the_next_run_st
     git(human, "push", "-q", "origin", "main")
     main_tip = git(human, "rev-parse", "HEAD")
     give_up = [reply(tool_use("finish", {"summary": "no", "gave_up": True, "reason": "needs a decision"}))]
-    with StandinServer(ledger_fix() if verdict == "fixed" else give_up) as model:
+    with StandinServer(quick_ledger_fix() if verdict == "fixed" else give_up) as model:
         run = world.fix(model.base_url, "6")
     out = json.loads(run.stdout.strip().splitlines()[-1])
     if verdict == "fixed":
@@ -873,7 +873,7 @@ def test_a_run_that_loses_the_race_to_another_run_posts_no_comment(world: World)
         git(world.checkout, "branch", BRANCH, other)
         return ledger_fix()[0]
 
-    with StandinServer([other_run_finishes_first, *ledger_fix()[1:]]) as model:
+    with StandinServer([other_run_finishes_first, *quick_ledger_fix()[1:]]) as model:
         run = world.fix(model.base_url, "6")
     assert run.exit_code == 2, run.stderr
     assert "another be-agent run pushed" in run.stderr
@@ -886,7 +886,7 @@ def test_what_an_existing_pull_request_does_not_get_is_said(world: World, flag: 
     git(world.checkout, "push", "-q", "origin", f"main:refs/heads/{BRANCH}")
     with GitHubClient("acme/ledger", TOKEN, api_url=world.gh.base_url) as client:
         number = client.create_pull(title="t", head=BRANCH, base="main", body="old", draft=True)["number"]
-    with StandinServer(ledger_fix()) as model:
+    with StandinServer(quick_ledger_fix()) as model:
         run = world.fix(model.base_url, "6", flag)
     assert run.exit_code == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])

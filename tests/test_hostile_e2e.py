@@ -13,7 +13,7 @@ import pytest
 
 from agent.trajectory import read_records
 from tests.conftest import CliRun, git, run_cli
-from tests.scripts import ledger_fix
+from tests.scripts import quick_ledger_fix
 from tests.standin import StandinServer, reply, text, tool_use
 from tests.test_fix_issue import World, world  # noqa: F401 - the fix-issue world: git remote, GitHub stand-in
 
@@ -197,7 +197,7 @@ def test_a_change_of_many_files_is_copied_and_verified_without_a_background_gc(
     # pack. (git estimates from objects/17/: these 600 blobs put 3 there, whatever the machine.)
     config = tmp_path / "gitconfig"
     config.write_text("[gc]\n\tauto = 1\n\tautoDetach = false\n[maintenance]\n\tautoDetach = false\n")
-    turns = ledger_fix()
+    turns = quick_ledger_fix()
     many = reply(
         tool_use(
             "bash",

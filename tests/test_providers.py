@@ -20,7 +20,7 @@ from agent.providers import ProviderSettings, connect
 from sandbox.env import sandbox_environment
 from tests.cloud_standin import BedrockStandin, VertexStandin, bedrock_stream_exception, bedrock_throttled
 from tests.conftest import CliRun, run_cli
-from tests.scripts import ledger_fix
+from tests.scripts import quick_ledger_fix
 from tests.standin import Reply, error, reply, tool_use
 
 TASK = "Make a failed Ledger.transfer change nothing."
@@ -51,7 +51,7 @@ def _script() -> list[Reply]:
     """The ledger fix, after a look at the sandbox's environment (what a prompt injection would try)."""
     return [
         reply(tool_use("bash", {"command": "env; cat /proc/self/environ | tr '\\0' '\\n'"})),
-        *ledger_fix(),
+        *quick_ledger_fix(),
     ]
 
 

@@ -19,7 +19,7 @@ from sandbox.bwrap import BwrapSandbox
 from tests.conftest import git, run_cli
 from tests.python_projects import make_venv
 from tests.sandbox_fixtures import needs_bwrap
-from tests.scripts import ledger_fix
+from tests.scripts import quick_ledger_fix
 from tests.standin import StandinServer
 
 CANARY_VALUE = "canary-value-7f3e9b21c4"
@@ -137,7 +137,7 @@ def test_a_committed_interpreter_never_runs_on_the_host_and_an_honest_fix_still_
     (repo / "venv").symlink_to(".venv")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "add a venv")
-    with StandinServer(ledger_fix()) as srv:
+    with StandinServer(quick_ledger_fix()) as srv:
         run = run_cli(
             "run",
             "--repo",
