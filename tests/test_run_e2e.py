@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.conftest import git, repo_snapshot, run_cli
 from tests.scripts import REPORT, ledger_fix
 from tests.standin import StandinServer, reply, text, tool_use
+from tests.test_verdict_attacks import TARGETS, UNRELATED
 
 TASK = "Make a failed Ledger.transfer change nothing and reject non-positive amounts."
 
@@ -70,39 +71,6 @@ def test_run_fixes_and_hands_back_a_tested_branch(busy_demo_repo: Path, state_di
     assert "5 passed" in tests.stdout
 
 
-def test_requests_use_prompt_caching_and_the_api_key_header(demo_repo: Path, state_dir: Path):
-    with StandinServer(ledger_fix()) as srv:
-        run = run_cli(
-            "run",
-            "--repo",
-            str(demo_repo),
-            "--task",
-            TASK,
-            "--state-dir",
-            str(state_dir),
-            "--sandbox",
-            "bwrap",
-            "--json",
-            env=_env(srv),
-        )
-        requests = srv.requests
-    assert run.code == 0, run.stderr
-    assert len(requests) == 8
-    for req in requests:
-        body = req.body
-        assert body["tools"][-1].get("cache_control") == {"type": "ephemeral"}
-        assert body["system"][-1].get("cache_control") == {"type": "ephemeral"}
-        assert body["messages"][-1]["content"][-1].get("cache_control") == {"type": "ephemeral"}
-        assert req.api_key == "sk-ant-test-key-0123456789"
-        assert "sk-ant-test-key" not in req.raw.decode().replace(req.headers.get("x-api-key", ""), "")
-    tool_types = {t.get("type", "custom") for t in requests[0].body["tools"]}
-    assert {"text_editor_20250728", "bash_20250124"} <= tool_types
-    first = requests[0].body["messages"][0]["content"][0]["text"]
-    assert "Amounts are integer cents" in first  # AGENTS.md reached the model
-    assert "test_rejects_non_positive_amount[-5]" in first  # so did the baseline
-    assert requests[-1].usage.get("cache_read_input_tokens", 0) > 0
-
-
 def test_not_fixed_leaves_no_branch_but_keeps_diff_and_trajectory(busy_demo_repo: Path, state_dir: Path):
     repo = busy_demo_repo
     before = repo_snapshot(repo)
@@ -146,26 +114,6 @@ def test_not_fixed_leaves_no_branch_but_keeps_diff_and_trajectory(busy_demo_repo
     assert not (Path(result["run_dir"]) / "checkout").exists()
 
 
-def test_model_that_stops_calling_tools_is_judged_by_the_harness(demo_repo: Path, state_dir: Path):
-    with StandinServer([reply(text("I think it is fine as it is."))]) as srv:
-        run = run_cli(
-            "run",
-            "--repo",
-            str(demo_repo),
-            "--task",
-            TASK,
-            "--state-dir",
-            str(state_dir),
-            "--sandbox",
-            "bwrap",
-            "--json",
-            env=_env(srv),
-        )
-    assert run.code == 1
-    assert run.json["status"] == "not_fixed"
-    assert run.json["tests_after"]["failed"] == 3
-
-
 def test_a_change_that_breaks_a_passing_test_is_not_fixed_and_names_it(demo_repo: Path, state_dir: Path):
     breaking = tool_use(
         "str_replace_based_edit_tool",
@@ -199,7 +147,9 @@ def test_a_change_that_breaks_a_passing_test_is_not_fixed_and_names_it(demo_repo
     assert result["branch"] is None
 
 
-def test_a_secret_value_in_the_repository_never_reaches_the_model(demo_repo: Path, state_dir: Path):
+def test_a_secret_value_never_reaches_the_model_and_a_model_that_stops_calling_tools_is_judged(
+    demo_repo: Path, state_dir: Path
+):
     secret = "sk-ant-test-key-0123456789"  # the API key this run uses, committed by mistake
     (demo_repo / "settings.py").write_text(f"API_KEY = '{secret}'\nFIXTURE = 'ghp_notarealtoken1234'\n")
     git(demo_repo, "add", "settings.py")
@@ -224,28 +174,41 @@ def test_a_secret_value_in_the_repository_never_reaches_the_model(demo_repo: Pat
             env=_env(srv),
         )
         bodies = [json.dumps(r.body) for r in srv.requests]
+    # the model stops calling tools without changing anything: the harness judges, not the model
     assert run.code == 1
+    assert run.json["status"] == "not_fixed" and run.json["tests_after"]["failed"] == 3
     assert all(secret not in body for body in bodies)
     assert "ghp_notarealtoken1234" in bodies[-1]  # a token-shaped fixture is still shown as it is
     assert "[REDACTED]" in bodies[-1]
     assert secret not in Path(run.json["trajectory"]).read_text()
 
 
-def test_files_the_test_suite_writes_are_not_part_of_the_change(demo_repo: Path, state_dir: Path):
+def test_a_fix_judged_by_the_tests_its_task_names_caches_prompts_and_leaves_out_what_the_suite_writes(
+    demo_repo: Path, state_dir: Path
+):
+    """One fixed run, four guarantees: the tests named in the task are the targets, so a known unrelated
+    failure does not block the fix; every request uses prompt caching and sends the key only as its header;
+    what the model reads first carries AGENTS.md and the baseline; files the test suite writes are not part
+    of the change."""
     (demo_repo / "tests" / "conftest.py").write_text(
         "import pathlib, time\n\n\ndef pytest_sessionfinish(session):\n"
         "    out = pathlib.Path('reports')\n    out.mkdir(exist_ok=True)\n"
         "    (out / 'last run [ci].txt').write_text(str(time.time()))\n"
     )
-    git(demo_repo, "add", "tests/conftest.py")
-    git(demo_repo, "commit", "-qm", "tests write a report")
+    (demo_repo / "tests" / "test_env.py").write_text(UNRELATED)
+    git(demo_repo, "add", "tests/conftest.py", "tests/test_env.py")
+    git(demo_repo, "commit", "-qm", "tests write a report; one needs the network")
+    task = (
+        TASK + " See tests/test_accounts.py::test_rejects_non_positive_amount and "
+        "tests/test_accounts.py::test_failed_transfer_changes_nothing."
+    )
     with StandinServer(ledger_fix()) as srv:
         run = run_cli(
             "run",
             "--repo",
             str(demo_repo),
             "--task",
-            TASK,
+            task,
             "--state-dir",
             str(state_dir),
             "--sandbox",
@@ -253,10 +216,34 @@ def test_files_the_test_suite_writes_are_not_part_of_the_change(demo_repo: Path,
             "--json",
             env=_env(srv),
         )
+        requests = srv.requests
     assert run.code == 0, run.stderr
-    files = git(demo_repo, "show", "--name-only", "--format=", run.json["branch"]).split()
+    result = run.json
+    assert result["status"] == "fixed" and result["branch"]
+    verification = result["verification"]
+    assert verification["targets"] == TARGETS and verification["targets_source"] == "task"
+    assert verification["already_failing"] == ["tests/test_env.py::test_needs_the_network"]
+    body = git(demo_repo, "log", "-1", "--format=%b", result["branch"])
+    assert "Still failing (already failing before): `tests/test_env.py::test_needs_the_network`" in body
+
+    assert len(requests) == 8
+    for req in requests:
+        body_ = req.body
+        assert body_["tools"][-1].get("cache_control") == {"type": "ephemeral"}
+        assert body_["system"][-1].get("cache_control") == {"type": "ephemeral"}
+        assert body_["messages"][-1]["content"][-1].get("cache_control") == {"type": "ephemeral"}
+        assert req.api_key == "sk-ant-test-key-0123456789"
+        assert "sk-ant-test-key" not in req.raw.decode().replace(req.headers.get("x-api-key", ""), "")
+    tool_types = {t.get("type", "custom") for t in requests[0].body["tools"]}
+    assert {"text_editor_20250728", "bash_20250124"} <= tool_types
+    first = requests[0].body["messages"][0]["content"][0]["text"]
+    assert "Amounts are integer cents" in first  # AGENTS.md reached the model
+    assert "test_rejects_non_positive_amount[-5]" in first  # so did the baseline
+    assert requests[-1].usage.get("cache_read_input_tokens", 0) > 0
+
+    files = git(demo_repo, "show", "--name-only", "--format=", result["branch"]).split()
     assert sorted(files) == ["ledger/accounts.py", "tests/test_unknown_account.py"]
-    assert "reports/" not in Path(run.json["diff"]).read_text()
+    assert "reports/" not in Path(result["diff"]).read_text()
 
 
 def test_a_fix_that_only_works_with_an_ignored_file_is_not_fixed(demo_repo: Path, state_dir: Path):

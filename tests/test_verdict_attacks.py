@@ -15,7 +15,7 @@ import pytest
 
 from agent.demo import DEMO_REPO_FILES
 from tests.conftest import CliRun, git, run_cli
-from tests.scripts import EDITOR, NEW_TRANSFER, OLD_TRANSFER, REPORT, ledger_fix
+from tests.scripts import EDITOR, NEW_TRANSFER, OLD_TRANSFER, REPORT, ledger_fix, quick_ledger_fix
 from tests.standin import Reply, StandinServer, reply, tool_use
 
 pytestmark = pytest.mark.slow
@@ -295,21 +295,6 @@ def test_route_5_the_bench_judge_cannot_reach_the_host(tmp_path: Path, monkeypat
     assert "patch touches test infrastructure: tests/test_probe.py" in (out / "report.md").read_text()
 
 
-def test_the_finish_gate_refuses_a_red_target_then_accepts_the_fix(demo_repo: Path, state_dir: Path):
-    turns = [reply(tool_use("finish", FINISH)), *ledger_fix()]
-    run, requests = cli(demo_repo, state_dir, turns)
-    show(run)
-    assert run.code == 0, run.stderr
-    assert run.json["status"] == "fixed" and run.json["branch"]
-    [refusal] = [
-        block["content"]
-        for block in requests[1].body["messages"][-1]["content"]
-        if block.get("type") == "tool_result"
-    ]
-    assert "finish refused at step 1" in refusal and "you changed nothing yet" in refusal
-    assert all(t in refusal for t in TARGETS) and "Change the code until they pass" in refusal
-
-
 # --- the targets of real repositories (issue 12) ------------------------------------------------------------
 
 UNRELATED = "import socket\n\n\ndef test_needs_the_network():\n    socket.create_connection(('example.com', 80), timeout=1)\n"
@@ -323,35 +308,50 @@ def repo_with_a_known_failure(demo_repo: Path) -> Path:
     return demo_repo
 
 
-@pytest.mark.parametrize("named_by", ["--tests", "task", "finish report"])
-def test_a_known_unrelated_failure_does_not_block_a_correct_fix(
-    repo_with_a_known_failure: Path, state_dir: Path, named_by: str
+def test_tests_named_with_the_option_are_the_targets_so_a_known_unrelated_failure_does_not_block_a_fix(
+    repo_with_a_known_failure: Path, state_dir: Path
 ):
-    turns = ledger_fix()
-    args: tuple[str, ...] = ()
-    if named_by == "--tests":
-        args = (
-            "--tests",
-            "tests/test_accounts.py::test_failed_transfer_changes_nothing",
-            "--tests",
-            "tests/test_accounts.py::test_rejects_non_positive_amount",
-        )
-    elif named_by == "task":
-        args = (
-            "--task",
-            TASK + " See tests/test_accounts.py::test_rejects_non_positive_amount and "
-            "tests/test_accounts.py::test_failed_transfer_changes_nothing.",
-        )
-    else:
-        turns[-1] = reply(tool_use("finish", {**REPORT, "fixes_tests": TARGETS}))
-    run, _ = cli(repo_with_a_known_failure, state_dir, turns, *args)
+    """`--tests` names the targets. The same through the task text: tests/test_run_e2e.py; through the
+    finish report's `fixes_tests`: the finish gate's test below; the order of the sources: test_verdict.py."""
+    args = (
+        "--tests",
+        "tests/test_accounts.py::test_failed_transfer_changes_nothing",
+        "--tests",
+        "tests/test_accounts.py::test_rejects_non_positive_amount",
+    )
+    run, _ = cli(repo_with_a_known_failure, state_dir, quick_ledger_fix(), *args)
     show(run)
     assert run.code == 0, run.stderr
     result = run.json
     assert result["status"] == "fixed" and result["branch"]
     verification = result["verification"]
-    assert verification["targets"] == TARGETS
-    assert verification["targets_source"] == {"--tests": "--tests", "task": "task"}.get(named_by, named_by)
+    assert verification["targets"] == TARGETS and verification["targets_source"] == "--tests"
+    assert verification["already_failing"] == ["tests/test_env.py::test_needs_the_network"]
+    body = git(repo_with_a_known_failure, "log", "-1", "--format=%b", result["branch"])
+    assert "Still failing (already failing before): `tests/test_env.py::test_needs_the_network`" in body
+
+
+def test_the_finish_gate_refuses_a_red_target_then_accepts_the_fix_its_report_names(
+    repo_with_a_known_failure: Path, state_dir: Path
+):
+    """The first finish names nothing, so every baseline failure is a target and the gate refuses it; the
+    last names what the change fixes (`fixes_tests`), so the known unrelated failure does not block it."""
+    turns = quick_ledger_fix()
+    turns[-1] = reply(tool_use("finish", {**REPORT, "fixes_tests": TARGETS}))
+    run, requests = cli(repo_with_a_known_failure, state_dir, [reply(tool_use("finish", FINISH)), *turns])
+    show(run)
+    assert run.code == 0, run.stderr
+    result = run.json
+    assert result["status"] == "fixed" and result["branch"]
+    [refusal] = [
+        block["content"]
+        for block in requests[1].body["messages"][-1]["content"]
+        if block.get("type") == "tool_result"
+    ]
+    assert "finish refused at step 1" in refusal and "you changed nothing yet" in refusal
+    assert all(t in refusal for t in TARGETS) and "Change the code until they pass" in refusal
+    verification = result["verification"]
+    assert verification["targets"] == TARGETS and verification["targets_source"] == "finish report"
     assert verification["already_failing"] == ["tests/test_env.py::test_needs_the_network"]
     body = git(repo_with_a_known_failure, "log", "-1", "--format=%b", result["branch"])
     assert "Still failing (already failing before): `tests/test_env.py::test_needs_the_network`" in body
