@@ -10,7 +10,7 @@ systems mounted inside never entered, a file with several hard links counted onc
 
 Measuring walks the places the model's commands can write (`within`: the checkout and the scratch space);
 the harness's own files beside them (the toolchain's bytecode the baseline wrote, read-only from then on,
-the logs) are not walked at every step. When a walk is slow (a very large checkout), the next checks first ask
+the logs) are not walked at every step. When a walk is slow (20 ms: a checkout of some thousand files), the next checks first ask
 the file system how much its free space shrank since the last walk: the run cannot have grown by more than
 that unless something else freed space meanwhile, so no walk is needed while the last usage plus that
 shrink stays under the limit.
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_DISK_LIMIT = 2 * 1024**3
-SLOW_WALK_S = 0.2  # a walk slower than this makes the next checks use the file system's free space first
+SLOW_WALK_S = 0.02  # a walk slower than this (a checkout of some thousand files) makes the next checks use the file system's free space first
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agent import disk
 from agent import workspace as ws
 from agent.demo import make_demo_repo
 from agent.disk import DiskQuota, format_size, parse_size
@@ -337,6 +338,28 @@ def test_the_quota_walks_only_where_the_models_commands_write(tmp_path: Path):
     (run_dir / "scratch" / "tmp.bin").write_bytes(os.urandom(2 * 1024 * 1024))  # the sandbox's /tmp
     problem = quota.exceeded()
     assert problem is not None and problem.startswith("the run's commands added 2.0 MiB of files")
+
+
+def test_a_large_checkout_is_not_walked_at_every_step_yet_what_the_run_adds_is_still_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # every walk counts as slow here, as it does for a checkout of some thousand files
+    monkeypatch.setattr(disk, "SLOW_WALK_S", 0.0)
+    run_dir = tmp_path / "run"
+    (run_dir / "checkout").mkdir(parents=True)
+    quota = DiskQuota(run_dir, limit=1024 * 1024)
+    walked = quota.used
+    (run_dir / "checkout" / "small.txt").write_text("a few bytes")
+    for _ in range(5):
+        assert quota.exceeded() is None
+    assert (
+        quota.used == walked
+    )  # free space shrank by far less than the limit: the small file was not walked to
+    with open(run_dir / "checkout" / "big.bin", "wb") as out:
+        out.write(os.urandom(3 * 1024 * 1024))
+        os.fsync(out.fileno())  # the blocks are allocated, so the free space shows it
+    problem = quota.exceeded()
+    assert problem is not None and problem.startswith("the run's commands added 3.0 MiB")
 
 
 def test_over_the_quota_the_result_says_so_and_the_run_ends_unjudged(tmp_path: Path):
