@@ -128,6 +128,10 @@ def render_bench_page(
         ),
         ("total cost", _money(sum(costs)) if costs else "-"),
         ("cost per task", _money(sum(costs) / len(costs)) if costs else "-"),
+        (
+            "prices from",
+            ", ".join(sorted({as_str(r.get("price_source")) for r in ordered} - {""})) or "unknown",
+        ),
         ("tokens", f"{sum(as_int(r.get('tokens_total')) for r in ordered):,}"),
         ("median wall time", f"{_secs(statistics.median(walls))} s" if walls else "-"),
         ("median harness time", f"{_secs(statistics.median(harness))} s" if harness else "-"),

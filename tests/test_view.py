@@ -305,7 +305,7 @@ def test_the_bench_page_links_each_task_and_escapes_what_tasks_carry(tmp_path: P
     (out / "patches").mkdir()
     (out / "patches" / "ok-1.diff").write_text(DIFF)
     rows = [
-        {"instance_id": "ok-1", "resolved": True, "cost_usd": 0.01, "harness_s": 2.0, "wall_s": 3.0, "run_dir": str(run_dir), "tests": {"t::a": "passed"}},
+        {"instance_id": "ok-1", "resolved": True, "cost_usd": 0.01, "harness_s": 2.0, "wall_s": 3.0, "run_dir": str(run_dir), "tests": {"t::a": "passed"}, "price_source": "genai-prices 0.2.3, Anthropic table"},
         {"instance_id": "../<script>x</script>", "resolved": False, "failure": PAYLOADS[1], "wall_s": 1.0},
     ]  # fmt: skip
     report = save_bench_pages(out, rows, title="bench <b>")
@@ -320,6 +320,8 @@ def test_the_bench_page_links_each_task_and_escapes_what_tasks_carry(tmp_path: P
         assert_inert((out / "pages" / name).read_text())
     assert "../state/runs/r1/run.html" in (out / "pages" / "ok-1.html").read_text()
     assert "bench &lt;b&gt;" in page and PAYLOADS[1] in "".join(parsed.text)
+    # the costs say where they come from
+    assert "<td>prices from</td><td>genai-prices 0.2.3, Anthropic table</td>" in page
 
 
 def test_a_page_that_cannot_be_written_is_a_warning_and_never_fails_the_run(
