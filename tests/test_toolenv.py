@@ -26,7 +26,7 @@ from agent.lang_toolchains import find_lang_toolchain, go_module_cache, merged_e
 from agent.run import run_task
 from agent.scripted_model import ScriptedModel, call, turn
 from agent.settings import RunSettings
-from agent.setup_step import SetupFailed, prepare_environment, run_setup
+from agent.setup_step import SetupFailed, SetupResult, prepare_environment, run_setup
 from agent.workspace import changed_paths
 from sandbox.base import SandboxConfig
 from sandbox.bwrap import BwrapSandbox, checkout_mount_args
@@ -256,8 +256,23 @@ def fetch(url: str, dest: str) -> str:
     return f"mkdir -p $(dirname {dest}) && python3 -c '{code}' {url} {dest}"
 
 
-def _setup_box(repo: Path, tmp_path: Path, network: bool) -> BwrapSandbox:
-    return BwrapSandbox(repo, tmp_path / "setup-tmp", SandboxConfig(network=network, workdir=str(repo)))
+def _setup(repo: Path, tmp_path: Path, command: str, *, network: bool, where: str = "setup") -> SetupResult:
+    """`command` as the setup step runs it: in a bwrap sandbox of the checkout, outputs and log in the run dir."""
+    box = BwrapSandbox(repo, tmp_path / "setup-tmp", SandboxConfig(network=network, workdir=str(repo)))
+    run_dir = tmp_path / "run"
+    try:
+        return run_setup(
+            command,
+            box,
+            repo,
+            run_dir / "setup-output",
+            run_dir / "setup.log",
+            timeout=60,
+            where=where,
+            network=network,
+        )
+    finally:
+        box.close()
 
 
 @needs_bwrap
@@ -270,20 +285,7 @@ def test_setup_with_network_fetches_and_its_outputs_leave_the_checkout(tmp_path:
         f"{fetch(served, 'node_modules/lib/index.js')} && echo changed >> README.md "
         "&& ln -s /root escape && echo fetched"
     )
-    box = _setup_box(repo, tmp_path, network=True)
-    try:
-        done = run_setup(
-            command,
-            box,
-            repo,
-            tmp_path / "run" / "setup-output",
-            tmp_path / "run" / "setup.log",
-            timeout=60,
-            where="setup",
-            network=True,
-        )
-    finally:
-        box.close()
+    done = _setup(repo, tmp_path, command, network=True)
     store = tmp_path / "run" / "setup-output"
     assert done.outputs == ((str(store / "node_modules"), "node_modules"),)
     assert (store / "node_modules" / "lib" / "index.js").read_text().startswith("module.exports")
@@ -303,21 +305,14 @@ def test_setup_without_network_cannot_fetch_and_fails_with_its_last_lines(
     tmp_path: Path, served: str
 ) -> None:
     repo = _node_repo(tmp_path / "run" / "checkout")
-    box = _setup_box(repo, tmp_path, network=False)
-    try:
-        with pytest.raises(SetupFailed) as caught:
-            run_setup(
-                f"echo starting; {fetch(served, 'node_modules/lib/index.js')}",
-                box,
-                repo,
-                tmp_path / "run" / "setup-output",
-                tmp_path / "run" / "setup.log",
-                timeout=60,
-                where="setup in .be-agent.toml",
-                network=False,
-            )
-    finally:
-        box.close()
+    with pytest.raises(SetupFailed) as caught:
+        _setup(
+            repo,
+            tmp_path,
+            f"echo starting; {fetch(served, 'node_modules/lib/index.js')}",
+            network=False,
+            where="setup in .be-agent.toml",
+        )
     message = caught.value.message
     assert caught.value.exit_code == 2
     assert "exited 1" in message and "setup in .be-agent.toml" in message
@@ -594,26 +589,11 @@ def test_a_setup_that_scatters_files_everywhere_is_refused_and_a_file_output_is_
     tmp_path: Path,
 ) -> None:
     repo = _node_repo(tmp_path / "run" / "checkout")
-    store, log = tmp_path / "run" / "setup-output", tmp_path / "run" / "setup.log"
-    box = _setup_box(repo, tmp_path, network=False)
-    try:
-        with pytest.raises(SetupFailed, match="left 70 separate untracked paths"):
-            run_setup(
-                "for i in $(seq 70); do : > f$i; done",
-                box,
-                repo,
-                store,
-                log,
-                timeout=60,
-                where="s",
-                network=False,
-            )
-        git(repo, "clean", "-qfdx")
-        done = run_setup(
-            "echo '{}' > config.json", box, repo, store, log, timeout=60, where="s", network=False
-        )
-    finally:
-        box.close()
+    store = tmp_path / "run" / "setup-output"
+    with pytest.raises(SetupFailed, match="left 70 separate untracked paths"):
+        _setup(repo, tmp_path, "for i in $(seq 70); do : > f$i; done", network=False)
+    git(repo, "clean", "-qfdx")
+    done = _setup(repo, tmp_path, "echo '{}' > config.json", network=False)
     assert done.outputs == ((str(store / "config.json"), "config.json"),)
     config = SandboxConfig(workdir=str(repo), inner_ro_mounts=done.outputs)
     shown = BwrapSandbox(repo, tmp_path / "scratch", config)
