@@ -122,6 +122,17 @@ def go_module_cache(environ: Mapping[str, str], home: str) -> str | None:
     return path if os.path.isabs(path) and os.path.isdir(path) else None
 
 
+def _mountable_cache(
+    cache: str | None, user_repo: Path, home: str, notes: list[str], refused: str
+) -> str | None:
+    """`cache` when it may be mounted; otherwise None, with why in `notes` (`refused` says what was not done)."""
+    wide = too_wide(cache, user_repo, home) if cache else None
+    if wide:
+        notes.append(f"{refused}: {wide}")
+        return None
+    return cache
+
+
 def too_wide(path: str, user_repo: Path, home: str) -> str | None:
     """Why `path` (resolved) must never be mounted, or None."""
     real = os.path.realpath(path)
@@ -196,11 +207,13 @@ def find_lang_toolchain(
     cache_dir: str | None = None
     if is_node:
         env.update(NPM_QUIET)
-        cache_dir = npm_cache(environ, home)
-        wide = too_wide(cache_dir, user_repo, home) if cache_dir else None
-        if cache_dir and wide:
-            notes.append(f"the npm cache was not offered to the setup step: {wide}")
-            cache_dir = None
+        cache_dir = _mountable_cache(
+            npm_cache(environ, home),
+            user_repo,
+            home,
+            notes,
+            "the npm cache was not offered to the setup step",
+        )
     if is_node and user_dirs:
         source, why = _user_dir(user_repo, "node_modules", home)
         if source:
@@ -216,11 +229,9 @@ def find_lang_toolchain(
                 vendored = True
             elif why:
                 notes.append(why)
-        cache = go_module_cache(environ, home)
-        wide = too_wide(cache, user_repo, home) if cache else None
-        if cache and wide:
-            notes.append(f"the Go module cache was not mounted: {wide}")
-            cache = None
+        cache = _mountable_cache(
+            go_module_cache(environ, home), user_repo, home, notes, "the Go module cache was not mounted"
+        )
         env.update(
             {"GOFLAGS": "-mod=vendor" if vendored else "-mod=readonly", "GOPROXY": "off", "GOSUMDB": "off"}
         )
